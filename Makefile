@@ -1,0 +1,49 @@
+# Two commands for a newcomer: `make run` and `make test` (see README).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+
+.PHONY: run test install lint check-migrations schema fuzz
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# A laptop secret made once and kept inside .venv, so tokens survive restarts of `make run`.
+$(VENV)/.secret_key: | $(VENV)/.installed
+	$(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+LOCAL_ENV = DEBUG=$${DEBUG:-0} SECRET_KEY="$${SECRET_KEY:-$$(cat $(VENV)/.secret_key)}"
+
+# Laptop quick start: SQLite, in-process events, demo data, the ASGI server on http://127.0.0.1:8000.
+run: install $(VENV)/.secret_key
+	$(LOCAL_ENV) $(PY) manage.py migrate --noinput
+	$(LOCAL_ENV) $(PY) manage.py demo_data
+	@echo "API docs: http://$(HOST):$(PORT)/docs   Admin: http://$(HOST):$(PORT)/admin/"
+	$(LOCAL_ENV) $(PY) -m crm.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+# The whole suite. SQLite by default; DATABASE_URL=postgres://… and REDIS_URL=redis://… for the real services.
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The long schemathesis run (crm/tests/test_fuzz.py) against a live server; needs DATABASE_URL=postgres://…
+fuzz: install
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} FUZZ_RANDOM=1 FUZZ_PHASES=examples,coverage,fuzzing \
+		$(PY) -m pytest crm/tests/test_fuzz.py $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+check-migrations: install
+	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py makemigrations --check --dry-run
+
+schema: install
+	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

@@ -1,0 +1,70 @@
+"""Fixtures shared by every app's tests: tenants, users of each role, authenticated API clients."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from crm.tests.factories import TenantFactory, UserFactory
+from crm.tokens import issue_token_pair
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return TenantFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def owner(tenant):
+    return UserFactory(tenant=tenant, role="owner", username="owner")
+
+
+@pytest.fixture
+def rop(tenant):
+    return UserFactory(tenant=tenant, role="rop", username="rop")
+
+
+@pytest.fixture
+def admin_user(tenant):
+    return UserFactory(tenant=tenant, role="admin", username="admin")
+
+
+@pytest.fixture
+def manager(tenant):
+    return UserFactory(tenant=tenant, role="manager", username="manager")
+
+
+@pytest.fixture
+def other_manager(tenant):
+    return UserFactory(tenant=tenant, role="manager", username="manager2")
+
+
+@pytest.fixture
+def foreign_owner(other_tenant):
+    return UserFactory(tenant=other_tenant, role="owner", username="foreign_owner")
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token_pair(user)['access']}")
+    return client
+
+
+@pytest.fixture
+def api_client():
+    """Build an authenticated client: `api_client(owner)`; `api_client(None)` is anonymous."""
+    return client_for
+
+
+@pytest.fixture
+def owner_client(owner):
+    return client_for(owner)
+
+
+@pytest.fixture
+def manager_client(manager):
+    return client_for(manager)

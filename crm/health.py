@@ -1,0 +1,39 @@
+"""Liveness and readiness probes (SPEC §10)."""
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.utils.module_loading import import_string
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request):
+    """Database, and Redis and the events subscriber when configured; 503 naming what is down."""
+    checks = {"database": _check_database()}
+    for name, path in settings.READINESS_CHECKS.items():
+        checks[name] = import_string(path)()
+    ready = all(result == "ok" for result in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported, not raised
+        return f"error: {exc.__class__.__name__}"
+    return "ok"
+
+
+def check_redis() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+    except redis.RedisError as exc:
+        return f"error: {exc.__class__.__name__}"
+    return "ok"

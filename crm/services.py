@@ -1,0 +1,164 @@
+"""Writes of the core: tenants and users. The API, the admin and the commands all call these."""
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils.module_loading import import_string
+
+from crm.errors import Forbidden, ValidationFailed
+from crm.models import ACCOUNT_ADMIN_ROLES, STAFF_ROLES, Role, Tenant, User, generate_webhook_key
+
+TENANT_EDITABLE_FIELDS = ("name", "timezone", "phone_region", "whatsapp_app_secret", "whatsapp_verify_token")
+USER_EDITABLE_FIELDS = ("role", "full_name", "email", "is_active", "password")
+
+
+def _full_clean(instance, exclude=None) -> None:
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except DjangoValidationError as exc:
+        raise ValidationFailed("Invalid data.", details=exc.message_dict) from exc
+
+
+@transaction.atomic
+def tenant_create(
+    *,
+    name: str,
+    slug: str,
+    timezone: str = "Europe/Moscow",
+    phone_region: str = "RU",
+    whatsapp_app_secret: str = "",
+    whatsapp_verify_token: str = "",
+) -> Tenant:
+    """Create a tenant and run the setup hooks of the domain apps (the default pipeline)."""
+    tenant = Tenant(
+        name=name,
+        slug=slug,
+        timezone=timezone,
+        phone_region=phone_region,
+        whatsapp_app_secret=whatsapp_app_secret,
+        whatsapp_verify_token=whatsapp_verify_token,
+    )
+    _full_clean(tenant, exclude=["webhook_key"])
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ValidationFailed.for_field("slug", f"A tenant with slug «{slug}» already exists.")
+    try:
+        with transaction.atomic():
+            tenant.save()
+    except IntegrityError as exc:
+        raise ValidationFailed.for_field("slug", f"A tenant with slug «{slug}» already exists.") from exc
+    # Domain apps plug their per-tenant setup in here; crm itself imports no domain app.
+    for hook_path in settings.TENANT_SETUP_HOOKS:
+        import_string(hook_path)(tenant=tenant)
+    return tenant
+
+
+@transaction.atomic
+def tenant_update(*, tenant: Tenant, **fields) -> Tenant:
+    """Change tenant settings; secrets are write-only and "" clears one."""
+    for name, value in fields.items():
+        if name not in TENANT_EDITABLE_FIELDS:
+            raise ValidationFailed.for_field(name, "This field cannot be changed.")
+        setattr(tenant, name, value)
+    _full_clean(tenant)
+    tenant.save(update_fields=list(fields) or None)
+    return tenant
+
+
+@transaction.atomic
+def tenant_rotate_webhook_key(*, tenant: Tenant) -> str:
+    """A new webhook key; the old one stops working at once."""
+    tenant.webhook_key = generate_webhook_key()
+    tenant.save(update_fields=["webhook_key"])
+    return tenant.webhook_key
+
+
+def _check_may_grant(*, acting_user: User | None, role: str) -> None:
+    if acting_user is None:
+        return
+    if acting_user.role not in ACCOUNT_ADMIN_ROLES:
+        raise Forbidden("Only an owner or an admin manages users.")
+    if role == Role.OWNER and acting_user.role != Role.OWNER:
+        raise Forbidden("Only an owner may create or promote an owner.")
+
+
+def _validate_password(password: str, user: User) -> None:
+    if not password:
+        raise ValidationFailed.for_field("password", "The password may not be empty.")
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(exc.messages[0], details={"password": exc.messages}) from exc
+
+
+def _username_taken(username: str, *, exclude_pk=None) -> bool:
+    return User.objects.filter(username__iexact=username).exclude(pk=exclude_pk).exists()
+
+
+@transaction.atomic
+def user_create(
+    *,
+    tenant: Tenant,
+    username: str,
+    password: str,
+    role: str = Role.MANAGER,
+    email: str = "",
+    full_name: str = "",
+    acting_user: User | None = None,
+) -> User:
+    """Create a user of a tenant. `acting_user` is None for commands; the API passes the caller."""
+    _check_may_grant(acting_user=acting_user, role=role)
+    user = User(
+        tenant=tenant,
+        username=username,
+        email=email,
+        full_name=full_name,
+        role=role,
+        is_staff=role in STAFF_ROLES,
+    )
+    _full_clean(user, exclude=["password"])
+    if _username_taken(username):
+        raise ValidationFailed.for_field("username", f"The username «{username}» is taken.")
+    _validate_password(password, user)
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise ValidationFailed.for_field("username", f"The username «{username}» is taken.") from exc
+    return user
+
+
+@transaction.atomic
+def user_update(*, user: User, acting_user: User | None = None, **fields) -> User:
+    """Change a user's role, name, email, activity or password. Users are deactivated, never deleted."""
+    for name in fields:
+        if name not in USER_EDITABLE_FIELDS:
+            raise ValidationFailed.for_field(name, "This field cannot be changed.")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if acting_user is not None:
+        _check_may_grant(acting_user=acting_user, role=fields.get("role", user.role))
+        if user.role == Role.OWNER and acting_user.role != Role.OWNER:
+            raise Forbidden("Only an owner may change an owner's account.")
+    was_active_owner = user.role == Role.OWNER and user.is_active
+    password = fields.pop("password", None)
+    for name, value in fields.items():
+        setattr(user, name, value)
+    user.is_staff = user.role in STAFF_ROLES
+    _full_clean(user, exclude=["password"])
+    if was_active_owner:
+        _ensure_an_active_owner_remains(user)
+    if password is not None:
+        _validate_password(password, user)
+        user.set_password(password)
+    user.save()
+    return user
+
+
+def _ensure_an_active_owner_remains(user: User) -> None:
+    if user.role == Role.OWNER and user.is_active:
+        return
+    others = User.objects.filter(tenant_id=user.tenant_id, role=Role.OWNER, is_active=True).exclude(pk=user.pk)
+    if not others.exists():
+        field = "is_active" if not user.is_active else "role"
+        raise ValidationFailed.for_field(field, "The tenant must keep at least one active owner.")

@@ -1,0 +1,272 @@
+"""Settings for the whole project, read from the environment only (see README, "Configuration")."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from crm.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "insecure-laptop-only-key-set-SECRET_KEY-in-production"  # noqa: S105 - DEBUG only
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if not DEBUG else ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "crm.admin_site.BackofficeAdminConfig",  # django.contrib.admin with the back-office site
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_eventstream",
+    "crm",
+    "pipelines",
+    "tasks",
+    "deals",
+    "events",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "crm.middleware.ApiBodyLimitMiddleware",
+    "crm.api.throttling.RateLimitHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "crm.urls"
+WSGI_APPLICATION = "crm.wsgi.application"
+ASGI_APPLICATION = "crm.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite on a laptop; DATABASE_URL=postgres://… everywhere else.
+DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI every request runs in a new thread, so persistent per-thread connections leak
+    # (PERF-NOTES trap 2); a psycopg pool with CONN_MAX_AGE=0 is the safe way to reuse connections.
+    DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 16)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if DB_POOL_MAX_SIZE > 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env_int("DB_POOL_TIMEOUT", 10),
+        }
+
+REDIS_URL = env_str("REDIS_URL")
+# name -> dotted path of a function returning "ok" or "error: …", reported by /readyz.
+READINESS_CHECKS: dict[str, str] = {}
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    READINESS_CHECKS["redis"] = "crm.health.check_redis"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_USER_MODEL = "crm.User"
+AUTHENTICATION_BACKENDS = ["crm.backends.UsernameOrEmailBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# English by default (API messages); the admin follows the browser's Accept-Language (Russian for our users).
+LANGUAGE_CODE = "en-us"
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve assets straight from the apps' static folders, so /admin and /docs work right after `migrate`.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Bodies over 1 MiB are refused with 413 (crm.middleware.ApiBodyLimitMiddleware).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["crm.api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "crm.api.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.UserRateThrottle", "crm.api.throttling.TenantRateThrottle"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+# Fixed-window request limits (crm.api.throttling); "" disables one.
+THROTTLE_RATES = {
+    "user": env_str("THROTTLE_USER_RATE", "6000/min"),
+    "tenant": env_str("THROTTLE_TENANT_RATE", "30000/min"),
+    "webhook": env_str("THROTTLE_WEBHOOK_RATE", "3000/min"),
+}
+
+JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
+if JWT_ALGORITHM not in {"HS256", "RS256"}:
+    raise ImproperlyConfigured("JWT_ALGORITHM must be HS256 or RS256.")
+SIMPLE_JWT = {
+    "ALGORITHM": JWT_ALGORITHM,
+    # HS256: one shared secret. RS256: the private key signs our own tokens, the public key verifies all.
+    "SIGNING_KEY": env_str("JWT_SIGNING_KEY", SECRET_KEY if JWT_ALGORITHM == "HS256" else ""),
+    "VERIFYING_KEY": env_str("JWT_VERIFYING_KEY", ""),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("ACCESS_TOKEN_MINUTES", 60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("REFRESH_TOKEN_DAYS", 7)),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "UPDATE_LAST_LOGIN": False,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CRM API",
+    "DESCRIPTION": "Leads in sales pipelines (`/api`) and the insurance brokerage Deals API (`/api/v1`).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api(/v\d+)?",
+    # Several apps have a `type` or `status` field: name each enum after its own choice class.
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "crm.models.Role",
+        "LeadSourceEnum": "pipelines.models.LeadSource",
+        "LeadHistoryKindEnum": "pipelines.models.HistoryKind",
+        "LeadTaskTypeEnum": "tasks.models.TaskType",
+        "LeadTaskStatusEnum": "tasks.models.TaskStatus",
+        "LeadTaskDueEnum": "tasks.models.DueBucket",
+        "ClientTypeEnum": "deals.models.clients.ClientType",
+        "ClientStatusEnum": "deals.models.clients.ClientStatus",
+        "ContactTypeEnum": "deals.models.clients.ContactType",
+        "DealStatusEnum": "deals.models.deals.DealStatus",
+        "JournalKindEnum": "deals.models.deals.JournalKind",
+        "PolicyStatusEnum": "deals.models.policies.PolicyStatus",
+        "PaymentTypeEnum": "deals.models.policies.PaymentType",
+        "PaymentStatusEnum": "deals.models.policies.PaymentStatus",
+        "DealTaskStatusEnum": "deals.models.tasks.DealTaskStatus",
+        "DealTaskPriorityEnum": "deals.models.tasks.DealTaskPriority",
+    },
+    "TAGS": [
+        {"name": "Auth"},
+        {"name": "Users"},
+        {"name": "Tenant"},
+        {"name": "Pipelines"},
+        {"name": "Leads"},
+        {"name": "Tasks"},
+        {"name": "Webhooks"},
+        {"name": "Events"},
+        {"name": "Clients"},
+        {"name": "Deals"},
+        {"name": "Policies"},
+        {"name": "Payments"},
+        {"name": "Tasks (v1)"},
+        {"name": "Health"},
+    ],
+}
+
+# Called with tenant=… inside tenant_create's transaction: per-tenant setup owned by the domain apps.
+TENANT_SETUP_HOOKS = ["pipelines.services.default_pipeline_ensure"]
+
+# Called with demo=crm.demo.DemoTenant by `manage.py demo_data`: each domain app adds its sample rows.
+DEMO_DATA_HOOKS: list[str] = [
+    "pipelines.demo.demo_leads_create",
+    "tasks.demo.demo_tasks_create",
+    "deals.demo.demo_deals_create",
+]
+
+# Back-office pages the domain apps plug into the admin site (crm.admin_site): functions admin_urls(site).
+BACKOFFICE_URLS = [
+    "crm.dashboard.admin_urls",
+    "pipelines.board.admin_urls",
+    "pipelines.exports.admin_urls",
+    "pipelines.imports.admin_urls",
+    "deals.exports.admin_urls",
+    "deals.imports.admin_urls",
+]
+# Panels of the back-office dashboard (crm.dashboard), in page order: functions panel(*, request, tenant) -> Panel.
+BACKOFFICE_DASHBOARD_PANELS = [
+    "pipelines.dashboard.funnel_panel",
+    "pipelines.dashboard.sources_panel",
+    "tasks.dashboard.tasks_panel",
+    "deals.dashboard.deal_status_panel",
+    "deals.dashboard.premiums_panel",
+    "deals.dashboard.commissions_panel",
+]
+
+# Realtime (events app). Without REDIS_URL events stay inside one process.
+EVENTS_PING_SECONDS = env_int("EVENTS_PING_SECONDS", 30)
+EVENTS_REDIS_CHANNEL_PREFIX = env_str("EVENTS_REDIS_CHANNEL_PREFIX", "crm")
+EVENTSTREAM_STORAGE_CLASS = "events.storage.EventStorage"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "events.channels.TenantChannelManager"
+if REDIS_URL:
+    from redis.connection import parse_url
+
+    # django-eventstream takes redis-py keyword arguments, not a URL; the async client needs `ssl`, not a class.
+    EVENTSTREAM_REDIS = {key: value for key, value in parse_url(REDIS_URL).items() if key != "connection_class"}
+    if REDIS_URL.startswith("rediss://"):
+        EVENTSTREAM_REDIS["ssl"] = True
+    READINESS_CHECKS["events_subscriber"] = "events.subscriber.readiness"
+# Scale-out behind Pushpin: its control URL, e.g. http://127.0.0.1:5561?iss=pushpin&key=<sig_key> (README).
+GRIP_URL = env_str("GRIP_URL")
+if GRIP_URL:
+    MIDDLEWARE.insert(0, "django_grip.GripMiddleware")
+
+# deals: where document folders are made for new deals.
+DEALS_FOLDER_PROVIDER = env_str("DEALS_FOLDER_PROVIDER", "deals.folders.StableIdFolderProvider")
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # django-eventstream logs every stream's listener at INFO: thousands of lines on a reconnect wave.
+        "django_eventstream": {"level": "WARNING"},
+    },
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)

@@ -1,0 +1,33 @@
+import factory
+
+from crm.models import Role, Tenant, User
+
+TEST_PASSWORD = "Str0ng-test-pass!"  # noqa: S105
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tenant
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Tenant {n}")
+    slug = factory.Sequence(lambda n: f"tenant-{n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    tenant = factory.SubFactory(TenantFactory)
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    full_name = factory.LazyAttribute(lambda u: u.username.title())
+    role = Role.MANAGER
+    is_staff = factory.LazyAttribute(lambda u: u.role in ("owner", "rop"))
+
+    @factory.post_generation
+    def password(self, create, extracted, **kwargs):
+        self.set_password(extracted or TEST_PASSWORD)
+        if create:
+            self.save(update_fields=["password"])

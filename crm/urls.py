@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from crm import health
+
+handler400 = "crm.error_views.bad_request"
+handler403 = "crm.error_views.permission_denied"
+handler404 = "crm.error_views.page_not_found"
+handler500 = "crm.error_views.server_error"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/", include("crm.api.urls")),
+    path("api/", include("pipelines.api.urls")),
+    path("api/", include("tasks.api.urls")),
+    path("api/", include("events.api.urls")),
+    path("api/v1/", include("deals.api.urls")),
+]
