@@ -1,0 +1,158 @@
+"""Back-office for pipelines (stages inline, in board order) and leads (read-only history inline).
+
+Tenant staff see only their tenant's rows (crm.admin.TenantScopedAdmin); every write goes through the services,
+so the admin records history and emits events exactly like the API.
+"""
+
+from django.contrib import admin
+
+from crm.admin import TenantScopedAdmin, TenantScopedAdminMixin
+from pipelines import services
+from pipelines.models import Lead, LeadHistory, Pipeline, Stage
+
+LEAD_FORM_FIELDS = ("name", "phone", "email", "comment", "assigned_to")
+
+
+def _record_formset_changes(formset, new=(), changed=(), deleted=()) -> None:
+    """What the admin's change message reads from a formset that a service, not `formset.save()`, wrote."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = list(new), list(changed), list(deleted)
+
+
+def _acting_user(request):
+    """The tenant user behind an admin write; a platform superuser acts like a system process."""
+    return request.user if request.user.tenant_id else None
+
+
+class StageInline(TenantScopedAdminMixin, admin.TabularInline):
+    model = Stage
+    fields = ["name", "order_index", "color", "is_closed"]
+    ordering = ["order_index", "id"]
+    extra = 0
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(TenantScopedAdmin):
+    list_display = ["id", "name", "is_default", "tenant", "created_at"]
+    list_select_related = ["tenant"]
+    search_fields = ["name"]
+    ordering = ["tenant", "-is_default", "id"]
+    inlines = [StageInline]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            fields = {name: form.cleaned_data[name] for name in form.changed_data if name in ("name", "is_default")}
+            self.save_with_service(request, lambda: services.pipeline_update(pipeline=obj, **fields))
+            return
+        tenant = form.cleaned_data.get("tenant") if request.user.is_superuser else request.user.tenant
+        created = self.save_with_service(
+            request,
+            lambda: services.pipeline_create(
+                tenant=tenant, name=form.cleaned_data["name"], is_default=form.cleaned_data["is_default"]
+            ),
+        )
+        if created is not None:
+            obj.pk = created.pk
+
+    def save_formset(self, request, form, formset, change):
+        pipeline = form.instance
+        new, changed, deleted = [], [], []
+        for inline_form in formset.deleted_forms:
+            stage = inline_form.instance
+            if stage.pk is not None and self.save_with_service(
+                request, lambda s=stage: services.stage_delete(stage=s) or s
+            ):
+                deleted.append(stage)
+        for inline_form in formset.forms:
+            if not inline_form.has_changed() or inline_form in formset.deleted_forms or pipeline.pk is None:
+                continue
+            data = {name: inline_form.cleaned_data.get(name) for name in StageInline.fields}
+            if inline_form.instance.pk is None:
+                stage = self.save_with_service(request, lambda d=data: services.stage_create(pipeline=pipeline, **d))
+                new += [stage] if stage else []
+            else:
+                fields = {name: data[name] for name in inline_form.changed_data if name in data}
+                stage = self.save_with_service(
+                    request, lambda s=inline_form.instance, f=fields: services.stage_update(stage=s, **f)
+                )
+                changed += [(stage, list(fields))] if stage else []
+        _record_formset_changes(formset, new, changed, deleted)
+
+
+class LeadHistoryInline(TenantScopedAdminMixin, admin.TabularInline):
+    model = LeadHistory
+    fields = ["created_at", "kind", "from_stage", "to_stage", "user", "text"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Lead)
+class LeadAdmin(TenantScopedAdmin):
+    list_display = ["id", "name", "phone", "email", "source", "pipeline", "stage", "assigned_to", "created_at"]
+    list_select_related = ["pipeline", "stage", "assigned_to"]
+    list_filter = [
+        ("pipeline", admin.RelatedOnlyFieldListFilter),
+        ("stage", admin.RelatedOnlyFieldListFilter),
+        "source",
+        ("assigned_to", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["name", "phone", "email"]
+    ordering = ["-created_at", "-id"]
+    fields = [
+        "name",
+        "phone",
+        "email",
+        "source",
+        "stage",
+        "assigned_to",
+        "comment",
+        "external_id",
+        "moved_to_stage_at",
+        "source_payload",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [LeadHistoryInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["external_id", "moved_to_stage_at", "source_payload", "created_at", "updated_at"]
+        return [*readonly, "source"] if obj is not None else readonly
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            tenant = request.user.tenant if not request.user.is_superuser else data["stage"].tenant
+            created = self.save_with_service(
+                request,
+                lambda: services.lead_create(
+                    tenant=tenant,
+                    user=_acting_user(request),
+                    stage=data["stage"],
+                    source=data["source"],
+                    **{name: data.get(name) for name in LEAD_FORM_FIELDS},
+                ),
+            )
+            if created is not None:
+                obj.pk = created.pk
+            return
+        fields = {name: data[name] for name in form.changed_data if name in LEAD_FORM_FIELDS}
+        if fields:
+            self.save_with_service(
+                request, lambda: services.lead_update(lead=obj, user=_acting_user(request), **fields)
+            )
+        if "stage" in form.changed_data:
+            self.save_with_service(
+                request, lambda: services.lead_move_to_stage(lead=obj, stage=data["stage"], user=_acting_user(request))
+            )
+
+    def save_related(self, request, form, formsets, change):
+        # The history inline is read-only and the lead was saved by a service: nothing more to write.
+        for formset in formsets:
+            _record_formset_changes(formset)

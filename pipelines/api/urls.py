@@ -1,0 +1,18 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from pipelines import webhooks
+from pipelines.api import views
+
+router = SimpleRouter(trailing_slash=False)
+router.register("pipelines/stages", views.StageViewSet, basename="stage")
+router.register("pipelines", views.PipelineViewSet, basename="pipeline")
+router.register("leads", views.LeadViewSet, basename="lead")
+
+urlpatterns = [
+    path("v2/leads/table", views.LeadTableViewSet.as_view({"get": "list"}), name="lead-table"),
+    path("webhooks/site/<str:webhook_key>", webhooks.SiteWebhookView.as_view(), name="webhook-site"),
+    path("webhooks/chatflow/<str:webhook_key>", webhooks.ChatflowWebhookView.as_view(), name="webhook-chatflow"),
+    path("webhooks/whatsapp/<str:webhook_key>", webhooks.WhatsAppWebhookView.as_view(), name="webhook-whatsapp"),
+    *router.urls,
+]

@@ -1,0 +1,246 @@
+"""`/api/pipelines`, `/api/pipelines/stages`, `/api/leads` and `/api/v2/leads/table` (SPEC §5, seed 000 §1)."""
+
+import orjson
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from crm.api.pagination import ApiPagination, parse_limit_offset
+from crm.api.viewsets import TenantScopedViewSet
+from crm.errors import Forbidden, ValidationFailed
+from crm.models import SUPERVISOR_ROLES
+from pipelines import selectors, services
+from pipelines.api.serializers import (
+    LeadCreateInputSerializer,
+    LeadDetailSerializer,
+    LeadHistoryPageSerializer,
+    LeadHistorySerializer,
+    LeadSerializer,
+    LeadStageInputSerializer,
+    LeadTableSerializer,
+    LeadUpdateInputSerializer,
+    PipelineCreateInputSerializer,
+    PipelineListQuerySerializer,
+    PipelineListSerializer,
+    PipelineSerializer,
+    PipelineUpdateInputSerializer,
+    StageCreateInputSerializer,
+    StageSerializer,
+    StageUpdateInputSerializer,
+)
+from pipelines.filtersets import LeadFilterSet
+from pipelines.models import Lead, LeadSource, Pipeline, Stage
+
+_INPUT_TO_SERVICE = {
+    "pipeline_id": "pipeline",
+    "stage_id": "stage",
+    "assigned_to_user_id": "assigned_to",
+}
+
+
+def _service_kwargs(data: dict) -> dict:
+    return {_INPUT_TO_SERVICE.get(name, name): value for name, value in data.items()}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Pipelines of the tenant with their stages (any role)",
+        parameters=[PipelineListQuerySerializer],
+        responses={200: PipelineListSerializer},
+    ),
+    retrieve=extend_schema(summary="One pipeline with its stages"),
+    create=extend_schema(
+        summary="Create a pipeline (owner, rop, admin)",
+        request=PipelineCreateInputSerializer,
+        responses={201: PipelineSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Rename a pipeline or make it the default (owner, rop, admin)",
+        request=PipelineUpdateInputSerializer,
+        responses={200: PipelineSerializer},
+    ),
+)
+@extend_schema(tags=["Pipelines"])
+class PipelineViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
+    queryset = Pipeline.objects.all()
+    serializer_class = PipelineSerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    action_roles = {"create": SUPERVISOR_ROLES, "partial_update": SUPERVISOR_ROLES, "stages": SUPERVISOR_ROLES}
+
+    def scope_queryset(self, queryset):
+        return selectors.pipelines_with_stages(queryset)
+
+    def list(self, request):
+        query = PipelineListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        tenant_id = query.validated_data.get("tenant_id")
+        if tenant_id is not None and tenant_id != self.tenant.pk:
+            raise Forbidden("You may only read your own tenant's pipelines.")
+        pipelines = list(self.get_queryset())
+        return Response({"pipelines": PipelineSerializer(pipelines, many=True).data, "total": len(pipelines)})
+
+    def create(self, request):
+        data = self.validated_input(PipelineCreateInputSerializer)
+        pipeline = services.pipeline_create(tenant=self.tenant, **data)
+        return Response(PipelineSerializer(pipeline).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        pipeline = self.get_object()
+        data = self.validated_input(PipelineUpdateInputSerializer)
+        pipeline = services.pipeline_update(pipeline=pipeline, **data)
+        return Response(PipelineSerializer(pipeline).data)
+
+    @extend_schema(
+        summary="Add a stage to the pipeline (owner, rop, admin)",
+        request=StageCreateInputSerializer,
+        responses={201: StageSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def stages(self, request, pk=None):
+        pipeline = self.get_object()
+        data = self.validated_input(StageCreateInputSerializer)
+        stage = services.stage_create(pipeline=pipeline, **data)
+        return Response(StageSerializer(stage).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    partial_update=extend_schema(
+        summary="Rename, recolour, reorder or close a stage (owner, rop, admin)",
+        request=StageUpdateInputSerializer,
+        responses={200: StageSerializer},
+    ),
+    destroy=extend_schema(summary="Delete a stage that holds no leads (409 stage_has_leads otherwise)"),
+)
+@extend_schema(tags=["Pipelines"])
+class StageViewSet(TenantScopedViewSet):
+    queryset = Stage.objects.select_related("pipeline")
+    serializer_class = StageSerializer
+    http_method_names = ["patch", "delete", "options"]
+    action_roles = {"partial_update": SUPERVISOR_ROLES, "destroy": SUPERVISOR_ROLES}
+
+    def partial_update(self, request, pk=None):
+        stage = self.get_object()
+        data = self.validated_input(StageUpdateInputSerializer)
+        stage = services.stage_update(stage=stage, **data)
+        return Response(StageSerializer(stage).data)
+
+    def destroy(self, request, pk=None):
+        services.stage_delete(stage=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Leads (managers: only theirs), newest first"),
+    retrieve=extend_schema(summary="One lead with its raw intake payload", responses={200: LeadDetailSerializer}),
+    create=extend_schema(
+        summary="Create a lead (a manager's lead is assigned to them)",
+        request=LeadCreateInputSerializer,
+        responses={201: LeadDetailSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Edit a lead; only supervisors reassign",
+        request=LeadUpdateInputSerializer,
+        responses={200: LeadDetailSerializer},
+    ),
+)
+@extend_schema(tags=["Leads"])
+class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    queryset = Lead.objects.order_by("-created_at", "-id")
+    serializer_class = LeadSerializer
+    filterset_class = LeadFilterSet
+    pagination_class = ApiPagination.for_rows("leads")
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_serializer_class(self):
+        return LeadSerializer if self.action == "list" else LeadDetailSerializer
+
+    def create(self, request):
+        data = self.validated_input(LeadCreateInputSerializer)
+        lead = services.lead_create(tenant=self.tenant, user=request.user, **_service_kwargs(data))
+        return Response(LeadDetailSerializer(lead).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        lead = self.get_object()
+        data = self.validated_input(LeadUpdateInputSerializer)
+        lead = services.lead_update(lead=lead, user=request.user, **_service_kwargs(data))
+        return Response(LeadDetailSerializer(lead).data)
+
+    @extend_schema(
+        tags=["Pipelines"],
+        summary="Move the lead to a stage (managers: only their leads)",
+        request=LeadStageInputSerializer,
+        responses={200: LeadDetailSerializer},
+    )
+    @action(detail=True, methods=["patch"])
+    def stage(self, request, pk=None):
+        lead = self.get_object()
+        data = self.validated_input(LeadStageInputSerializer)
+        lead = services.lead_move_to_stage(lead=lead, stage=data["stage_id"], user=request.user)
+        return Response(LeadDetailSerializer(lead).data)
+
+    @extend_schema(
+        summary="The lead's history, newest first",
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1..200, default 50"),
+            OpenApiParameter("offset", OpenApiTypes.INT),
+        ],
+        responses={200: LeadHistoryPageSerializer},
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=ApiPagination.for_rows("history"))
+    def history(self, request, pk=None):
+        lead = self.get_object()
+        entries = self.paginate_queryset(selectors.lead_history_list(lead=lead))
+        return self.get_paginated_response(LeadHistorySerializer(entries, many=True).data)
+
+
+_TABLE_PARAMETERS = [
+    OpenApiParameter("ordering", OpenApiTypes.STR, description="Any row key, `-key` descending; default -created_at"),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="1..200, default 50"),
+    OpenApiParameter("offset", OpenApiTypes.INT),
+    OpenApiParameter(
+        "cursor",
+        OpenApiTypes.STR,
+        description="Keyset pagination: empty for the first page, then the previous `next_cursor` (ignores offset)",
+    ),
+    OpenApiParameter("pipeline_id", OpenApiTypes.INT),
+    OpenApiParameter("stage_id", OpenApiTypes.INT),
+    OpenApiParameter("assigned_to_user_id", OpenApiTypes.INT),
+    OpenApiParameter("source", OpenApiTypes.STR, enum=LeadSource.values),
+    OpenApiParameter("search", OpenApiTypes.STR, description="Matches name, phone and email"),
+]
+
+
+@extend_schema(tags=["Leads"])
+class LeadTableViewSet(TenantScopedViewSet):
+    """The table read path: one values() query plus a count, rendered by orjson (no ModelSerializer)."""
+
+    queryset = Lead.objects.all()
+    filterset_class = None
+
+    @extend_schema(
+        summary="Flat lead rows for a table view, sortable by every column",
+        parameters=_TABLE_PARAMETERS,
+        responses={200: LeadTableSerializer},
+    )
+    def list(self, request):
+        params = request.query_params
+        limit, offset = parse_limit_offset(params, default_limit=50)
+        cursor = params.get("cursor")
+        if cursor is not None and "offset" in params:
+            raise ValidationFailed.for_field("cursor", "Use either cursor or offset.")
+        page = selectors.lead_table(
+            user=request.user,
+            leads=self.get_queryset(),
+            filters=params,
+            ordering=params.get("ordering"),
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
+        )
+        body = {"rows": page.rows, "total": page.total}
+        if cursor is not None:
+            body["next_cursor"] = page.next_cursor
+        return HttpResponse(orjson.dumps(body), content_type="application/json")

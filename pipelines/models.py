@@ -1,0 +1,197 @@
+"""Sales pipelines, their stages, leads moving through them, the leads' history and inbound deliveries."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from crm.tenancy import TenantModel
+
+MAX_PIPELINES_PER_TENANT = 50
+MAX_STAGES_PER_PIPELINE = 100
+MAX_ORDER_INDEX = 10_000
+MAX_TEXT_LENGTH = 10_000
+
+color_validator = RegexValidator(r"^#(?:[0-9a-fA-F]{3}){1,2}\Z", "A colour is #rgb or #rrggbb.")
+
+
+class Pipeline(TenantModel):
+    """A sales funnel of the tenant; exactly one of them is the default where new leads land."""
+
+    name = models.CharField(max_length=255)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-is_default", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"], condition=Q(is_default=True), name="pipelines_pipeline_one_default_per_tenant"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stage(TenantModel):
+    """A column of a pipeline; `order_index` is unique within the pipeline, closed stages end a lead's way."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=255)
+    order_index = models.PositiveIntegerField(validators=[MaxValueValidator(MAX_ORDER_INDEX)])
+    color = models.CharField(max_length=7, null=True, blank=True, validators=[color_validator])
+    is_closed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order_index", "id"]
+        constraints = [
+            # Two stages at one position would make the board order depend on ids; the service shifts the
+            # others instead (see pipelines.services.structure._make_room).
+            models.UniqueConstraint(fields=["pipeline", "order_index"], name="pipelines_stage_unique_order"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadSource(models.TextChoices):
+    WHATSAPP = "whatsapp", "WhatsApp"
+    CHATFLOW = "chatflow", "Chatflow"
+    SITE = "site", "Сайт"
+    MANUAL = "manual", "Вручную"
+
+
+class Lead(TenantModel):
+    """A potential customer in a stage of a pipeline, assigned to a user; intake writes the raw payload."""
+
+    name = models.CharField(max_length=255)
+    phone = models.CharField(max_length=32, null=True, blank=True, help_text="E.164, e.g. +79161234567.")
+    email = models.EmailField(max_length=254, null=True, blank=True)
+    source = models.CharField(max_length=16, choices=LeadSource.choices, default=LeadSource.MANUAL)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    comment = models.TextField(blank=True, default="")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="leads")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="leads")
+    moved_to_stage_at = models.DateTimeField()
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="assigned_leads"
+    )
+    source_payload = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The table's default order and every filter it offers, each followed by the default order, so a
+            # filtered first page is an index range scan with no sort.
+            models.Index(fields=["tenant", "-created_at", "-id"], name="pipelines_lead_created"),
+            models.Index(fields=["tenant", "stage", "-created_at", "-id"], name="pipelines_lead_stage"),
+            models.Index(fields=["tenant", "pipeline", "-created_at", "-id"], name="pipelines_lead_pipeline"),
+            models.Index(fields=["tenant", "assigned_to", "-created_at", "-id"], name="pipelines_lead_assignee"),
+            models.Index(fields=["tenant", "source", "-created_at", "-id"], name="pipelines_lead_source"),
+            # The table's sorts on the lead's own columns (a btree scans both ways; ties break on id).
+            models.Index(fields=["tenant", "id"], name="pipelines_lead_tenant_id"),
+            models.Index(fields=["tenant", "name", "id"], name="pipelines_lead_name"),
+            models.Index(fields=["tenant", "updated_at", "id"], name="pipelines_lead_updated"),
+            models.Index(fields=["tenant", "moved_to_stage_at", "id"], name="pipelines_lead_moved"),
+            # Sorting by a stage's or a pipeline's name walks the stages in that order (pipelines.selectors).
+            models.Index(fields=["tenant", "stage", "id"], name="pipelines_lead_stage_id"),
+            models.Index(fields=["tenant", "pipeline", "id"], name="pipelines_lead_pipeline_id"),
+            # Intake looks for an open lead by phone. Search has trigram indexes (migration 0004, PostgreSQL only).
+            models.Index(fields=["tenant", "phone"], name="pipelines_lead_phone"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def visibility_q(cls, user) -> Q:
+        """Managers see and change only the leads assigned to them."""
+        return Q(assigned_to=user)
+
+
+class HistoryKind(models.TextChoices):
+    CREATED = "created", "Создан"
+    STAGE_CHANGED = "stage_changed", "Смена стадии"
+    ASSIGNED = "assigned", "Назначение"
+    UPDATED = "updated", "Изменение полей"
+    COMMENT = "comment", "Комментарий"
+    MESSAGE = "message", "Входящее сообщение"
+    TASK = "task", "Задача"
+
+
+class LeadHistory(TenantModel):
+    """One event in a lead's life: who did what and when (stage moves keep from/to)."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="history")
+    kind = models.CharField(max_length=16, choices=HistoryKind.choices)
+    from_stage = models.ForeignKey(Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    to_stage = models.ForeignKey(Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    text = models.TextField(blank=True, default="")
+    payload = models.JSONField(null=True, blank=True, help_text="The raw inbound message, for kind=message/created.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "lead history"
+        indexes = [models.Index(fields=["lead", "-created_at", "-id"], name="pipelines_history_lead")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.text[:60]}"
+
+
+class InboundDelivery(TenantModel):
+    """A webhook delivery already accepted (provider message id), so a retry makes no second lead."""
+
+    source = models.CharField(max_length=16, choices=LeadSource.choices)
+    delivery_id = models.CharField(max_length=255)
+    # Null only inside the accepting transaction: the row is claimed first, so a concurrent retry waits on it.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "inbound deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "source", "delivery_id"], name="pipelines_inbound_delivery_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.delivery_id}"
+
+
+class LeadCount(TenantModel):
+    """How many leads sit in each (pipeline, stage, assignee, source) cell: the lead table's cheap `total`.
+
+    Kept exact by a deferred PostgreSQL trigger on pipelines_lead (migration 0002), so every write path (services,
+    bulk SQL, cascades) counts; elsewhere (SQLite) the table stays empty and totals are counted directly.
+    """
+
+    pipeline_id = models.BigIntegerField()
+    stage_id = models.BigIntegerField()
+    assignee_key = models.BigIntegerField(help_text="assigned_to_id, 0 when unassigned")
+    source = models.CharField(max_length=16)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "pipeline_id", "stage_id", "assignee_key", "source"], name="pipelines_leadcount_cell"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.n} in stage {self.stage_id}"
+
+    @classmethod
+    def visibility_q(cls, user) -> Q:
+        """The cells of a manager's own leads (mirrors Lead.visibility_q)."""
+        return Q(assignee_key=user.pk)

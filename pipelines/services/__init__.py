@@ -1,0 +1,55 @@
+"""Writes of pipelines, stages and leads, shared by the API, the webhooks, the admin and the commands.
+
+Every lead change records its history and schedules exactly one `lead_created` / `lead_updated` event through
+`events.services.lead_event_emit` (sent after commit).
+"""
+
+from pipelines.services.intake import lead_intake
+from pipelines.services.leads import (
+    LEAD_EDITABLE_FIELDS,
+    email_normalize,
+    lead_add_message,
+    lead_create,
+    lead_history_record,
+    lead_move_to_stage,
+    lead_touch,
+    lead_update,
+    phone_normalize,
+)
+from pipelines.services.structure import (
+    DEFAULT_PIPELINE_NAME,
+    DEFAULT_STAGES,
+    PIPELINE_EDITABLE_FIELDS,
+    STAGE_EDITABLE_FIELDS,
+    StageHasLeads,
+    default_pipeline_ensure,
+    pipeline_create,
+    pipeline_update,
+    stage_create,
+    stage_delete,
+    stage_update,
+)
+
+__all__ = [
+    "DEFAULT_PIPELINE_NAME",
+    "DEFAULT_STAGES",
+    "LEAD_EDITABLE_FIELDS",
+    "PIPELINE_EDITABLE_FIELDS",
+    "STAGE_EDITABLE_FIELDS",
+    "StageHasLeads",
+    "default_pipeline_ensure",
+    "email_normalize",
+    "lead_add_message",
+    "lead_create",
+    "lead_history_record",
+    "lead_intake",
+    "lead_move_to_stage",
+    "lead_touch",
+    "lead_update",
+    "phone_normalize",
+    "pipeline_create",
+    "pipeline_update",
+    "stage_create",
+    "stage_delete",
+    "stage_update",
+]

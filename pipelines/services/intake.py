@@ -1,0 +1,87 @@
+"""Lead intake from the webhooks: idempotent per delivery, one open lead per contact."""
+
+from django.db import IntegrityError, connection, transaction
+
+from crm.errors import ValidationFailed
+from crm.models import Tenant
+from pipelines.models import InboundDelivery, Lead
+from pipelines.services.leads import email_normalize, lead_add_message, lead_create, phone_normalize
+
+
+def _contact_lock(tenant: Tenant, contact: str) -> None:
+    # Two first messages from one phone arriving together must not make two leads: serialise intake per
+    # contact for the rest of the transaction (SQLite serialises writers anyway).
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [tenant.pk % 2**31, contact])
+
+
+def _open_lead_for(tenant: Tenant, *, phone: str | None, email: str | None) -> Lead | None:
+    leads = Lead.objects.filter(tenant=tenant, stage__is_closed=False)
+    if phone:
+        leads = leads.filter(phone=phone)
+    elif email:
+        leads = leads.filter(email__iexact=email)
+    else:
+        return None
+    return leads.order_by("-created_at", "-id").first()
+
+
+@transaction.atomic
+def lead_intake(
+    *,
+    tenant: Tenant,
+    source: str,
+    delivery_id: str | None,
+    name: str = "",
+    phone: str | None = None,
+    email: str | None = None,
+    message: str = "",
+    payload=None,
+    external_id: str | None = None,
+) -> tuple[Lead, bool]:
+    """Accept one inbound contact from a webhook; returns (lead, created).
+
+    A repeated delivery id returns the lead it made; a contact with an open lead gets the message in that
+    lead's history (`lead_updated`); anyone else becomes a new lead in the default pipeline (`lead_created`).
+    """
+    phone = phone_normalize(phone, region=tenant.phone_region)
+    email = email_normalize(email)
+    if not phone and not email:
+        raise ValidationFailed.for_field("phone", "A phone or an email is required.")
+    delivery = None
+    if delivery_id:
+        delivery, claimed = _delivery_claim(tenant=tenant, source=source, delivery_id=delivery_id)
+        if not claimed:
+            return Lead.objects.get(pk=delivery.lead_id), False
+    _contact_lock(tenant, phone or email.lower())
+    lead = _open_lead_for(tenant, phone=phone, email=email)
+    created = lead is None
+    if created:
+        lead = lead_create(
+            tenant=tenant,
+            name=name,
+            phone=phone,
+            email=email,
+            comment=message,
+            source=source,
+            external_id=external_id,
+            source_payload=payload,
+        )
+    else:
+        lead_add_message(lead=lead, text=message or "Повторное обращение", payload=payload)
+    if delivery is not None:
+        delivery.lead = lead
+        delivery.save(update_fields=["lead"])
+    return lead, created
+
+
+def _delivery_claim(*, tenant: Tenant, source: str, delivery_id: str) -> tuple[InboundDelivery, bool]:
+    """Insert the delivery row first: a concurrent retry blocks on the unique index until this one commits."""
+    delivery_id = delivery_id[:255]
+    try:
+        with transaction.atomic():
+            return InboundDelivery.objects.create(tenant=tenant, source=source, delivery_id=delivery_id), True
+    except IntegrityError:
+        existing = InboundDelivery.objects.get(tenant=tenant, source=source, delivery_id=delivery_id)
+        return existing, False

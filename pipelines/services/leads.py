@@ -1,0 +1,277 @@
+"""Writes of leads: create, edit, move between stages, messages; each records history and emits one event."""
+
+import phonenumbers
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from crm.errors import Forbidden, ValidationFailed
+from crm.models import Tenant, User
+from events.services import lead_event_emit
+from pipelines.models import HistoryKind, Lead, LeadHistory, LeadSource, Pipeline, Stage
+from pipelines.services.common import full_clean, reject_unknown
+from pipelines.services.structure import default_pipeline_ensure
+
+LEAD_EDITABLE_FIELDS = ("name", "phone", "email", "comment", "assigned_to")
+_FIELD_LABELS = {"name": "имя", "phone": "телефон", "email": "email"}
+
+
+def phone_normalize(raw: str | None, *, region: str, field: str = "phone") -> str | None:
+    """E.164 form of a phone number written in any usual way (`8 916 …` is read in the tenant's region)."""
+    if raw is None or not str(raw).strip():
+        return None
+    try:
+        number = phonenumbers.parse(str(raw), region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationFailed.for_field(field, f"«{str(raw)[:40]}» is not a phone number.") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise ValidationFailed.for_field(field, f"«{str(raw)[:40]}» is not a possible phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def email_normalize(raw: str | None, *, field: str = "email") -> str | None:
+    """A trimmed, validated email, or None when empty."""
+    if raw is None or not str(raw).strip():
+        return None
+    value = str(raw).strip()
+    try:
+        validate_email(value)
+    except DjangoValidationError as exc:
+        raise ValidationFailed.for_field(field, f"«{value[:60]}» is not an email address.") from exc
+    if len(value) > 254:
+        raise ValidationFailed.for_field(field, "At most 254 characters.")
+    return value
+
+
+def _first_open_stage(pipeline: Pipeline) -> Stage:
+    stage = Stage.objects.filter(pipeline=pipeline, is_closed=False).order_by("order_index", "id").first()
+    if stage is None:
+        raise ValidationFailed.for_field("pipeline_id", f"Pipeline «{pipeline.name}» has no open stage.")
+    return stage
+
+
+def _default_stage(tenant: Tenant) -> Stage:
+    """The default pipeline's first open stage, with its pipeline, in one query (intake's hot path)."""
+    open_stages = Stage.objects.select_related("pipeline").filter(is_closed=False).order_by("order_index", "id")
+    stage = open_stages.filter(pipeline__tenant=tenant, pipeline__is_default=True).first()
+    if stage is None:
+        pipeline, _ = default_pipeline_ensure(tenant=tenant)
+        stage = _first_open_stage(pipeline)
+    return stage
+
+
+def _check_assignee(*, tenant: Tenant, assigned_to: User | None) -> None:
+    if assigned_to is not None and (assigned_to.tenant_id != tenant.pk or not assigned_to.is_active):
+        raise ValidationFailed.for_field("assigned_to_user_id", "No active user with this id in your tenant.")
+
+
+def _check_may_touch(*, lead: Lead, user: User | None) -> None:
+    if user is not None and not user.is_supervisor and lead.assigned_to_id != user.pk:
+        raise Forbidden("This lead is assigned to a colleague.")
+
+
+def _emit(event_type: str, lead: Lead, previous_assignee_id: int | None = None) -> None:
+    lead_event_emit(
+        event_type=event_type,
+        tenant_id=lead.tenant_id,
+        lead_id=lead.pk,
+        assignee_ids=[lead.assigned_to_id, previous_assignee_id],
+    )
+
+
+def lead_history_record(
+    *,
+    lead: Lead,
+    kind: str,
+    user: User | None = None,
+    text: str = "",
+    from_stage: Stage | None = None,
+    to_stage: Stage | None = None,
+    payload=None,
+) -> LeadHistory:
+    """Append one entry to a lead's history (no event: the caller emits once per change)."""
+    return LeadHistory.objects.create(
+        tenant_id=lead.tenant_id,
+        lead=lead,
+        kind=kind,
+        user=user,
+        text=text,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        payload=payload,
+    )
+
+
+@transaction.atomic
+def lead_touch(*, lead: Lead, kind: str, user: User | None = None, text: str = "", payload=None) -> LeadHistory:
+    """Record an activity on a lead made elsewhere (e.g. a task) and emit `lead_updated` once."""
+    entry = lead_history_record(lead=lead, kind=kind, user=user, text=text, payload=payload)
+    Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
+    _emit("lead_updated", lead)
+    return entry
+
+
+@transaction.atomic
+def lead_create(
+    *,
+    tenant: Tenant,
+    user: User | None = None,
+    name: str = "",
+    phone: str | None = None,
+    email: str | None = None,
+    comment: str = "",
+    source: str = LeadSource.MANUAL,
+    pipeline: Pipeline | None = None,
+    stage: Stage | None = None,
+    assigned_to: User | None = None,
+    external_id: str | None = None,
+    source_payload=None,
+) -> Lead:
+    """Create a lead in a stage (default: the default pipeline's first open stage); emits `lead_created`.
+
+    `user` is who creates it (None for webhooks); a manager's lead is always assigned to them.
+    """
+    if user is not None and not user.is_supervisor:
+        if assigned_to is not None and assigned_to.pk != user.pk:
+            raise Forbidden("A manager may only assign a lead to themself.")
+        assigned_to = user
+    _check_assignee(tenant=tenant, assigned_to=assigned_to)
+    phone = phone_normalize(phone, region=tenant.phone_region)
+    email = email_normalize(email)
+    name = (name or "").strip() or phone or email
+    if not name:
+        raise ValidationFailed.for_field("name", "Give a name, a phone or an email.")
+    if stage is not None:
+        if pipeline is not None and stage.pipeline_id != pipeline.pk:
+            raise ValidationFailed.for_field("stage_id", "The stage belongs to another pipeline.")
+        pipeline = stage.pipeline
+        wrong_tenant_field = "stage_id"
+    elif pipeline is not None:
+        stage = _first_open_stage(pipeline)
+        wrong_tenant_field = "pipeline_id"
+    else:
+        stage = _default_stage(tenant)
+        pipeline = stage.pipeline
+    if pipeline.tenant_id != tenant.pk:
+        raise ValidationFailed.for_field(wrong_tenant_field, "Not in your tenant.")
+    now = timezone.now()
+    lead = Lead(
+        tenant=tenant,
+        name=name,
+        phone=phone,
+        email=email,
+        comment=comment or "",
+        source=source,
+        pipeline=pipeline,
+        stage=stage,
+        moved_to_stage_at=now,
+        assigned_to=assigned_to,
+        external_id=external_id or None,
+        source_payload=source_payload,
+    )
+    full_clean(lead, exclude=["tenant", "pipeline", "stage", "assigned_to"])
+    lead.save()
+    lead_history_record(
+        lead=lead,
+        kind=HistoryKind.CREATED,
+        user=user,
+        text=f"Лид создан ({LeadSource(source).label}), стадия «{stage.name}»",
+        to_stage=stage,
+        payload=source_payload,
+    )
+    _emit("lead_created", lead)
+    return lead
+
+
+def _lock_lead(lead: Lead) -> Lead:
+    # Lock the bare row first: FOR UPDATE over joins re-checks a concurrently moved lead against the stage row
+    # it was first joined to and would drop it. After the lock, a fresh read sees the committed state.
+    Lead.objects.select_for_update().filter(pk=lead.pk).values_list("pk").get()
+    return Lead.objects.select_related("stage", "pipeline", "assigned_to", "tenant").get(pk=lead.pk)
+
+
+@transaction.atomic
+def lead_update(*, lead: Lead, user: User | None = None, **fields) -> Lead:
+    """Edit name, phone, email, comment or assignee; one history entry per kind of change, one event."""
+    reject_unknown(fields, LEAD_EDITABLE_FIELDS)
+    lead = _lock_lead(lead)
+    _check_may_touch(lead=lead, user=user)
+    tenant = lead.tenant
+    if "phone" in fields:
+        fields["phone"] = phone_normalize(fields["phone"], region=tenant.phone_region)
+    if "email" in fields:
+        fields["email"] = email_normalize(fields["email"])
+    if "name" in fields:
+        fields["name"] = (fields["name"] or "").strip()
+        if not fields["name"]:
+            raise ValidationFailed.for_field("name", "The name may not be empty.")
+    if "comment" in fields:
+        fields["comment"] = fields["comment"] or ""
+    previous_assignee = lead.assigned_to
+    if "assigned_to" in fields:
+        new_assignee = fields["assigned_to"]
+        if getattr(new_assignee, "pk", None) != lead.assigned_to_id:
+            if user is not None and not user.is_supervisor:
+                raise Forbidden("A manager may not reassign a lead.")
+            _check_assignee(tenant=tenant, assigned_to=new_assignee)
+    changed = [name for name, value in fields.items() if _current(lead, name) != _key(value)]
+    if not changed:
+        return lead
+    for name in changed:
+        setattr(lead, name, fields[name])
+    full_clean(lead, exclude=["tenant", "pipeline", "stage", "assigned_to"])
+    lead.save()
+    edited = [name for name in changed if name in _FIELD_LABELS]
+    if edited:
+        text = "; ".join(f"{_FIELD_LABELS[name]}: {getattr(lead, name) or '—'}" for name in edited)
+        lead_history_record(lead=lead, kind=HistoryKind.UPDATED, user=user, text=f"Изменено — {text}")
+    if "comment" in changed:
+        lead_history_record(lead=lead, kind=HistoryKind.COMMENT, user=user, text=f"Комментарий: {lead.comment}")
+    if "assigned_to" in changed:
+        before = previous_assignee.display_name if previous_assignee else "—"
+        after = lead.assigned_to.display_name if lead.assigned_to else "—"
+        lead_history_record(lead=lead, kind=HistoryKind.ASSIGNED, user=user, text=f"Ответственный: {before} → {after}")
+    _emit("lead_updated", lead, previous_assignee_id=getattr(previous_assignee, "pk", None))
+    return lead
+
+
+def _current(lead: Lead, name: str):
+    return lead.assigned_to_id if name == "assigned_to" else getattr(lead, name)
+
+
+def _key(value):
+    return value.pk if isinstance(value, User) else value
+
+
+@transaction.atomic
+def lead_move_to_stage(*, lead: Lead, stage: Stage, user: User | None = None) -> Lead:
+    """Move a lead to a stage of its tenant (another pipeline's stage moves it there too); history + event."""
+    lead = _lock_lead(lead)
+    _check_may_touch(lead=lead, user=user)
+    if stage.tenant_id != lead.tenant_id:
+        raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant.")
+    if stage.pk == lead.stage_id:
+        return lead
+    from_stage = lead.stage
+    text = f"Стадия: «{from_stage.name}» → «{stage.name}»"
+    if stage.pipeline_id != lead.pipeline_id:
+        text += f" (воронка «{lead.pipeline.name}» → «{stage.pipeline.name}»)"
+    lead.stage = stage
+    lead.pipeline_id = stage.pipeline_id
+    lead.moved_to_stage_at = timezone.now()
+    lead.save(update_fields=["stage", "pipeline", "moved_to_stage_at", "updated_at"])
+    lead_history_record(
+        lead=lead, kind=HistoryKind.STAGE_CHANGED, user=user, text=text, from_stage=from_stage, to_stage=stage
+    )
+    _emit("lead_updated", lead)
+    return lead
+
+
+@transaction.atomic
+def lead_add_message(*, lead: Lead, text: str, payload=None, user: User | None = None) -> LeadHistory:
+    """An inbound message for an existing lead: kept in its history (with the raw payload); emits `lead_updated`."""
+    entry = lead_history_record(lead=lead, kind=HistoryKind.MESSAGE, user=user, text=text, payload=payload)
+    Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
+    _emit("lead_updated", lead)
+    return entry
