@@ -1,0 +1,93 @@
+"""Back-office for lead tasks: a filtered changelist and a read-only inline for the lead page.
+
+Writes go through `tasks.services` (history and `lead_updated` like the API), so the inline only shows tasks
+and links to each task's own page.
+"""
+
+from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.utils import timezone
+
+from crm.admin import TenantScopedAdmin, TenantScopedAdminMixin
+from tasks import services
+from tasks.models import DueBucket, LeadTask
+from tasks.selectors import due_bucket_q
+
+
+class DueBucketFilter(admin.SimpleListFilter):
+    """today / overdue / week on the tenant's wall clock (a superuser without a tenant: the server's)."""
+
+    title = "срок"
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return DueBucket.choices
+
+    def queryset(self, request, queryset):
+        if self.value() not in DueBucket.values:
+            return queryset
+        tz = request.user.tenant.tzinfo if request.user.tenant_id else timezone.get_current_timezone()
+        return queryset.filter(due_bucket_q(self.value(), tz=tz))
+
+
+@admin.register(LeadTask)
+class LeadTaskAdmin(TenantScopedAdmin):
+    list_display = ["id", "lead", "type", "status", "due_at", "assigned_to", "completed_at", "created_at"]
+    list_filter = ["status", "type", ("assigned_to", admin.RelatedOnlyFieldListFilter), DueBucketFilter]
+    list_select_related = ["lead", "assigned_to"]
+    search_fields = ["note", "lead__name"]
+    raw_id_fields = ["lead"]
+    fields = ["lead", "type", "status", "due_at", "note", "assigned_to", "created_by", "completed_at", "created_at"]
+    readonly_fields = ["created_by", "completed_at", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A task is created open on a lead and stays on that lead.
+        return [*self.readonly_fields, "lead" if obj is not None else "status"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "assigned_to" and field is not None:
+            field.queryset = field.queryset.filter(is_active=True)
+        return field
+
+    def save_model(self, request, obj, form, change):
+        user = None if request.user.is_superuser else request.user
+        data = {name: form.cleaned_data[name] for name in services.TASK_EDITABLE_FIELDS if name in form.cleaned_data}
+        if change:
+            changed = {name: value for name, value in data.items() if name in form.changed_data}
+            self.save_with_service(request, lambda: services.task_update(task=obj, user=user, **changed))
+            return
+        created = self.save_with_service(
+            request, lambda: services.task_create(lead=form.cleaned_data["lead"], user=user, **data)
+        )
+        if created is not None:
+            obj.pk = created.pk
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:
+            # The service refused (its message is already shown): stay on the form instead of a broken redirect.
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+
+class LeadTaskInline(TenantScopedAdminMixin, admin.TabularInline):
+    """The lead page's tasks, read-only; each row links to the task's page, where changes go through services."""
+
+    model = LeadTask
+    fk_name = "lead"
+    extra = 0
+    fields = ["type", "status", "due_at", "note", "assigned_to", "completed_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("assigned_to")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

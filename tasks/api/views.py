@@ -1,0 +1,64 @@
+"""Lead task endpoints (seed 000 §2, SPEC §7), tag Tasks."""
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.response import Response
+
+from crm.api.pagination import ApiPagination
+from crm.api.viewsets import TenantScopedViewSet
+from pipelines.selectors import lead_get_for_user
+from tasks import services
+from tasks.api.serializers import LeadTaskCreateInputSerializer, LeadTaskSerializer, LeadTaskUpdateInputSerializer
+from tasks.filtersets import LeadTaskFilterSet, TaskFilterSet
+from tasks.models import LeadTask
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Tasks of the tenant (supervisors) or of the caller's leads (managers)"),
+    retrieve=extend_schema(summary="One task"),
+    partial_update=extend_schema(
+        summary="Change a task's status, due time, note, type or assignee",
+        request=LeadTaskUpdateInputSerializer,
+        responses={200: LeadTaskSerializer},
+    ),
+)
+@extend_schema(tags=["Tasks"])
+class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    queryset = LeadTask.objects.all()
+    serializer_class = LeadTaskSerializer
+    pagination_class = ApiPagination.for_rows("tasks")
+    filterset_class = TaskFilterSet
+
+    def partial_update(self, request, pk=None):
+        task = self.get_object()
+        data = self.validated_input(LeadTaskUpdateInputSerializer)
+        task = services.task_update(task=task, user=request.user, **data)
+        return Response(LeadTaskSerializer(task).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Tasks of a lead (managers: only their leads)"),
+    create=extend_schema(
+        summary="Create a task on a lead (assignee defaults to the caller)",
+        request=LeadTaskCreateInputSerializer,
+        responses={201: LeadTaskSerializer},
+    ),
+)
+@extend_schema(tags=["Tasks"])
+class LeadTaskViewSet(TenantScopedViewSet):
+    queryset = LeadTask.objects.all()
+    serializer_class = LeadTaskSerializer
+    pagination_class = ApiPagination.for_rows("tasks")
+    filterset_class = LeadTaskFilterSet
+
+    def list(self, request, lead_id=None):
+        lead = lead_get_for_user(user=request.user, lead_id=lead_id)
+        queryset = self.filter_queryset(self.get_queryset()).filter(lead=lead)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(LeadTaskSerializer(page, many=True).data)
+
+    def create(self, request, lead_id=None):
+        lead = lead_get_for_user(user=request.user, lead_id=lead_id)
+        data = self.validated_input(LeadTaskCreateInputSerializer)
+        task = services.task_create(lead=lead, user=request.user, **data)
+        return Response(LeadTaskSerializer(task).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,49 @@
+"""Query filters of the task lists (`/api/tasks`, `/api/leads/{id}/tasks`)."""
+
+from django import forms
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from tasks.models import DueBucket, LeadTask, TaskStatus, TaskType
+from tasks.selectors import due_bucket_q
+
+_MAX_BIGINT = 2**63 - 1
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(filters.Filter):
+    """A positive integer id: anything else is a 400, never an out-of-range database error."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", _MAX_BIGINT)
+        super().__init__(*args, **kwargs)
+
+
+class LeadTaskFilterSet(filters.FilterSet):
+    """Filters of one lead's tasks."""
+
+    status = filters.ChoiceFilter(choices=TaskStatus.choices)
+    type = filters.ChoiceFilter(choices=TaskType.choices)
+    due = filters.ChoiceFilter(
+        choices=DueBucket.choices,
+        method="filter_due",
+        help_text="today / overdue (open and past due) / week (today and the next 6 days), in the tenant's timezone.",
+    )
+    assigned_to_user_id = IdFilter(field_name="assigned_to_id")
+
+    class Meta:
+        model = LeadTask
+        fields: list[str] = []
+
+    def filter_due(self, queryset, name, value):
+        return queryset.filter(due_bucket_q(value, tz=self.request.user.tenant.tzinfo))
+
+
+class TaskFilterSet(LeadTaskFilterSet):
+    """Filters of `/api/tasks`: a lead's filters plus the lead itself."""
+
+    lead_id = IdFilter(field_name="lead_id")

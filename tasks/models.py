@@ -1,0 +1,75 @@
+"""Follow-up tasks on leads: calls, meetings and notes with a due time, an assignee and an author."""
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
+from django.db import models
+from django.db.models import Q
+
+from crm.tenancy import TenantModel
+
+MAX_NOTE_LENGTH = 10_000
+
+
+class TaskType(models.TextChoices):
+    CALL = "call", "Звонок"
+    MEETING = "meeting", "Встреча"
+    NOTE = "note", "Заметка"
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Открыта"
+    DONE = "done", "Выполнена"
+    CANCELLED = "cancelled", "Отменена"
+
+
+class DueBucket(models.TextChoices):
+    TODAY = "today", "Сегодня"
+    OVERDUE = "overdue", "Просрочены"
+    WEEK = "week", "Ближайшие 7 дней"
+
+
+class LeadTask(TenantModel):
+    """A follow-up on a lead (call, meeting, note) due at a time, for one user of the tenant."""
+
+    # The composite indexes below start with `lead`, so Django's own single-column index is not needed.
+    lead = models.ForeignKey("pipelines.Lead", on_delete=models.CASCADE, related_name="tasks", db_index=False)
+    type = models.CharField(max_length=16, choices=TaskType.choices, default=TaskType.CALL)
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    due_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, default="", validators=[MaxLengthValidator(MAX_NOTE_LENGTH)])
+    # Users are deactivated, never deleted: RESTRICT keeps a task's assignee, yet lets a whole tenant go.
+    assigned_to = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.RESTRICT, related_name="lead_tasks")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # Due first, undated last (PostgreSQL's ascending order puts NULLs last, so the indexes match it).
+        ordering = [models.F("due_at").asc(nulls_last=True), "id"]
+        indexes = [
+            # `/api/tasks` in its order, unfiltered and by each filter; `status` + a due range is the hot path.
+            models.Index(fields=["tenant", "due_at", "id"], name="tasks_task_due"),
+            models.Index(fields=["tenant", "status", "due_at", "id"], name="tasks_task_status_due"),
+            models.Index(fields=["tenant", "assigned_to", "status", "due_at", "id"], name="tasks_task_assignee_due"),
+            models.Index(fields=["tenant", "type", "status", "due_at", "id"], name="tasks_task_type_due"),
+            # A lead's tasks, and the lead table's open-task count and next due time.
+            models.Index(fields=["lead", "status", "due_at"], name="tasks_task_lead_status_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status=TaskStatus.DONE, completed_at__isnull=False)
+                | (~Q(status=TaskStatus.DONE) & Q(completed_at__isnull=True)),
+                name="tasks_task_completed_at_iff_done",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} #{self.pk}"
+
+    @classmethod
+    def visibility_q(cls, user) -> Q:
+        """Managers see the tasks of the leads assigned to them (the leads they may act on)."""
+        return Q(lead__assigned_to=user)

@@ -1,0 +1,132 @@
+"""Writes of lead tasks, shared by the API, the admin and the demo data.
+
+Every create or change records one `task` entry in the lead's history and emits `lead_updated` once, both
+through `pipelines.services.lead_touch`, in the same transaction as the write.
+"""
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from crm.errors import Forbidden, ValidationFailed
+from crm.models import User
+from pipelines.models import HistoryKind, Lead
+from pipelines.services import lead_touch
+from tasks.models import LeadTask, TaskStatus, TaskType
+
+TASK_EDITABLE_FIELDS = ("type", "status", "due_at", "note", "assigned_to")
+_NOTE_PREVIEW = 200
+
+
+def _full_clean(task: LeadTask) -> None:
+    try:
+        task.full_clean(exclude=["tenant", "lead", "assigned_to", "created_by"], validate_constraints=False)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(next(iter(exc.message_dict.values()))[0], details=exc.message_dict) from exc
+
+
+def _check_may_touch(*, lead: Lead, user: User | None) -> None:
+    if user is not None and not user.is_supervisor and lead.assigned_to_id != user.pk:
+        raise Forbidden("This lead is assigned to a colleague.")
+
+
+def _check_assignee(*, lead: Lead, user: User | None, assigned_to: User | None) -> None:
+    if assigned_to is None:
+        raise ValidationFailed.for_field("assigned_to_user_id", "A task needs an assignee.")
+    if assigned_to.tenant_id != lead.tenant_id or not assigned_to.is_active:
+        raise ValidationFailed.for_field("assigned_to_user_id", "No active user with this id in your tenant.")
+    if user is not None and not user.is_supervisor and assigned_to.pk != user.pk:
+        raise Forbidden("A manager may only assign a task to themself.")
+
+
+def _when(value: datetime | None, lead: Lead) -> str:
+    return timezone.localtime(value, lead.tenant.tzinfo).strftime("%d.%m.%Y %H:%M") if value else "—"
+
+
+def _preview(note: str) -> str:
+    return note if len(note) <= _NOTE_PREVIEW else note[: _NOTE_PREVIEW - 1] + "…"
+
+
+def _lock_lead(lead: Lead) -> Lead:
+    # The lead row is locked so a concurrent reassignment cannot slip between the role check and the write.
+    return Lead.objects.select_for_update().select_related("tenant").get(pk=lead.pk)
+
+
+@transaction.atomic
+def task_create(
+    *,
+    lead: Lead,
+    user: User | None,
+    type: str = TaskType.CALL,
+    due_at: datetime | None = None,
+    note: str | None = "",
+    assigned_to: User | None = None,
+) -> LeadTask:
+    """Create a task on a lead; the assignee defaults to the author, a manager may only name themself."""
+    lead = _lock_lead(lead)
+    _check_may_touch(lead=lead, user=user)
+    assigned_to = assigned_to or user
+    _check_assignee(lead=lead, user=user, assigned_to=assigned_to)
+    task = LeadTask(
+        tenant_id=lead.tenant_id,
+        lead=lead,
+        type=type,
+        due_at=due_at,
+        note=note or "",
+        assigned_to=assigned_to,
+        created_by=user,
+    )
+    _full_clean(task)
+    task.save()
+    text = f"Задача #{task.pk} создана: {task.get_type_display().lower()}, срок {_when(task.due_at, lead)}"
+    if task.note:
+        text += f" — {_preview(task.note)}"
+    lead_touch(lead=lead, kind=HistoryKind.TASK, user=user, text=text, payload={"task_id": task.pk})
+    return task
+
+
+def _describe(task: LeadTask, name: str, before) -> str:
+    lead = task.lead
+    if name == "status":
+        return f"статус: {TaskStatus(before).label.lower()} → {task.get_status_display().lower()}"
+    if name == "type":
+        return f"тип: {TaskType(before).label.lower()} → {task.get_type_display().lower()}"
+    if name == "due_at":
+        return f"срок: {_when(before, lead)} → {_when(task.due_at, lead)}"
+    if name == "assigned_to":
+        return f"исполнитель: {before.display_name} → {task.assigned_to.display_name}"
+    return f"текст: {_preview(task.note) or '—'}"
+
+
+@transaction.atomic
+def task_update(*, task: LeadTask, user: User | None, **fields) -> LeadTask:
+    """Change type, status, due time, note or assignee; done sets `completed_at`, leaving done clears it."""
+    for name in fields:
+        if name not in TASK_EDITABLE_FIELDS:
+            raise ValidationFailed.for_field(name, "This field cannot be changed.")
+    task = LeadTask.objects.select_for_update().select_related("lead__tenant", "assigned_to").get(pk=task.pk)
+    _check_may_touch(lead=task.lead, user=user)
+    if "note" in fields:
+        fields["note"] = fields["note"] or ""
+    if "assigned_to" in fields and getattr(fields["assigned_to"], "pk", None) != task.assigned_to_id:
+        _check_assignee(lead=task.lead, user=user, assigned_to=fields["assigned_to"])
+    changed = {name: getattr(task, name) for name, value in fields.items() if getattr(task, name) != value}
+    if not changed:
+        return task
+    for name in changed:
+        setattr(task, name, fields[name])
+    if "status" in changed:
+        task.completed_at = timezone.now() if task.status == TaskStatus.DONE else None
+    _full_clean(task)
+    task.save()
+    text = f"Задача #{task.pk}: " + "; ".join(_describe(task, name, before) for name, before in changed.items())
+    lead_touch(
+        lead=task.lead,
+        kind=HistoryKind.TASK,
+        user=user,
+        text=text,
+        payload={"task_id": task.pk, "changed": sorted(changed)},
+    )
+    return task
