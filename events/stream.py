@@ -1,0 +1,271 @@
+"""One open SSE stream, built on django-eventstream's storage, listener registry and encoder.
+
+The library's own `stream()` generator is not used, for four reasons (SSE-NOTES §1, §4, §5):
+- its keep-alive is a fixed 20 s `keep-alive` event and it opens with `stream-open`; the contract wants `connected`
+  (with an id) at once and `ping` after `EVENTS_PING_SECONDS` of silence;
+- an event queued while it reads storage is dropped or sent twice (its conflict path re-reads with stale ids);
+- it reads storage through thread-sensitive `sync_to_async`, which pins a thread and a DB connection per stream;
+- it cannot end a stream when the access token expires.
+
+The loop here keeps the library's model (a `Listener` registered with the `ListenerManager`, storage reads with
+`get_events`, ids `channel:N`), with one rule that makes delivery exactly-once: register first, then read storage;
+afterwards an event is sent only if its id is the next one of its channel. Older ids are duplicates and are skipped;
+a jump means something was missed (a message lost, a publisher that raced another), and storage is re-read.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from asgiref.sync import SyncToAsync, sync_to_async
+from django.conf import settings
+from django.db import DatabaseError, connections
+from django_eventstream.eventrequest import EventRequest
+from django_eventstream.eventstream import EventPermissionError, get_events
+from django_eventstream.utils import make_id, parse_last_event_id, sse_encode_event
+from django_eventstream.views import Listener, get_listener_manager
+
+from crm.models import User
+from events import broker
+from events.subscriber import subscriber
+
+logger = logging.getLogger(__name__)
+
+
+def envelope(event_type: str, data: dict) -> str:
+    """The `data:` line of every event: `{"event": <type>, "data": {...}}` (seed 000 §3)."""
+    return json.dumps({"event": event_type, "data": data})
+
+
+PING = sse_encode_event("ping", envelope("ping", {}))
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What the view decided from the request: who listens, to which channels, from where, until when."""
+
+    user: User
+    channels: tuple[str, ...]
+    # None for a fresh connection; else channel → the id to resume after (None where the client's id is unusable).
+    resume_ids: dict[str, int | None] | None
+    deadline: float  # epoch seconds: the access token's `exp`
+
+
+def parse_resume(raw: str | None, channels) -> dict[str, int | None] | None:
+    """Read a `Last-Event-ID` (`channel:N[,channel:M]`) for our channels; ids of other channels are ignored."""
+    if not raw:
+        return None
+    try:
+        parsed = {unquote(channel): value for channel, value in parse_last_event_id(raw).items()}
+    except ValueError:
+        parsed = {}
+    return {channel: int(parsed[channel]) if parsed.get(channel, "").isdigit() else None for channel in channels}
+
+
+def _close_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+
+
+async def run_db(func, *args):
+    """Run ORM work off the event loop in a shared worker thread and give the DB connection back afterwards.
+
+    Not thread-sensitive on purpose: a thread-sensitive call would pin a thread for the life of the stream, and
+    closing the connection after each call is what keeps an idle stream from holding one.
+    """
+
+    def call():
+        try:
+            return func(*args)
+        finally:
+            _close_connections()
+
+    return await sync_to_async(call, thread_sensitive=False)()
+
+
+def _release_request_thread() -> None:
+    """Let go of the worker thread Django's ASGI handler keeps for this request.
+
+    Django runs every ASGI request in a `ThreadSensitiveContext` whose single worker thread (started by the sync
+    `request_started` receivers and any sync middleware) lives until the response ends: for a stream, for hours.
+    Nothing runs sync code in this context again until the response is closed; a thread-sensitive call at that
+    point just starts a new executor, which the context shuts down on exit.
+    """
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context is not None else None
+    if executor is not None:
+        executor.shutdown(wait=False)
+
+
+def _stream_error(code: str, message: str) -> str:
+    # No `id:`: the client keeps its last good id for the reconnect.
+    return sse_encode_event("stream-error", envelope("stream-error", {"error": code, "message": message}))
+
+
+def _unavailable(exc: DatabaseError) -> str:
+    """The event store cannot be read (e.g. the pool is exhausted): end the stream, the client resumes later.
+
+    The 200 and earlier events are already sent, so this is the only way left to say it; the client's
+    last id stays valid, and its reconnect with Last-Event-ID gets whatever this stream could not read.
+    """
+    logger.warning("Ending an event stream: the event store is unavailable (%s)", exc)
+    return _stream_error("service_unavailable", "The event store is unavailable; reconnect with Last-Event-ID.")
+
+
+class EventStream:
+    """Async iterator of SSE chunks for one subscription."""
+
+    def __init__(self, subscription: Subscription):
+        self.subscription = subscription
+        self.listener = Listener()
+        self.listener.user_id = subscription.user.pk
+        self.listener.channels = set(subscription.channels)
+        self.last_ids: dict[str, int] = {}
+
+    async def events(self):
+        _release_request_thread()
+        manager = get_listener_manager()
+        self.listener.assign_loop()
+        # Registered before the first storage read: whatever is published from now on is queued for us.
+        manager.add_listener(self.listener)
+        try:
+            if broker.redis_enabled():
+                subscriber.ensure_running()
+            try:
+                yield await self._open()
+            except EventPermissionError as exc:
+                yield _stream_error("forbidden", str(exc))
+                return
+            except DatabaseError as exc:
+                yield _unavailable(exc)
+                return
+            ping_every = max(settings.EVENTS_PING_SECONDS, 0.1)
+            silent_since = time.monotonic()
+            while True:
+                remaining = self.subscription.deadline - time.time()
+                if remaining <= 0:
+                    return  # the token expired: the client reconnects with a fresh one
+                until_ping = silent_since + ping_every - time.monotonic()
+                if not await self._wait(min(until_ping, remaining)):
+                    if time.monotonic() - silent_since >= ping_every:
+                        yield PING
+                        silent_since = time.monotonic()
+                    continue
+                body, finished = await self._drain()
+                if body:
+                    yield body
+                    silent_since = time.monotonic()
+                if finished:
+                    return
+        finally:
+            manager.remove_listener(self.listener)
+
+    async def _open(self) -> str:
+        """`connected`, then `stream-reset` if the client's position cannot be honoured, then the missed events."""
+        resume = self.subscription.resume_ids
+        requested = {channel: (resume or {}).get(channel) for channel in self.subscription.channels}
+        items, reset, current = await run_db(self._read, requested, self.subscription.user)
+        if resume is not None:
+            reset |= {channel for channel, last_id in requested.items() if last_id is None}
+        # `connected` carries the position the stream continues from, so a client that drops before the
+        # replay ends resumes from there, not after it.
+        self.last_ids = {
+            channel: requested[channel] if requested[channel] is not None and channel not in reset else current[channel]
+            for channel in self.subscription.channels
+        }
+        user = self.subscription.user
+        body = sse_encode_event(
+            "connected",
+            envelope("connected", {"user_id": user.pk, "tenant_id": user.tenant_id}),
+            event_id=make_id(self.last_ids),
+        )
+        if reset:
+            body += sse_encode_event("stream-reset", envelope("stream-reset", {}), event_id=make_id(self.last_ids))
+        return body + self._render_stored(items)
+
+    def _read(self, last_ids: dict[str, int | None], user: User):
+        """Storage read through the library (`can_read_channel` re-checks `user`); the ids it leaves us at."""
+        request = EventRequest()
+        request.channels = set(last_ids)
+        request.channel_last_ids = {channel: str(last) for channel, last in last_ids.items() if last is not None}
+        request.is_next = request.is_recover = False
+        request.user = user
+        items, reset, current = [], set(), {}
+        while True:
+            response = get_events(request, user=user)
+            reset |= response.channel_reset
+            for channel in sorted(last_ids):
+                found = response.channel_items.get(channel, [])
+                items.extend(found)
+                current[channel] = found[-1].id if found else int(response.channel_last_ids[channel])
+                request.channel_last_ids[channel] = str(current[channel])
+            if not response.channel_more:
+                return items, reset, current
+
+    def _render_stored(self, items) -> str:
+        body = ""
+        for item in items:
+            if item.id > self.last_ids[item.channel]:
+                self.last_ids[item.channel] = item.id
+                body += self._frame(item)
+        return body
+
+    def _frame(self, item) -> str:
+        """The SSE frame of `item`, which has just become this stream's last id on its channel."""
+        if len(self.last_ids) > 1:
+            return sse_encode_event(item.type, item.data, event_id=make_id(self.last_ids))
+        # One channel: every stream of the channel sends the same bytes, so the frame is encoded once per event
+        # (the listener registry hands the same Event object to all of them).
+        frame = getattr(item, "sse_frame", None)
+        if frame is None:
+            frame = item.sse_frame = sse_encode_event(item.type, item.data, event_id=make_id({item.channel: item.id}))
+        return frame
+
+    async def _wait(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self.listener.aevent.wait(), max(timeout, 0))
+        except TimeoutError:
+            return False
+        return True
+
+    async def _drain(self) -> tuple[str, bool]:
+        """Send what was queued for us; re-read storage after a gap or an overflow. Returns (body, finished)."""
+        manager = get_listener_manager()
+        with manager.lock:
+            queued, overflow, error = self.listener.channel_items, self.listener.overflow, self.listener.error
+            self.listener.channel_items, self.listener.overflow = {}, False
+            self.listener.aevent.clear()
+        body = ""
+        missed = overflow
+        for channel, items in queued.items():
+            for item in items:
+                if item.id <= self.last_ids[channel]:
+                    continue  # already sent (read from storage while it was being queued)
+                if item.id != self.last_ids[channel] + 1:
+                    missed = True
+                    break
+                self.last_ids[channel] = item.id
+                body += self._frame(item)
+        if error:
+            return body + _stream_error(error["condition"], error["text"]), True
+        if missed:
+            try:
+                user = await run_db(_active_user, self.subscription.user.pk)
+                items, reset, current = await run_db(self._read, dict(self.last_ids), user)
+            except EventPermissionError as exc:
+                return body + _stream_error("forbidden", str(exc)), True
+            except DatabaseError as exc:
+                return body + _unavailable(exc), True
+            if reset:
+                self.last_ids.update(current)
+                body += sse_encode_event("stream-reset", envelope("stream-reset", {}), event_id=make_id(self.last_ids))
+            body += self._render_stored(items)
+        return body, False
+
+
+def _active_user(pk: int) -> User | None:
+    """Reloaded before every re-read so that `can_read_channel` judges the user as they are now."""
+    return User.objects.filter(pk=pk, is_active=True).first()

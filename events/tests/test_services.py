@@ -1,0 +1,78 @@
+"""`lead_event_emit`: what is stored, for whom, and that delivery problems never reach the caller."""
+
+import json
+import threading
+
+import pytest
+from django.db import connection
+from django_eventstream.models import Event
+
+from crm.tests.factories import UserFactory
+from events.tests.conftest import emit
+
+STREAM_APPS = ["crm", "pipelines", "events", "django_eventstream", "django.contrib.auth", "django.contrib.contenttypes"]
+pytestmark = pytest.mark.django_db(transaction=True, available_apps=STREAM_APPS)
+
+
+def stored() -> list[tuple[str, str, int, str]]:
+    """(channel, type, id, the `data:` line) of every stored event (the library stores that line JSON-encoded)."""
+    rows = Event.objects.exclude(eid=0).order_by("channel", "eid").values_list("channel", "type", "eid", "data")
+    return [(channel, kind, eid, json.loads(data)) for channel, kind, eid, data in rows]
+
+
+def test_event_is_stored_for_the_tenant_and_each_concerned_manager(settings, owner, manager, other_manager):
+    settings.EVENTSTREAM_REDIS = None
+    tid = owner.tenant_id
+
+    emit("lead_updated", tid, 7, [other_manager.pk, manager.pk])
+
+    data = f'{{"event": "lead_updated", "data": {{"lead_id": 7, "tenant_id": {tid}}}}}'
+    assert stored() == sorted(
+        [
+            (f"tenant-{tid}", "lead_updated", 1, data),
+            (f"tenant-{tid}-user-{manager.pk}", "lead_updated", 1, data),
+            (f"tenant-{tid}-user-{other_manager.pk}", "lead_updated", 1, data),
+        ]
+    )
+
+
+def test_only_managers_of_the_lead_tenant_get_a_personal_copy(settings, owner, rop, foreign_owner):
+    settings.EVENTSTREAM_REDIS = None
+    foreign_manager = UserFactory(tenant=foreign_owner.tenant, role="manager")
+
+    emit("lead_created", owner.tenant_id, 1, [rop.pk, foreign_manager.pk, None])
+
+    assert [row[0] for row in stored()] == [f"tenant-{owner.tenant_id}"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
+def test_concurrent_first_events_on_new_channels_are_all_stored(settings, owner):
+    """Publishers racing to create a channel's counter: the library recovers only outside a transaction."""
+    settings.EVENTSTREAM_REDIS = None
+    managers = [UserFactory(tenant=owner.tenant, role="manager") for _ in range(3)]
+    barrier = threading.Barrier(6)
+
+    def publisher(number):
+        barrier.wait()
+        emit("lead_created", owner.tenant_id, number, [managers[number % 3].pk])
+        connection.close()
+
+    threads = [threading.Thread(target=publisher, args=(number,)) for number in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    rows = stored()
+    assert len([row for row in rows if row[0] == f"tenant-{owner.tenant_id}"]) == 6
+    assert sorted(row[2] for row in rows if row[0] == f"tenant-{owner.tenant_id}") == [1, 2, 3, 4, 5, 6]
+    assert len(rows) == 12
+
+
+def test_publish_failure_is_logged_and_the_event_kept(settings, owner, caplog):
+    settings.EVENTSTREAM_REDIS = {"host": "127.0.0.1", "port": 1, "db": 0}  # nothing listens there
+
+    emit("lead_created", owner.tenant_id, 5)
+
+    assert [row[:3] for row in stored()] == [(f"tenant-{owner.tenant_id}", "lead_created", 1)]
+    assert "Could not publish lead_created for lead 5" in caplog.text
