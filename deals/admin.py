@@ -1,0 +1,173 @@
+"""Back-office for the brokerage: clients, and deals with their journal, calculations, policies and payments.
+
+Every write goes through `deals.services`, like the API's: a status change in the admin obeys the state machine
+and writes the journal. The inlines only show the deal's rows.
+"""
+
+from django.contrib import admin
+from django.http import HttpResponseRedirect
+
+from crm.admin import TenantScopedAdmin, TenantScopedAdminMixin
+from deals import services
+from deals.models import Calculation, Client, Deal, DealStatus, JournalEntry, Payment, Policy
+from deals.services.clients import CLIENT_FIELDS
+from deals.services.deals import DEAL_EDITABLE_FIELDS
+
+
+class _CreateThroughServiceMixin:
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None or not type(obj).objects.filter(pk=obj.pk).exists():
+            # The service refused (its message is already shown): stay on the form.
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+
+@admin.register(Client)
+class ClientAdmin(_CreateThroughServiceMixin, TenantScopedAdmin):
+    list_display = ["full_name", "type", "status", "tax_number", "segment", "created_at"]
+    list_filter = ["type", "status"]
+    # search_text holds the names, the tax number and every contact value.
+    search_fields = ["full_name", "tax_number", "search_text"]
+    fields = [
+        "type",
+        "full_name",
+        "short_name",
+        "tax_number",
+        "registration_number",
+        "segment",
+        "status",
+        "contacts",
+        "notes",
+        "created_at",
+    ]
+    readonly_fields = ["created_at"]
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in CLIENT_FIELDS if name in form.cleaned_data}
+        if change:
+            changed = {name: value for name, value in data.items() if name in form.changed_data}
+            self.save_with_service(request, lambda: services.client_update(client=obj, actor=request.user, **changed))
+            return
+        tenant = obj.tenant if request.user.is_superuser else request.user.tenant
+        created = self.save_with_service(request, lambda: services.client_create(tenant=tenant, **data))
+        if created is not None:
+            obj.pk = created.pk
+
+
+class _ReadOnlyInline(TenantScopedAdminMixin, admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class JournalEntryInline(_ReadOnlyInline):
+    model = JournalEntry
+    fields = ["created_at", "kind", "author", "text"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("author")
+
+
+class CalculationInline(_ReadOnlyInline):
+    model = Calculation
+    fields = ["insurance_company", "program_name", "premium_amount", "coverage_sum", "calculation_date"]
+
+
+class PolicyInline(_ReadOnlyInline):
+    model = Policy
+    fields = ["policy_number", "insurer", "status", "effective_from", "effective_to", "premium_amount"]
+
+
+class PaymentInline(_ReadOnlyInline):
+    model = Payment
+    fields = ["payment_type", "status", "amount", "currency", "planned_date", "external_ref", "policy"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("policy")
+
+
+def _status_action(status: str, label: str):
+    def change_status(modeladmin, request, queryset):
+        moved = 0
+        for deal in queryset:
+            result = modeladmin.save_with_service(
+                request, lambda deal=deal: services.deal_transition(deal=deal, status=status, actor=request.user)
+            )
+            moved += result is not None
+        modeladmin.message_user(request, f"Статус «{label}»: {moved} из {len(queryset)}.")
+
+    change_status.__name__ = f"move_to_{status}"
+    return admin.action(description=f"Перевести в статус «{label}»")(change_status)
+
+
+@admin.register(Deal)
+class DealAdmin(_CreateThroughServiceMixin, TenantScopedAdmin):
+    list_display = ["title", "client", "status", "sales_agent", "executor", "expected_close_date", "created_at"]
+    list_filter = ["status", ("sales_agent", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["client", "sales_agent", "executor"]
+    search_fields = ["title", "client__full_name"]
+    raw_id_fields = ["client"]
+    fields = [
+        "client",
+        "title",
+        "description",
+        "status",
+        "sales_agent",
+        "executor",
+        "expected_close_date",
+        "tags",
+        "folder_id",
+        "created_at",
+    ]
+    readonly_fields = ["status", "folder_id", "created_at"]
+    inlines = [JournalEntryInline, CalculationInline, PolicyInline, PaymentInline]
+    actions = [_status_action(status, label) for status, label in DealStatus.choices]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A deal stays with its client; its status moves only through the state-machine actions.
+        return [*self.readonly_fields, "client"] if obj is not None else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name in ("sales_agent", "executor") and field is not None:
+            field.queryset = field.queryset.filter(is_active=True)
+        return field
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            changed = {
+                name: data[name]
+                for name in (*DEAL_EDITABLE_FIELDS, "sales_agent", "executor")
+                if name in form.changed_data
+            }
+            self.save_with_service(request, lambda: services.deal_update(deal=obj, actor=request.user, **changed))
+            return
+        tenant = data["client"].tenant
+        created = self.save_with_service(
+            request,
+            lambda: services.deal_create(
+                tenant=tenant,
+                actor=request.user,
+                client_id=data["client"].pk,
+                title=data["title"],
+                description=data.get("description", ""),
+                sales_agent=data["sales_agent"],
+                executor=data.get("executor"),
+                expected_close_date=data.get("expected_close_date"),
+                tags=data.get("tags") or [],
+            ),
+        )
+        if created is not None:
+            obj.pk = created.pk

@@ -1,0 +1,290 @@
+"""Output shapes of the Deals API.
+
+Each serializer declares its fields (for the OpenAPI document) and shapes an object in one hand-written
+`present()`; lists are the hot path and DRF's per-field machinery costs more than the SQL behind a page.
+`deals/tests/test_serializers.py` checks that every `present()` returns exactly the declared fields.
+"""
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from deals.models import ContactType
+
+
+def _dt(value) -> str | None:
+    """ISO-8601 in the tenant's (active) timezone, like DRF's DateTimeField."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _date(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _money(value) -> float | None:
+    # 12 integer digits + 2 decimals are 14 significant digits: a float prints them back exactly.
+    return float(value) if value is not None else None
+
+
+def _id(value) -> str | None:
+    return str(value) if value is not None else None
+
+
+class PresentedSerializer(serializers.Serializer):
+    def to_representation(self, instance) -> dict:
+        return self.present(instance)
+
+    @staticmethod
+    def present(instance) -> dict:
+        raise NotImplementedError
+
+
+class V1ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="Machine code, e.g. `deal_not_found`.")
+    message = serializers.CharField()
+    details = serializers.JSONField(allow_null=True, help_text="For validation_error: field → list of messages.")
+
+
+class ContactSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=ContactType.choices)
+    value = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    is_primary = serializers.BooleanField(required=False)
+
+
+class ClientSerializer(PresentedSerializer):
+    id = serializers.UUIDField()
+    type = serializers.CharField()
+    full_name = serializers.CharField()
+    short_name = serializers.CharField()
+    tax_number = serializers.CharField()
+    registration_number = serializers.CharField()
+    segment = serializers.CharField()
+    status = serializers.CharField()
+    contacts = ContactSerializer(many=True)
+    notes = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @staticmethod
+    def present(client) -> dict:
+        return {
+            "id": str(client.id),
+            "type": client.type,
+            "full_name": client.full_name,
+            "short_name": client.short_name,
+            "tax_number": client.tax_number,
+            "registration_number": client.registration_number,
+            "segment": client.segment,
+            "status": client.status,
+            "contacts": client.contacts,
+            "notes": client.notes,
+            "created_at": _dt(client.created_at),
+            "updated_at": _dt(client.updated_at),
+        }
+
+
+class DealSerializer(PresentedSerializer):
+    id = serializers.UUIDField()
+    client_id = serializers.UUIDField()
+    client_name = serializers.CharField(help_text="The client's full name.")
+    title = serializers.CharField()
+    description = serializers.CharField()
+    status = serializers.CharField()
+    sales_agent_id = serializers.UUIDField(help_text="User uuid.")
+    executor_id = serializers.UUIDField(allow_null=True, help_text="User uuid.")
+    expected_close_date = serializers.DateField(allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField())
+    folder_id = serializers.CharField(help_text="The deal's document folder (from the folder provider).")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @staticmethod
+    def present(deal) -> dict:
+        return {
+            "id": str(deal.id),
+            "client_id": str(deal.client_id),
+            "client_name": deal.client.full_name,
+            "title": deal.title,
+            "description": deal.description,
+            "status": deal.status,
+            "sales_agent_id": str(deal.sales_agent_id),
+            "executor_id": _id(deal.executor_id),
+            "expected_close_date": _date(deal.expected_close_date),
+            "tags": deal.tags,
+            "folder_id": deal.folder_id,
+            "created_at": _dt(deal.created_at),
+            "updated_at": _dt(deal.updated_at),
+        }
+
+
+class JournalEntrySerializer(PresentedSerializer):
+    id = serializers.UUIDField()
+    deal_id = serializers.UUIDField()
+    author_id = serializers.UUIDField(allow_null=True, help_text="User uuid of whoever caused the entry.")
+    kind = serializers.CharField(help_text="`note` (a user's) or `system` (status and people changes).")
+    text = serializers.CharField()
+    attachments = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+
+    @staticmethod
+    def present(entry) -> dict:
+        return {
+            "id": str(entry.id),
+            "deal_id": str(entry.deal_id),
+            "author_id": _id(entry.author_id),
+            "kind": entry.kind,
+            "text": entry.text,
+            "attachments": entry.attachments,
+            "created_at": _dt(entry.created_at),
+        }
+
+
+class ValidityPeriodSerializer(serializers.Serializer):
+    """`{"from": "2024-02-01", "to": "2024-03-01"}` (`from` is a Python keyword, hence get_fields)."""
+
+    def get_fields(self):
+        return {"from": serializers.DateField(), "to": serializers.DateField()}
+
+
+class CalculationSerializer(PresentedSerializer):
+    id = serializers.UUIDField()
+    deal_id = serializers.UUIDField()
+    insurance_company = serializers.CharField()
+    program_name = serializers.CharField()
+    premium_amount = serializers.FloatField(allow_null=True)
+    coverage_sum = serializers.FloatField(allow_null=True)
+    calculation_date = serializers.DateField()
+    validity_period = ValidityPeriodSerializer(allow_null=True)
+    files = serializers.ListField(child=serializers.CharField())
+    comments = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @staticmethod
+    def present(calculation) -> dict:
+        has_period = calculation.valid_from is not None or calculation.valid_to is not None
+        return {
+            "id": str(calculation.id),
+            "deal_id": str(calculation.deal_id),
+            "insurance_company": calculation.insurance_company,
+            "program_name": calculation.program_name,
+            "premium_amount": _money(calculation.premium_amount),
+            "coverage_sum": _money(calculation.coverage_sum),
+            "calculation_date": _date(calculation.calculation_date),
+            "validity_period": (
+                {"from": _date(calculation.valid_from), "to": _date(calculation.valid_to)} if has_period else None
+            ),
+            "files": calculation.files,
+            "comments": calculation.comments,
+            "created_at": _dt(calculation.created_at),
+            "updated_at": _dt(calculation.updated_at),
+        }
+
+
+class PolicySerializer(PresentedSerializer):
+    id = serializers.UUIDField()
+    deal_id = serializers.UUIDField()
+    calculation_id = serializers.UUIDField(allow_null=True)
+    policy_number = serializers.CharField()
+    insurer = serializers.CharField()
+    program_name = serializers.CharField()
+    effective_from = serializers.DateField()
+    effective_to = serializers.DateField()
+    premium_amount = serializers.FloatField()
+    coverage_sum = serializers.FloatField(allow_null=True)
+    status = serializers.CharField()
+    documents = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @staticmethod
+    def present(policy) -> dict:
+        return {
+            "id": str(policy.id),
+            "deal_id": str(policy.deal_id),
+            "calculation_id": _id(policy.calculation_id),
+            "policy_number": policy.policy_number,
+            "insurer": policy.insurer,
+            "program_name": policy.program_name,
+            "effective_from": _date(policy.effective_from),
+            "effective_to": _date(policy.effective_to),
+            "premium_amount": _money(policy.premium_amount),
+            "coverage_sum": _money(policy.coverage_sum),
+            "status": policy.status,
+            "documents": policy.documents,
+            "created_at": _dt(policy.created_at),
+            "updated_at": _dt(policy.updated_at),
+        }
+
+
+class PaymentSerializer(PresentedSerializer):
+    id = serializers.UUIDField()
+    deal_id = serializers.UUIDField()
+    policy_id = serializers.UUIDField()
+    payment_type = serializers.CharField()
+    status = serializers.CharField()
+    planned_date = serializers.DateField(allow_null=True)
+    amount = serializers.FloatField()
+    currency = serializers.CharField()
+    external_ref = serializers.CharField(allow_null=True, help_text="The record in the Payments service.")
+    notes = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @staticmethod
+    def present(payment) -> dict:
+        return {
+            "id": str(payment.id),
+            "deal_id": str(payment.deal_id),
+            "policy_id": str(payment.policy_id),
+            "payment_type": payment.payment_type,
+            "status": payment.status,
+            "planned_date": _date(payment.planned_date),
+            "amount": _money(payment.amount),
+            "currency": payment.currency,
+            "external_ref": payment.external_ref,
+            "notes": payment.notes,
+            "created_at": _dt(payment.created_at),
+            "updated_at": _dt(payment.updated_at),
+        }
+
+
+class DealTaskSerializer(PresentedSerializer):
+    id = serializers.UUIDField()
+    subject = serializers.CharField()
+    description = serializers.CharField()
+    deal_id = serializers.UUIDField(allow_null=True)
+    policy_id = serializers.UUIDField(allow_null=True)
+    payment_id = serializers.UUIDField(allow_null=True)
+    assignee_id = serializers.UUIDField(help_text="User uuid.")
+    created_by_id = serializers.UUIDField(help_text="User uuid.")
+    due_date = serializers.DateField(allow_null=True)
+    priority = serializers.CharField()
+    status = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @staticmethod
+    def present(task) -> dict:
+        return {
+            "id": str(task.id),
+            "subject": task.subject,
+            "description": task.description,
+            "deal_id": _id(task.deal_id),
+            "policy_id": _id(task.policy_id),
+            "payment_id": _id(task.payment_id),
+            "assignee_id": str(task.assignee_id),
+            "created_by_id": str(task.created_by_id),
+            "due_date": _date(task.due_date),
+            "priority": task.priority,
+            "status": task.status,
+            "started_at": _dt(task.started_at),
+            "completed_at": _dt(task.completed_at),
+            "created_at": _dt(task.created_at),
+            "updated_at": _dt(task.updated_at),
+        }

@@ -1,0 +1,417 @@
+"""The /api/v1 endpoints (seed 002 + SPEC §9). Views configure and call one service each; no rules live here."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from crm.api.idempotency import idempotent
+from crm.api.pagination import V1Pagination
+from crm.api.viewsets import TenantScopedViewSet
+from deals import services
+from deals.api import inputs
+from deals.api.renderers import OrjsonRenderer
+from deals.api.serializers import (
+    CalculationSerializer,
+    ClientSerializer,
+    DealSerializer,
+    DealTaskSerializer,
+    JournalEntrySerializer,
+    PaymentSerializer,
+    PolicySerializer,
+    V1ErrorSerializer,
+)
+from deals.filtersets import ClientFilterSet, DealFilterSet, DealTaskFilterSet, PaymentFilterSet, deal_status_filter
+from deals.models import (
+    DEAL_TASK_TRANSITIONS,
+    DEAL_TRANSITIONS,
+    PAYMENT_TRANSITIONS,
+    POLICY_TRANSITIONS,
+    Calculation,
+    Client,
+    Deal,
+    DealTask,
+    JournalEntry,
+    Payment,
+    Policy,
+    transitions_markdown,
+)
+from deals.selectors import deal_week_page, list_source
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", OpenApiTypes.INT, description="1..200, default 25."),
+    OpenApiParameter("offset", OpenApiTypes.INT, description="0 or more."),
+]
+
+
+def errors(*codes: str) -> dict:
+    """OpenAPI responses for the envelope: `errors("400 validation_error", "404 deal_not_found")`."""
+    by_status: dict[int, list[str]] = {}
+    for item in codes:
+        http_status, code = item.split(" ", 1)
+        by_status.setdefault(int(http_status), []).append(f"`{code}`")
+    return {
+        http_status: OpenApiResponse(V1ErrorSerializer, description=", ".join(names))
+        for http_status, names in by_status.items()
+    }
+
+
+def transitions_doc(name: str, table, http_status: int) -> str:
+    return (
+        f"Allowed {name} status transitions (anything else → {http_status} `invalid_status_transition`; "
+        f"setting the current status is a no-op 200):\n\n{transitions_markdown(table)}"
+    )
+
+
+class V1ViewSet(TenantScopedViewSet):
+    """Shared plumbing of the /api/v1 resources: JSON arrays with X-Total-Count/Link, orjson, id-first pages."""
+
+    renderer_classes = [OrjsonRenderer]
+    pagination_class = V1Pagination
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def filter_queryset(self, queryset):
+        # Query filters narrow lists only: `?status=` must never turn a detail lookup into a 404.
+        if self.action != "list":
+            return queryset
+        return super().filter_queryset(queryset)
+
+    def retrieve(self, request, **kwargs):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    def subcollection(self, queryset, serializer_class) -> Response:
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
+
+
+class V1ListMixin:
+    """`GET /<collection>`: filters, then the page (id-first, or one pass for `search`; see deals.selectors)."""
+
+    def list(self, request):
+        rows = self.get_queryset()
+        page = self.paginate_queryset(list_source(self.filter_queryset(rows), rows, request.query_params))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+@extend_schema(tags=["Clients"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="Clients (any role)", responses={200: ClientSerializer(many=True), **errors("400 validation_error")}
+    ),
+    retrieve=extend_schema(summary="One client", responses={200: ClientSerializer, **errors("404 client_not_found")}),
+)
+class ClientViewSet(V1ListMixin, V1ViewSet):
+    queryset = Client.objects.all()
+    serializer_class = ClientSerializer
+    filterset_class = ClientFilterSet
+    not_found_error = "client_not_found"
+    lookup_url_kwarg = "client_id"
+
+    def scope_queryset(self, queryset):
+        return queryset.defer("search_text")
+
+    @extend_schema(
+        summary="Create a client (any role)",
+        request=inputs.ClientCreateInputSerializer,
+        responses={201: ClientSerializer, **errors("400 validation_error", "409 client_exists")},
+    )
+    @idempotent
+    def create(self, request):
+        data = self.validated_input(inputs.ClientCreateInputSerializer)
+        client = services.client_create(tenant=self.tenant, **data)
+        return Response(ClientSerializer(client).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a client (supervisors; managers: clients of their deals)",
+        request=inputs.ClientUpdateInputSerializer,
+        responses={
+            200: ClientSerializer,
+            **errors("400 validation_error", "403 forbidden", "404 client_not_found", "409 client_exists"),
+        },
+    )
+    def partial_update(self, request, **kwargs):
+        client = self.get_object()
+        data = self.validated_input(inputs.ClientUpdateInputSerializer)
+        return Response(ClientSerializer(services.client_update(client=client, actor=request.user, **data)).data)
+
+
+@extend_schema(tags=["Deals"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="Deals (managers: where they are the sales agent or the executor)",
+        responses={200: DealSerializer(many=True), **errors("400 validation_error")},
+    ),
+    retrieve=extend_schema(
+        summary="One deal", responses={200: DealSerializer, **errors("403 forbidden", "404 deal_not_found")}
+    ),
+)
+class DealViewSet(V1ViewSet):
+    queryset = Deal.objects.all()
+    serializer_class = DealSerializer
+    filterset_class = DealFilterSet
+    not_found_error = "deal_not_found"
+    lookup_url_kwarg = "deal_id"
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("client").only(
+            *(field.attname for field in Deal._meta.concrete_fields), "client__full_name"
+        )
+
+    def list(self, request):
+        statuses = deal_status_filter(request.query_params)
+        # The hot path: a supervisor's plain or status-filtered list is read through the per-week counters
+        # without building querysets or filtersets (see DealWeekPage); anything else goes the general way.
+        source = deal_week_page(user=request.user, query_params=request.query_params, statuses=statuses)
+        if source is None:
+            rows = self.get_queryset()
+            source = list_source(self.filter_queryset(rows), rows, request.query_params)
+        page = self.paginate_queryset(source)
+        return self.get_paginated_response(DealSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Open a deal (status draft, with its document folder)",
+        description="A manager must be the deal's sales agent or executor.",
+        request=inputs.DealCreateInputSerializer,
+        responses={
+            201: DealSerializer,
+            **errors("400 validation_error", "403 forbidden", "404 client_not_found", "409 deal_conflict"),
+        },
+    )
+    @idempotent
+    def create(self, request):
+        data = self.validated_input(inputs.DealCreateInputSerializer)
+        deal = services.deal_create(tenant=self.tenant, actor=request.user, **data)
+        return Response(DealSerializer(deal).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a deal: title, description, status, people, dates",
+        description=transitions_doc("deal", DEAL_TRANSITIONS, 400)
+        + "\n\nStatus, sales agent and executor changes are written to the journal. "
+        "Managers may not change the sales agent or the executor.",
+        request=inputs.DealUpdateInputSerializer,
+        responses={
+            200: DealSerializer,
+            **errors(
+                "400 validation_error",
+                "400 invalid_status_transition",
+                "403 forbidden",
+                "404 deal_not_found",
+                "409 deal_conflict",
+            ),
+        },
+    )
+    def partial_update(self, request, **kwargs):
+        deal = self.get_object()
+        data = self.validated_input(inputs.DealUpdateInputSerializer)
+        return Response(DealSerializer(services.deal_update(deal=deal, actor=request.user, **data)).data)
+
+    @extend_schema(
+        summary="The deal's journal, newest first (notes and system entries)",
+        parameters=PAGE_PARAMETERS,
+        filters=False,
+        responses={200: JournalEntrySerializer(many=True), **errors("403 forbidden", "404 deal_not_found")},
+    )
+    @action(detail=True, methods=["get"], url_path="journal")
+    def journal(self, request, **kwargs):
+        deal = self.get_object()
+        return self.subcollection(JournalEntry.objects.filter(deal=deal), JournalEntrySerializer)
+
+    @extend_schema(
+        summary="Add a note to the deal's journal",
+        request=inputs.JournalEntryCreateInputSerializer,
+        responses={
+            201: JournalEntrySerializer,
+            **errors("400 validation_error", "403 forbidden", "404 deal_not_found"),
+        },
+    )
+    @journal.mapping.post
+    @idempotent
+    def journal_create(self, request, **kwargs):
+        deal = self.get_object()
+        data = self.validated_input(inputs.JournalEntryCreateInputSerializer)
+        entry = services.journal_entry_create(deal=deal, actor=request.user, **data)
+        return Response(JournalEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="The deal's calculations, newest first",
+        parameters=PAGE_PARAMETERS,
+        filters=False,
+        responses={200: CalculationSerializer(many=True), **errors("403 forbidden", "404 deal_not_found")},
+    )
+    @action(detail=True, methods=["get"], url_path="calculations")
+    def calculations(self, request, **kwargs):
+        deal = self.get_object()
+        return self.subcollection(Calculation.objects.filter(deal=deal), CalculationSerializer)
+
+    @extend_schema(
+        summary="Add an insurer's calculation to the deal",
+        request=inputs.CalculationCreateInputSerializer,
+        responses={
+            201: CalculationSerializer,
+            **errors("400 validation_error", "403 forbidden", "404 deal_not_found"),
+        },
+    )
+    @calculations.mapping.post
+    @idempotent
+    def calculation_create(self, request, **kwargs):
+        deal = self.get_object()
+        data = self.validated_input(inputs.CalculationCreateInputSerializer)
+        calculation = services.calculation_create(deal=deal, **data)
+        return Response(CalculationSerializer(calculation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=["Policies"],
+        summary="The deal's policies, newest first",
+        parameters=PAGE_PARAMETERS,
+        filters=False,
+        responses={200: PolicySerializer(many=True), **errors("403 forbidden", "404 deal_not_found")},
+    )
+    @action(detail=True, methods=["get"], url_path="policies")
+    def policies(self, request, **kwargs):
+        deal = self.get_object()
+        return self.subcollection(Policy.objects.filter(deal=deal), PolicySerializer)
+
+    @extend_schema(
+        tags=["Policies"],
+        summary="Register a policy of the deal",
+        description="`calculation_id` must be a calculation of the same deal; `effective_from <= effective_to`.",
+        request=inputs.PolicyCreateInputSerializer,
+        responses={
+            201: PolicySerializer,
+            **errors("400 validation_error", "403 forbidden", "404 deal_not_found", "409 policy_conflict"),
+        },
+    )
+    @policies.mapping.post
+    @idempotent
+    def policy_create(self, request, **kwargs):
+        deal = self.get_object()
+        data = self.validated_input(inputs.PolicyCreateInputSerializer)
+        policy = services.policy_create(deal=deal, **data)
+        return Response(PolicySerializer(policy).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["Policies"])
+@extend_schema_view(
+    retrieve=extend_schema(
+        summary="One policy", responses={200: PolicySerializer, **errors("403 forbidden", "404 policy_not_found")}
+    ),
+)
+class PolicyViewSet(V1ViewSet):
+    queryset = Policy.objects.all()
+    serializer_class = PolicySerializer
+    not_found_error = "policy_not_found"
+    lookup_url_kwarg = "policy_id"
+    http_method_names = ["get", "patch", "head", "options"]
+
+    @extend_schema(
+        summary="Change a policy's status, end date, documents and sums",
+        description=transitions_doc("policy", POLICY_TRANSITIONS, 400),
+        request=inputs.PolicyUpdateInputSerializer,
+        responses={
+            200: PolicySerializer,
+            **errors("400 validation_error", "400 invalid_status_transition", "403 forbidden", "404 policy_not_found"),
+        },
+    )
+    def partial_update(self, request, **kwargs):
+        policy = self.get_object()
+        data = self.validated_input(inputs.PolicyUpdateInputSerializer)
+        return Response(PolicySerializer(services.policy_update(policy=policy, **data)).data)
+
+
+@extend_schema(tags=["Payments"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="Payments (managers: of their deals)",
+        responses={200: PaymentSerializer(many=True), **errors("400 validation_error")},
+    ),
+    retrieve=extend_schema(
+        summary="One payment", responses={200: PaymentSerializer, **errors("403 forbidden", "404 payment_not_found")}
+    ),
+)
+class PaymentViewSet(V1ListMixin, V1ViewSet):
+    queryset = Payment.objects.all()
+    serializer_class = PaymentSerializer
+    filterset_class = PaymentFilterSet
+    not_found_error = "payment_not_found"
+    lookup_url_kwarg = "payment_id"
+
+    @extend_schema(
+        summary="Record a planned payment of a deal's policy (status planned, RUB)",
+        request=inputs.PaymentCreateInputSerializer,
+        responses={
+            201: PaymentSerializer,
+            **errors("400 validation_error", "403 forbidden", "404 deal_not_found", "404 policy_not_found"),
+        },
+    )
+    @idempotent
+    def create(self, request):
+        data = self.validated_input(inputs.PaymentCreateInputSerializer)
+        payment = services.payment_create(tenant=self.tenant, actor=request.user, **data)
+        return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a payment's status, external reference, planned date and notes",
+        description=transitions_doc("payment", PAYMENT_TRANSITIONS, 400),
+        request=inputs.PaymentUpdateInputSerializer,
+        responses={
+            200: PaymentSerializer,
+            **errors("400 validation_error", "400 invalid_status_transition", "403 forbidden", "404 payment_not_found"),
+        },
+    )
+    def partial_update(self, request, **kwargs):
+        payment = self.get_object()
+        data = self.validated_input(inputs.PaymentUpdateInputSerializer)
+        return Response(PaymentSerializer(services.payment_update(payment=payment, **data)).data)
+
+
+@extend_schema(tags=["Tasks (v1)"])
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="v1_tasks_list",
+        summary="Tasks, by due date (managers: assigned to them, authored by them, or of their deals)",
+        responses={200: DealTaskSerializer(many=True), **errors("400 validation_error")},
+    ),
+    retrieve=extend_schema(
+        operation_id="v1_tasks_retrieve",
+        summary="One task",
+        responses={200: DealTaskSerializer, **errors("403 forbidden", "404 task_not_found")},
+    ),
+    create=extend_schema(operation_id="v1_tasks_create"),
+    partial_update=extend_schema(operation_id="v1_tasks_partial_update"),
+)
+class DealTaskViewSet(V1ListMixin, V1ViewSet):
+    queryset = DealTask.objects.all()
+    serializer_class = DealTaskSerializer
+    filterset_class = DealTaskFilterSet
+    not_found_error = "task_not_found"
+    lookup_url_kwarg = "task_id"
+
+    @extend_schema(
+        summary="Create a task about a deal, its policy or payment (managers assign only to themselves)",
+        request=inputs.DealTaskCreateInputSerializer,
+        responses={
+            201: DealTaskSerializer,
+            **errors("400 validation_error", "403 forbidden", "404 deal_not_found"),
+        },
+    )
+    @idempotent
+    def create(self, request):
+        data = self.validated_input(inputs.DealTaskCreateInputSerializer)
+        task = services.deal_task_create(tenant=self.tenant, actor=request.user, **data)
+        return Response(DealTaskSerializer(task).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a task's status, assignee and details",
+        description=transitions_doc("task", DEAL_TASK_TRANSITIONS, 409)
+        + "\n\n`started_at` is set on the first move to `in_progress`, `completed_at` on `done` or `cancelled`.",
+        request=inputs.DealTaskUpdateInputSerializer,
+        responses={
+            200: DealTaskSerializer,
+            **errors("400 validation_error", "403 forbidden", "404 task_not_found", "409 invalid_status_transition"),
+        },
+    )
+    def partial_update(self, request, **kwargs):
+        task = self.get_object()
+        data = self.validated_input(inputs.DealTaskUpdateInputSerializer)
+        return Response(DealTaskSerializer(services.deal_task_update(task=task, actor=request.user, **data)).data)

@@ -1,0 +1,35 @@
+"""The Deals API's own error codes (seed 002): specific 404s and 409 conflicts."""
+
+from crm.errors import Conflict, NotFound
+
+
+class ClientNotFound(NotFound):
+    code, default_message = "client_not_found", "Client not found."
+
+
+class DealNotFound(NotFound):
+    code, default_message = "deal_not_found", "Deal not found."
+
+
+class PolicyNotFound(NotFound):
+    code, default_message = "policy_not_found", "Policy not found."
+
+
+class PaymentNotFound(NotFound):
+    code, default_message = "payment_not_found", "Payment not found."
+
+
+class TaskNotFound(NotFound):
+    code, default_message = "task_not_found", "Task not found."
+
+
+class ClientExists(Conflict):
+    code, default_message = "client_exists", "A client with this tax number already exists."
+
+
+class DealConflict(Conflict):
+    code, default_message = "deal_conflict", "This client already has an open deal with this title."
+
+
+class PolicyConflict(Conflict):
+    code, default_message = "policy_conflict", "A policy with this number already exists."

@@ -1,0 +1,84 @@
+"""Clients of the brokerage: people and companies with their contacts."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from deals.models.base import UUIDTenantModel
+
+MAX_CONTACTS = 50
+
+
+class ClientType(models.TextChoices):
+    INDIVIDUAL = "individual", "Физическое лицо"
+    COMPANY = "company", "Компания"
+
+
+class ClientStatus(models.TextChoices):
+    POTENTIAL = "potential", "Потенциальный"
+    ACTIVE = "active", "Активный"
+    INACTIVE = "inactive", "Неактивный"
+
+
+class ContactType(models.TextChoices):
+    PHONE = "phone", "Телефон"
+    EMAIL = "email", "Email"
+    TELEGRAM = "telegram", "Telegram"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    OTHER = "other", "Другое"
+
+
+CONTACT_KEYS = frozenset({"type", "value", "name", "is_primary"})
+
+
+def validate_contacts(value) -> None:
+    """The stored shape of `contacts` (the API validates the same rules field by field; this guards the admin)."""
+    if not isinstance(value, list) or len(value) > MAX_CONTACTS:
+        raise ValidationError(f"A list of at most {MAX_CONTACTS} contacts is expected.")
+    for contact in value:
+        if not isinstance(contact, dict) or set(contact) - CONTACT_KEYS:
+            raise ValidationError(f"Each contact is an object with keys {', '.join(sorted(CONTACT_KEYS))}.")
+        if contact.get("type") not in ContactType.values:
+            raise ValidationError(f"Contact type must be one of {', '.join(ContactType.values)}.")
+        if not isinstance(contact.get("value"), str) or not 0 < len(contact["value"]) <= 255:
+            raise ValidationError("Contact value must be a non-empty string of at most 255 characters.")
+        if not isinstance(contact.get("name", ""), str) or len(contact.get("name", "")) > 255:
+            raise ValidationError("Contact name must be a string of at most 255 characters.")
+        if not isinstance(contact.get("is_primary", False), bool):
+            raise ValidationError("Contact is_primary must be a boolean.")
+
+
+class Client(UUIDTenantModel):
+    """A person or company the brokerage insures; `search_text` is the denormalised haystack for `search`."""
+
+    type = models.CharField(max_length=16, choices=ClientType.choices)
+    full_name = models.CharField(max_length=255)
+    short_name = models.CharField(max_length=255, blank=True, default="")
+    tax_number = models.CharField(max_length=32, blank=True, default="")
+    registration_number = models.CharField(max_length=32, blank=True, default="")
+    segment = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=16, choices=ClientStatus.choices)
+    contacts = models.JSONField(default=list, blank=True, validators=[validate_contacts])
+    notes = models.TextField(max_length=10_000, blank=True, default="")
+    search_text = models.TextField(blank=True, default="", editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "tax_number"], condition=~Q(tax_number=""), name="deals_client_tax_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="deals_client_list_idx"),
+            models.Index(fields=["tenant", "status", "-created_at", "-id"], name="deals_client_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.short_name or self.full_name
+
+    def refresh_search_text(self) -> None:
+        """Names, tax number and contact values in one column, so one trigram index serves `search`."""
+        parts = [self.full_name, self.short_name, self.tax_number]
+        parts += [contact.get("value", "") for contact in self.contacts or []]
+        self.search_text = "\n".join(part for part in parts if part)

@@ -1,0 +1,149 @@
+"""Calculations (insurers' quotes), policies and the payments planned or made under them."""
+
+from django.db import models
+from django.db.models import F, Q
+
+from deals.models.base import MONEY, Transitions, UUIDTenantModel
+from deals.models.deals import Deal
+
+CURRENCY_RUB = "RUB"
+
+
+class Calculation(UUIDTenantModel):
+    """An insurer's quote for a deal; a policy may be issued from it."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="calculations", db_index=False)
+    insurance_company = models.CharField(max_length=255)
+    program_name = models.CharField(max_length=255, blank=True, default="")
+    premium_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    coverage_sum = models.DecimalField(**MONEY, null=True, blank=True)
+    calculation_date = models.DateField()
+    valid_from = models.DateField(null=True, blank=True)
+    valid_to = models.DateField(null=True, blank=True)
+    files = models.JSONField(default=list, blank=True)
+    comments = models.TextField(max_length=10_000, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True) | Q(valid_to__isnull=True) | Q(valid_from__lte=F("valid_to")),
+                name="deals_calc_validity_chk",
+            ),
+        ]
+        indexes = [models.Index(fields=["deal", "-created_at", "-id"], name="deals_calc_deal_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.insurance_company} {self.calculation_date}"
+
+    @classmethod
+    def visibility_q(cls, user) -> Q:
+        return Deal.via_deal_q(user)
+
+
+class PolicyStatus(models.TextChoices):
+    DRAFT = "draft", "Черновик"
+    ACTIVE = "active", "Действует"
+    RENEWAL_DUE = "renewal_due", "Пора продлевать"
+    CLOSED = "closed", "Закрыт"
+
+
+# The policy state machine (SPEC §9); `policy_update` is the only code that changes a policy's status.
+POLICY_TRANSITIONS: Transitions = {
+    PolicyStatus.DRAFT: frozenset({PolicyStatus.ACTIVE, PolicyStatus.CLOSED}),
+    PolicyStatus.ACTIVE: frozenset({PolicyStatus.RENEWAL_DUE, PolicyStatus.CLOSED}),
+    PolicyStatus.RENEWAL_DUE: frozenset({PolicyStatus.ACTIVE, PolicyStatus.CLOSED}),
+    PolicyStatus.CLOSED: frozenset(),
+}
+
+
+class Policy(UUIDTenantModel):
+    """An issued insurance policy of a deal; its number is unique in the tenant."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="policies", db_index=False)
+    calculation = models.ForeignKey(
+        Calculation, on_delete=models.SET_NULL, related_name="policies", null=True, blank=True
+    )
+    policy_number = models.CharField(max_length=64)
+    insurer = models.CharField(max_length=255)
+    program_name = models.CharField(max_length=255, blank=True, default="")
+    effective_from = models.DateField()
+    effective_to = models.DateField()
+    premium_amount = models.DecimalField(**MONEY)
+    coverage_sum = models.DecimalField(**MONEY, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=PolicyStatus.choices, default=PolicyStatus.DRAFT)
+    documents = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "policies"
+        constraints = [
+            # 409 policy_conflict, also under concurrent creates.
+            models.UniqueConstraint(fields=["tenant", "policy_number"], name="deals_policy_number_uniq"),
+            models.CheckConstraint(condition=Q(effective_from__lte=F("effective_to")), name="deals_policy_dates_chk"),
+        ]
+        indexes = [models.Index(fields=["deal", "-created_at", "-id"], name="deals_policy_deal_idx")]
+
+    def __str__(self) -> str:
+        return self.policy_number
+
+    @classmethod
+    def visibility_q(cls, user) -> Q:
+        return Deal.via_deal_q(user)
+
+
+class PaymentType(models.TextChoices):
+    CLIENT_PREMIUM = "client_premium", "Премия клиента"
+    COMMISSION_INCOME = "commission_income", "Комиссионный доход"
+    CLIENT_DISCOUNT = "client_discount", "Скидка клиенту"
+    EXECUTOR_FEE = "executor_fee", "Вознаграждение исполнителю"
+
+
+class PaymentStatus(models.TextChoices):
+    PLANNED = "planned", "Запланирован"
+    EXPECTED = "expected", "Ожидается"
+    RECEIVED = "received", "Получен"
+    PAID_OUT = "paid_out", "Выплачен"
+    CANCELLED = "cancelled", "Отменён"
+
+
+# The payment state machine (SPEC §9); `payment_update` is the only code that changes a payment's status.
+PAYMENT_TRANSITIONS: Transitions = {
+    PaymentStatus.PLANNED: frozenset({PaymentStatus.EXPECTED, PaymentStatus.RECEIVED, PaymentStatus.CANCELLED}),
+    PaymentStatus.EXPECTED: frozenset({PaymentStatus.RECEIVED, PaymentStatus.CANCELLED}),
+    PaymentStatus.RECEIVED: frozenset({PaymentStatus.PAID_OUT}),
+    PaymentStatus.PAID_OUT: frozenset(),
+    PaymentStatus.CANCELLED: frozenset(),
+}
+
+
+class Payment(UUIDTenantModel):
+    """Payment metadata kept by the CRM; `external_ref` links the record in the Payments service."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="payments", db_index=False)
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="payments")
+    payment_type = models.CharField(max_length=32, choices=PaymentType.choices)
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PLANNED)
+    planned_date = models.DateField(null=True, blank=True)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default=CURRENCY_RUB, editable=False)
+    external_ref = models.CharField(max_length=255, null=True, blank=True)
+    notes = models.TextField(max_length=10_000, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="deals_payment_amount_chk"),
+            models.CheckConstraint(condition=Q(currency=CURRENCY_RUB), name="deals_payment_rub_chk"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="deals_payment_list_idx"),
+            models.Index(fields=["deal", "-created_at", "-id"], name="deals_payment_deal_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_payment_type_display()} {self.amount} {self.currency}"
+
+    @classmethod
+    def visibility_q(cls, user) -> Q:
+        return Deal.via_deal_q(user)

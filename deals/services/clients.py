@@ -1,0 +1,53 @@
+"""Client writes."""
+
+from django.db import transaction
+
+from crm.errors import Forbidden
+from deals.errors import ClientExists
+from deals.models import Client, Deal
+from deals.services.common import clean_fields, save_or_conflict, sees_everything
+
+CLIENT_FIELDS = frozenset(
+    {"type", "full_name", "short_name", "tax_number", "registration_number", "segment", "status", "contacts", "notes"}
+)
+
+
+def _client_exists(tax_number: str) -> ClientExists:
+    return ClientExists(
+        f"A client with tax number {tax_number} already exists.", details={"tax_number": [f"{tax_number} is taken."]}
+    )
+
+
+@transaction.atomic
+def client_create(*, tenant, **fields) -> Client:
+    """Create a client (any role); a duplicate non-empty tax number is 409 client_exists."""
+    client = Client(tenant=tenant, **{name: value for name, value in fields.items() if name in CLIENT_FIELDS})
+    client.refresh_search_text()
+    clean_fields(client)
+    save_or_conflict(client, {"deals_client_tax_uniq": _client_exists(client.tax_number)}, force_insert=True)
+    return client
+
+
+def client_may_change(*, client: Client, actor) -> bool:
+    """Supervisors change any client; a manager only clients of deals they work on (SPEC §9)."""
+    if sees_everything(actor):
+        return True
+    return Deal.objects.filter(client_id=client.pk).filter(Deal.visibility_q(actor)).exists()
+
+
+@transaction.atomic
+def client_update(*, client: Client, actor, **changes) -> Client:
+    """Change a client's fields; a tax number taken by another client is 409 client_exists."""
+    if not client_may_change(client=client, actor=actor):
+        raise Forbidden("Managers change only clients of their own deals.")
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    changed = [name for name, value in changes.items() if name in CLIENT_FIELDS and getattr(client, name) != value]
+    if not changed:
+        return client
+    for name in changed:
+        setattr(client, name, changes[name])
+    client.refresh_search_text()
+    clean_fields(client)
+    update_fields = [*changed, "search_text", "updated_at"]
+    save_or_conflict(client, {"deals_client_tax_uniq": _client_exists(client.tax_number)}, update_fields=update_fields)
+    return client

@@ -1,0 +1,138 @@
+"""Deal writes: create, update (with the deal state machine) and the journal."""
+
+from django.db import transaction
+
+from crm.errors import Forbidden
+from deals.errors import ClientNotFound, DealConflict, DealNotFound
+from deals.folders import folder_provider
+from deals.models import DEAL_TRANSITIONS, Client, Deal, JournalEntry, JournalKind
+from deals.services.common import clean_fields, save_or_conflict, sees_everything, transition_allowed
+
+DEAL_EDITABLE_FIELDS = frozenset({"title", "description", "expected_close_date", "tags"})
+_PEOPLE = (("sales_agent", "Агент"), ("executor", "Исполнитель"))
+
+
+def _deal_conflict(title: str) -> DealConflict:
+    return DealConflict(
+        f"The client already has an open deal titled «{title}».", details={"title": ["An open deal has this title."]}
+    )
+
+
+def deal_for_actor(*, tenant, actor, deal_id) -> Deal:
+    """The deal named in a body: 404 deal_not_found outside the tenant, 403 when the manager does not work on it."""
+    deal = Deal.objects.for_tenant(tenant).filter(pk=deal_id).first()
+    if deal is None:
+        raise DealNotFound(f"Deal {deal_id} not found.")
+    if not deal_visible(deal=deal, actor=actor):
+        raise Forbidden("This deal belongs to a colleague.")
+    return deal
+
+
+def deal_visible(*, deal: Deal, actor) -> bool:
+    return sees_everything(actor) or actor.uuid in (deal.sales_agent_id, deal.executor_id)
+
+
+@transaction.atomic
+def deal_create(
+    *,
+    tenant,
+    actor,
+    client_id,
+    title: str,
+    sales_agent,
+    description: str = "",
+    executor=None,
+    expected_close_date=None,
+    tags=(),
+) -> Deal:
+    """Open a draft deal with its document folder; a manager must be its agent or executor."""
+    client = Client.objects.for_tenant(tenant).filter(pk=client_id).first()
+    if client is None:
+        raise ClientNotFound(f"Client {client_id} not found.")
+    if not sees_everything(actor) and actor.uuid not in (sales_agent.uuid, getattr(executor, "uuid", None)):
+        raise Forbidden("A manager creates deals where they are the sales agent or the executor.")
+    deal = Deal(
+        tenant=tenant,
+        client=client,
+        title=title,
+        description=description,
+        sales_agent=sales_agent,
+        executor=executor,
+        expected_close_date=expected_close_date,
+        tags=list(tags),
+    )
+    deal.folder_id = folder_provider().folder_for_deal(tenant_id=tenant.pk, deal_id=deal.pk, title=title)
+    clean_fields(deal)
+    save_or_conflict(deal, {"deals_deal_open_title_uniq": _deal_conflict(title)}, force_insert=True)
+    return deal
+
+
+def _person(user) -> str:
+    return user.display_name if user is not None else "—"
+
+
+@transaction.atomic
+def deal_update(*, deal: Deal, actor, status: str | None = None, **changes) -> Deal:
+    """Change a deal's fields and people (journalled), then its status through `deal_transition`."""
+    deal = (
+        Deal.objects.select_for_update(of=("self",)).select_related("client", "sales_agent", "executor").get(pk=deal.pk)
+    )
+    update_fields = [name for name in DEAL_EDITABLE_FIELDS & changes.keys() if getattr(deal, name) != changes[name]]
+    for name in update_fields:
+        setattr(deal, name, changes[name])
+    notes = []
+    for name, label in _PEOPLE:
+        if name not in changes or getattr(deal, f"{name}_id") == getattr(changes[name], "uuid", None):
+            continue
+        if not sees_everything(actor):
+            raise Forbidden("Managers may not reassign deals.")
+        notes.append(f"{label}: {_person(getattr(deal, name))} → {_person(changes[name])}")
+        setattr(deal, name, changes[name])
+        update_fields.append(name)
+    if update_fields:
+        clean_fields(deal)
+        save_or_conflict(
+            deal,
+            {"deals_deal_open_title_uniq": _deal_conflict(deal.title)},
+            update_fields=[*update_fields, "updated_at"],
+        )
+        for text in notes:
+            _journal_system(deal=deal, actor=actor, text=text)
+    if status is not None:
+        deal = deal_transition(deal=deal, status=status, actor=actor)
+    return deal
+
+
+@transaction.atomic
+def deal_transition(*, deal: Deal, status: str, actor) -> Deal:
+    """The one enforcer of DEAL_TRANSITIONS: 400 invalid_status_transition, a no-op for the current status."""
+    deal = Deal.objects.select_for_update(of=("self",)).select_related("client").get(pk=deal.pk)
+    previous = deal.status
+    if transition_allowed(DEAL_TRANSITIONS, previous, status):
+        deal.status = status
+        # Only a move out of `closed` could collide with the open-title constraint, and the table forbids it.
+        deal.save(update_fields=["status", "updated_at"])
+        _journal_system(deal=deal, actor=actor, text=f"Статус: {previous} → {status}")
+    return deal
+
+
+def _journal_system(*, deal: Deal, actor, text: str) -> JournalEntry:
+    return JournalEntry.objects.create(
+        tenant_id=deal.tenant_id, deal=deal, author=actor, kind=JournalKind.SYSTEM, text=text
+    )
+
+
+@transaction.atomic
+def journal_entry_create(*, deal: Deal, actor, text: str, attachments=()) -> JournalEntry:
+    """A user's note in the deal journal."""
+    entry = JournalEntry(
+        tenant_id=deal.tenant_id,
+        deal=deal,
+        author=actor,
+        kind=JournalKind.NOTE,
+        text=text,
+        attachments=list(attachments),
+    )
+    clean_fields(entry)
+    entry.save(force_insert=True)
+    return entry

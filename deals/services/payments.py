@@ -1,0 +1,62 @@
+"""Payment writes (with the payment state machine)."""
+
+from django.db import transaction
+
+from crm.errors import ValidationFailed
+from deals.errors import PolicyNotFound
+from deals.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus, Policy
+from deals.services.common import clean_fields, transition_allowed
+from deals.services.deals import deal_for_actor
+
+PAYMENT_EDITABLE_FIELDS = frozenset({"external_ref", "planned_date", "notes"})
+
+
+@transaction.atomic
+def payment_create(
+    *, tenant, actor, deal_id, policy_id, payment_type: str, amount, planned_date=None, notes: str = ""
+) -> Payment:
+    """Plan a payment of a deal's policy: status `planned`, RUB, no external_ref yet."""
+    deal = deal_for_actor(tenant=tenant, actor=actor, deal_id=deal_id)
+    policy = Policy.objects.for_tenant(tenant).filter(pk=policy_id).first()
+    if policy is None:
+        raise PolicyNotFound(f"Policy {policy_id} not found.")
+    if policy.deal_id != deal.pk:
+        raise ValidationFailed.for_field("policy_id", "The policy belongs to another deal.")
+    payment = Payment(
+        tenant=tenant,
+        deal=deal,
+        policy=policy,
+        payment_type=payment_type,
+        amount=amount,
+        planned_date=planned_date,
+        notes=notes,
+        status=PaymentStatus.PLANNED,
+    )
+    clean_fields(payment)
+    payment.save(force_insert=True)
+    return payment
+
+
+@transaction.atomic
+def payment_update(*, payment: Payment, status: str | None = None, **changes) -> Payment:
+    """Change a payment's reference, date and notes, then its status through `payment_transition`."""
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    changed = [name for name in PAYMENT_EDITABLE_FIELDS & changes.keys() if getattr(payment, name) != changes[name]]
+    if changed:
+        for name in changed:
+            setattr(payment, name, changes[name])
+        clean_fields(payment)
+        payment.save(update_fields=[*changed, "updated_at"])
+    if status is not None:
+        payment = payment_transition(payment=payment, status=status)
+    return payment
+
+
+@transaction.atomic
+def payment_transition(*, payment: Payment, status: str) -> Payment:
+    """The one enforcer of PAYMENT_TRANSITIONS: 400 invalid_status_transition, a no-op for the current status."""
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if transition_allowed(PAYMENT_TRANSITIONS, payment.status, status):
+        payment.status = status
+        payment.save(update_fields=["status", "updated_at"])
+    return payment

@@ -1,0 +1,86 @@
+"""v1 task writes (with the task state machine)."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from crm.errors import Forbidden, ValidationFailed
+from deals.models import DEAL_TASK_TRANSITIONS, FINAL_TASK_STATUSES, DealTask, DealTaskStatus
+from deals.services.common import clean_fields, sees_everything, transition_allowed
+from deals.services.deals import deal_for_actor, deal_visible
+
+TASK_EDITABLE_FIELDS = frozenset({"subject", "description", "due_date", "priority"})
+
+
+def _check_assignee(*, actor, assignee) -> None:
+    if not sees_everything(actor) and assignee.pk != actor.pk:
+        raise Forbidden("Managers assign tasks only to themselves.")
+
+
+@transaction.atomic
+def deal_task_create(
+    *, tenant, actor, subject: str, description: str, assignee, deal_id=None, policy=None, payment=None, **fields
+) -> DealTask:
+    """A task, optionally about a deal, its policy or its payment (the deal is taken from them when omitted)."""
+    _check_assignee(actor=actor, assignee=assignee)
+    deal = deal_for_actor(tenant=tenant, actor=actor, deal_id=deal_id) if deal_id is not None else None
+    deal_id = deal.pk if deal is not None else None
+    for field, obj in (("policy_id", policy), ("payment_id", payment)):
+        if obj is None:
+            continue
+        if deal_id is not None and obj.deal_id != deal_id:
+            raise ValidationFailed.for_field(field, "It belongs to another deal.")
+        deal_id = obj.deal_id
+    if payment is not None and policy is not None and payment.policy_id != policy.pk:
+        raise ValidationFailed.for_field("payment_id", "The payment belongs to another policy.")
+    if deal is None and deal_id is not None:
+        deal = (policy or payment).deal
+        if not deal_visible(deal=deal, actor=actor):
+            raise Forbidden("This deal belongs to a colleague.")
+    task = DealTask(
+        tenant=tenant,
+        subject=subject,
+        description=description,
+        deal=deal,
+        policy=policy,
+        payment=payment,
+        assignee=assignee,
+        created_by=actor,
+        **fields,
+    )
+    clean_fields(task)
+    task.save(force_insert=True)
+    return task
+
+
+@transaction.atomic
+def deal_task_update(*, task: DealTask, actor, status: str | None = None, assignee=None, **changes) -> DealTask:
+    """Change a task's fields and assignee, then its status through `deal_task_transition`."""
+    task = DealTask.objects.select_for_update().get(pk=task.pk)
+    changed = [name for name in TASK_EDITABLE_FIELDS & changes.keys() if getattr(task, name) != changes[name]]
+    for name in changed:
+        setattr(task, name, changes[name])
+    if assignee is not None and assignee.uuid != task.assignee_id:
+        _check_assignee(actor=actor, assignee=assignee)
+        task.assignee = assignee
+        changed.append("assignee")
+    if changed:
+        clean_fields(task)
+        task.save(update_fields=[*changed, "updated_at"])
+    if status is not None:
+        task = deal_task_transition(task=task, status=status)
+    return task
+
+
+@transaction.atomic
+def deal_task_transition(*, task: DealTask, status: str) -> DealTask:
+    """The one enforcer of DEAL_TASK_TRANSITIONS: 409 invalid_status_transition; sets started_at/completed_at."""
+    task = DealTask.objects.select_for_update().get(pk=task.pk)
+    if transition_allowed(DEAL_TASK_TRANSITIONS, task.status, status, http_status=409):
+        task.status = status
+        now = timezone.now()
+        if status == DealTaskStatus.IN_PROGRESS and task.started_at is None:
+            task.started_at = now
+        if status in FINAL_TASK_STATUSES:
+            task.completed_at = now
+        task.save(update_fields=["status", "started_at", "completed_at", "updated_at"])
+    return task

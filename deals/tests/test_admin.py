@@ -1,0 +1,102 @@
+import pytest
+from django.test import Client as BrowserClient
+
+from deals.models import Client, Deal
+from deals.tests.factories import ClientFactory, DealFactory, JournalEntryFactory, PaymentFactory, PolicyFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(owner):
+    browser = BrowserClient()
+    browser.force_login(owner)
+    return browser
+
+
+def test_client_changelist_searches_name_tax_number_and_contacts(browser, tenant, other_tenant):
+    ClientFactory(
+        tenant=tenant,
+        full_name="ООО Ромашка",
+        tax_number="7701234567",
+        contacts=[{"type": "email", "value": "daisy@flowers.example", "name": "", "is_primary": True}],
+    )
+    ClientFactory(tenant=tenant, full_name="ИП Петров")
+    ClientFactory(tenant=other_tenant, full_name="ООО Ромашка чужая")
+
+    for term in ("Ромашка", "7701234", "daisy@"):
+        page = browser.get("/admin/deals/client/", {"q": term})
+        assert page.status_code == 200
+        assert page.context["cl"].result_count == 1, term
+
+
+def test_client_add_goes_through_the_service(browser, tenant, client_obj):
+    data = {"type": "company", "full_name": "ООО Новая", "status": "active", "contacts": "[]", "tax_number": ""}
+
+    browser.post("/admin/deals/client/add/", data)
+    duplicate = browser.post("/admin/deals/client/add/", {**data, "tax_number": client_obj.tax_number}, follow=True)
+
+    created = Client.objects.get(full_name="ООО Новая")
+    assert created.tenant == tenant
+    assert created.search_text == "ООО Новая"
+    assert Client.objects.filter(tax_number=client_obj.tax_number).count() == 1
+    assert "already exists" in duplicate.content.decode()
+
+
+def test_deal_page_shows_journal_calculations_policies_payments(browser, deal):
+    JournalEntryFactory(deal=deal, text="Первая заметка")
+    PaymentFactory(policy=PolicyFactory(deal=deal, policy_number="ABC-777"))
+
+    page = browser.get(f"/admin/deals/deal/{deal.id}/change/")
+
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "Первая заметка" in content
+    assert "ABC-777" in content
+
+
+def test_deal_changelist_filters_by_status(browser, tenant):
+    DealFactory(tenant=tenant, status="active")
+    DealFactory(tenant=tenant)
+
+    page = browser.get("/admin/deals/deal/", {"status__exact": "active"})
+
+    assert page.context["cl"].result_count == 1
+
+
+def test_status_action_obeys_the_state_machine_and_writes_the_journal(browser, deal, owner):
+    browser.post("/admin/deals/deal/", {"action": "move_to_estimating", "_selected_action": [str(deal.id)]})
+    deal.refresh_from_db()
+    assert deal.status == "estimating"
+    assert deal.journal.get().text == "Статус: draft → estimating"
+    assert deal.journal.get().author_id == owner.uuid
+
+    response = browser.post(
+        "/admin/deals/deal/", {"action": "move_to_active", "_selected_action": [str(deal.id)]}, follow=True
+    )
+    deal.refresh_from_db()
+    assert deal.status == "estimating"
+    assert "Cannot change status from estimating to active" in response.content.decode()
+
+
+def test_deal_edit_goes_through_the_service(browser, deal, owner):
+    data = {
+        "title": "КАСКО Toyota",
+        "description": "",
+        "sales_agent": str(deal.sales_agent_id),
+        "executor": str(owner.uuid),
+        "tags": "[]",
+        **{
+            f"{prefix}-{key}": value
+            for prefix in ("journal", "calculations", "policies", "payments")
+            for key, value in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"))
+        },
+    }
+
+    response = browser.post(f"/admin/deals/deal/{deal.id}/change/", data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    deal.refresh_from_db()
+    assert deal.executor_id == owner.uuid
+    assert deal.journal.get().text.startswith("Исполнитель: — → ")
+    assert Deal.objects.count() == 1
