@@ -1,0 +1,29 @@
+"""The back-office admin site: Django's admin plus the pages the domain apps plug into it.
+
+`settings.BACKOFFICE_URLS` lists dotted paths of functions `admin_urls(site) -> list[URLPattern]` (the pipeline
+board, the dashboard, exports and imports). Each wraps its views in `site.admin_view`, so login, the staff check and
+CSRF are the admin's own, and crm imports no domain app (like `TENANT_SETUP_HOOKS`).
+"""
+
+from django.conf import settings
+from django.contrib.admin import AdminSite
+from django.contrib.admin.apps import AdminConfig
+from django.utils.module_loading import import_string
+
+
+class BackofficeAdminSite(AdminSite):
+    site_header = "CRM — бэк-офис"
+    site_title = "CRM"
+    index_title = "Бэк-офис"
+    index_template = "admin/backoffice/index.html"
+
+    def get_urls(self):
+        # Ahead of the model admins' URLs: their `<path:object_id>/` would swallow `pipeline/5/board/`.
+        extra = [pattern for dotted in settings.BACKOFFICE_URLS for pattern in import_string(dotted)(self)]
+        return extra + super().get_urls()
+
+
+class BackofficeAdminConfig(AdminConfig):
+    """Replaces "django.contrib.admin" in INSTALLED_APPS, so `admin.site` is the back-office site."""
+
+    default_site = "crm.admin_site.BackofficeAdminSite"

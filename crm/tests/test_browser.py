@@ -1,0 +1,311 @@
+"""The back-office in a real browser: headless Chromium (Debian's `chromium`, driven by Playwright) against
+`python -m crm.serve` (uvicorn, the ASGI app with SSE) on a PostgreSQL database of its own.
+
+Saves the README screenshots `docs/board.png` and `docs/dashboard.png`.
+"""
+
+import csv
+import io
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from crm.demo import DEMO_PASSWORD
+from crm.tests.live import ROOT, create_tenant, manage, running_server, server_env, token_for
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+E2E_DATABASE = "crm_backoffice_e2e"
+DOCS = ROOT / "docs"
+WAIT_MS = 15_000
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() or shutil.which("chromium") is None,
+        reason=f"no Chromium at {CHROMIUM}: `apt-get install chromium` to run the browser tests",
+    ),
+]
+
+
+def _server_database_url() -> str:
+    """A database of our own on the PostgreSQL server the suite uses (or the local default one)."""
+    configured = os.environ.get("DATABASE_URL", "")
+    base = configured if configured.startswith("postgres") else "postgres://postgres@127.0.0.1:5432/postgres"
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/{E2E_DATABASE}"))
+
+
+def _recreate_database(url: str) -> None:
+    import psycopg
+
+    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    try:
+        connection = psycopg.connect(maintenance, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"the browser tests need a PostgreSQL server ({exc})")
+    with connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{E2E_DATABASE}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{E2E_DATABASE}"')
+
+
+class Live:
+    """The running server, its database and the two tenants made for the tests."""
+
+    def __init__(self, base_url: str, database_url: str, acme: dict, globex: dict):
+        self.base_url = base_url
+        self.database_url = database_url
+        self.acme = acme
+        self.globex = globex
+        self.acme_token = token_for(base_url, acme["username"], acme["password"])
+        self.globex_token = token_for(base_url, globex["username"], globex["password"])
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token or self.acme_token}"}
+        response = httpx.request(method, f"{self.base_url}{path}", headers=headers, timeout=10, **kwargs)
+        assert response.status_code < 300, response.text
+        return response
+
+    def sql(self, query: str, *params):
+        import psycopg
+
+        with psycopg.connect(self.database_url) as connection:
+            return connection.execute(query, params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def live():
+    database_url = _server_database_url()
+    _recreate_database(database_url)
+    env = server_env(DATABASE_URL=database_url, LOG_LEVEL="WARNING")
+    manage(env, "migrate", "--noinput")
+    acme = create_tenant(env, "acme")
+    globex = create_tenant(env, "globex")
+    manage(env, "demo_data")  # the «Demo» tenant (leads, tasks, deals, payments): the dashboard and screenshots
+    with running_server(env) as base_url:
+        live = Live(base_url, database_url, acme, globex)
+        _seed(live)
+        yield live
+
+
+def _seed(live: Live) -> None:
+    pipeline = live.api("GET", "/api/pipelines").json()["pipelines"][0]
+    live.stages = {stage["name"]: stage["id"] for stage in pipeline["stages"]}
+    live.pipeline_id = pipeline["id"]
+    people = [
+        ("Анна Иванова", "+79160000001", "site", "Новые"),
+        ("Борис Петров", "+79160000002", "whatsapp", "Новые"),
+        ("Вера Сидорова", "+79160000003", "manual", "В работе"),
+        ("Григорий Орлов", "+79160000004", "chatflow", "Переговоры"),
+        ("Дарья Ёлкина", "+79160000005", "site", "Успешно"),
+        ("Евгений Зайцев", "+79160000006", "manual", "Отказ"),
+    ]
+    live.leads = {}
+    for name, phone, source, stage in people:
+        body = {"name": name, "phone": phone, "source": source, "stage_id": live.stages[stage]}
+        lead = live.api("POST", "/api/leads", json=body).json()
+        live.leads[name] = lead["id"]
+        task = {"type": "call", "due_at": "2030-01-01T10:00:00+03:00", "note": "Перезвонить"}
+        live.api("POST", f"/api/leads/{lead['id']}/tasks", json=task)
+    live.api("POST", "/api/leads", token=live.globex_token, json={"name": "Чужой Лид", "phone": "+79169999999"})
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def logged_in(browser, live, username: str, password: str):
+    context = browser.new_context(
+        base_url=live.base_url,
+        viewport={"width": 1440, "height": 900},
+        locale="ru-RU",
+        extra_http_headers={"Accept-Language": "ru"},
+        accept_downloads=True,
+    )
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    # What happened to the event stream, for the failure message of wait_until_live().
+    page.stream_log = []
+    page.on("response", lambda r: "/stream" in r.url and page.stream_log.append(f"{r.status} {r.url}"))
+    page.on("requestfailed", lambda r: "/stream" in r.url and page.stream_log.append(f"failed {r.failure}"))
+    page.on("console", lambda message: page.stream_log.append(f"console: {message.text}"))
+    page.goto("/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, live):
+    page = logged_in(browser, live, live.acme["username"], live.acme["password"])
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def demo_page(browser, live):
+    page = logged_in(browser, live, "owner", DEMO_PASSWORD)
+    yield page
+    page.context.close()
+
+
+def open_board(page, live):
+    page.goto(f"/admin/pipelines/pipeline/{live.pipeline_id}/board/")
+    wait_until_live(page)
+
+
+def wait_until_live(page):
+    """The board's EventSource is connected (the page shows «онлайн»)."""
+    try:
+        page.wait_for_selector("#board-live.on", timeout=2 * WAIT_MS)
+    except Exception as exc:
+        raise AssertionError(f"the board never went live: {page.inner_text('#board-live')} {page.stream_log}") from exc
+
+
+def column(live, stage: str) -> str:
+    return f'.board-cards[data-stage-id="{live.stages[stage]}"]'
+
+
+def card(live, name: str) -> str:
+    return f'.board-card[data-lead-id="{live.leads[name]}"]'
+
+
+def stage_of(live, name: str) -> int:
+    return live.sql("SELECT stage_id FROM pipelines_lead WHERE id = %s", live.leads[name])[0][0]
+
+
+def test_owner_sees_only_the_own_tenants_leads(page):
+    page.goto("/admin/pipelines/lead/")
+    text = page.inner_text("#result_list")
+    assert "Анна Иванова" in text
+    assert "Чужой Лид" not in text
+
+
+def test_drag_a_card_to_another_stage(page, live):
+    open_board(page, live)
+    assert page.locator(f"{column(live, 'Новые')} {card(live, 'Анна Иванова')}").count() == 1
+    page.drag_and_drop(card(live, "Анна Иванова"), column(live, "В работе"))
+    page.wait_for_selector(f"{column(live, 'В работе')} {card(live, 'Анна Иванова')}:not(.pending)")
+    page.wait_for_selector("#board-status.ok")
+    assert stage_of(live, "Анна Иванова") == live.stages["В работе"]
+    history = live.api("GET", f"/api/leads/{live.leads['Анна Иванова']}/history").json()["history"]
+    assert history[0]["kind"] == "stage_changed"
+
+
+def test_a_refused_move_snaps_back_with_the_reason(page, live):
+    open_board(page, live)
+    empty = live.api("POST", f"/api/pipelines/{live.pipeline_id}/stages", json={"name": "Временная"}).json()
+    live.api("DELETE", f"/api/pipelines/stages/{empty['id']}")
+    # The board still shows the columns it was opened with; make one of them point at the deleted stage.
+    page.evaluate(
+        "([from, to]) => document.querySelectorAll(`[data-stage-id='${from}']`)"
+        ".forEach(el => el.dataset.stageId = String(to))",
+        [live.stages["Переговоры"], empty["id"]],
+    )
+    target = f'.board-cards[data-stage-id="{empty["id"]}"]'
+    page.drag_and_drop(card(live, "Борис Петров"), target)
+    page.wait_for_selector("#board-status.error")
+    assert "Не перемещено" in page.inner_text("#board-status")
+    page.wait_for_selector(f"{column(live, 'Новые')} {card(live, 'Борис Петров')}")
+    assert stage_of(live, "Борис Петров") == live.stages["Новые"]
+
+
+def test_a_webhook_lead_appears_and_a_move_elsewhere_moves_the_card_without_reload(page, live):
+    open_board(page, live)
+    page.evaluate("window.__noReload = true")
+    response = httpx.post(
+        f"{live.base_url}/api/webhooks/site/{live.acme['webhook_key']}",
+        json={"name": "Живой Лид С Сайта", "phone": "+79160000077", "utm_source": "yandex"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    live.leads["Живой Лид С Сайта"] = response.json()["lead_id"]
+    page.wait_for_selector(f"{column(live, 'Новые')} {card(live, 'Живой Лид С Сайта')}")
+    live.api("PATCH", f"/api/leads/{live.leads['Вера Сидорова']}/stage", json={"stage_id": live.stages["Переговоры"]})
+    page.wait_for_selector(f"{column(live, 'Переговоры')} {card(live, 'Вера Сидорова')}")
+    assert page.locator(card(live, "Вера Сидорова")).count() == 1
+    assert page.evaluate("window.__noReload") is True
+
+
+def test_dashboard_shows_the_charts(demo_page):
+    demo_page.goto("/admin/dashboard/")
+    charts = demo_page.locator("svg.chart")
+    assert charts.count() == 6
+    assert "Воронка «Основная»" in demo_page.inner_text("#content-main")
+    assert demo_page.locator("svg.chart rect").count() > 10
+    for index in range(charts.count()):
+        box = charts.nth(index).bounding_box()
+        assert box["width"] > 300
+        assert box["height"] > 100
+    DOCS.mkdir(exist_ok=True)
+    demo_page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+
+
+def test_board_screenshot_of_the_demo_tenant(demo_page, live):
+    pipeline_id = live.sql(
+        "SELECT p.id FROM pipelines_pipeline p JOIN crm_tenant t ON t.id = p.tenant_id "
+        "WHERE t.slug = 'demo' AND p.is_default"
+    )[0][0]
+    demo_page.goto(f"/admin/pipelines/pipeline/{pipeline_id}/board/")
+    wait_until_live(demo_page)
+    assert demo_page.locator(".board-card").count() > 5
+    DOCS.mkdir(exist_ok=True)
+    demo_page.screenshot(path=str(DOCS / "board.png"))
+
+
+def test_export_then_reimport_a_csv_with_cyrillic_names(page, live, tmp_path):
+    page.goto("/admin/pipelines/lead/")
+    with page.expect_download() as download_info:
+        page.click("text=Экспорт CSV")
+    exported = Path(download_info.value.path()).read_bytes()
+    assert exported.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(exported.decode("utf-8-sig")), delimiter=";"))
+    header, body = rows[0], rows[1:]
+    names = {row[header.index("Имя")] for row in body}
+    assert {"Анна Иванова", "Дарья Ёлкина"} <= names
+    assert "Чужой Лид" not in names
+    # The export, plus one new person: existing leads come back as duplicates, the new one is created.
+    new_row = list(body[0])
+    new_row[header.index("Имя")] = "Ёжик Щукин-Эмский"
+    new_row[header.index("Телефон")] = "+79160000088"
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=";").writerows([header, *body, new_row])
+    upload = tmp_path / "leads.csv"
+    upload.write_bytes(("\ufeff" + buffer.getvalue()).encode())
+
+    page.click("text=Импорт")
+    page.set_input_files("#import-form input[type=file]", str(upload))
+    page.click("#import-form input[type=submit]")
+    page.wait_for_selector("#import-report")
+    summary = page.inner_text(".import-summary")
+    assert "Будет создано: 1" in summary, page.inner_text("#import-report")
+    assert f"Дубликаты (пропускаются): {len(body)}" in summary
+    count = "SELECT count(*) FROM pipelines_lead WHERE name = %s AND tenant_id = %s"
+    assert live.sql(count, "Ёжик Щукин-Эмский", live.acme["tenant_id"]) == [(0,)]
+    page.click("input[value^='Импортировать']")
+    page.wait_for_selector("text=Импорт выполнен")
+    phones = "SELECT phone FROM pipelines_lead WHERE name = %s AND tenant_id = %s"
+    assert live.sql(phones, "Ёжик Щукин-Эмский", live.acme["tenant_id"]) == [("+79160000088",)]
+    assert live.sql(count, "Анна Иванова", live.acme["tenant_id"]) == [(1,)]

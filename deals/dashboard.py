@@ -1,0 +1,102 @@
+"""Dashboard panels of the deals app: deals by status, and premiums and commissions planned vs received per month.
+
+One aggregate query per panel. A payment counts in the month of its `planned_date` (payments have no separate date of
+receipt): «planned» is every payment not cancelled, «received» those received or paid out.
+"""
+
+from datetime import date
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from crm.charts import PALETTE, Bar, Series, column_chart, hbar_chart, number
+from crm.dashboard import Panel, admin_link
+from deals.models import Deal, DealStatus, Payment, PaymentStatus, PaymentType
+
+MONTHS_BACK, MONTHS_AHEAD = 8, 3
+_STATUS_COLORS = dict(zip(DealStatus.values, PALETTE, strict=False))
+_MONTHS = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
+
+
+def deals_by_status(*, tenant) -> dict[str, int]:
+    """Number of deals in each status (every status present, zeros included)."""
+    counts = dict.fromkeys(DealStatus.values, 0)
+    rows = Deal.objects.filter(tenant=tenant).order_by().values("status").annotate(n=Count("pk"))
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def payments_per_month(*, tenant, payment_type: str, today: date | None = None) -> list[tuple[date, float, float]]:
+    """(month, planned, received) of one payment type over MONTHS_BACK months before this one to MONTHS_AHEAD after."""
+    today = today or timezone.localdate(timezone=tenant.tzinfo)
+    first = add_months(today.replace(day=1), -MONTHS_BACK)
+    months = [add_months(first, i) for i in range(MONTHS_BACK + MONTHS_AHEAD + 1)]
+    rows = (
+        Payment.objects.filter(
+            tenant=tenant,
+            payment_type=payment_type,
+            planned_date__gte=first,
+            planned_date__lt=add_months(months[-1], 1),
+        )
+        .exclude(status=PaymentStatus.CANCELLED)
+        .annotate(month=TruncMonth("planned_date"))
+        .order_by()
+        .values("month")
+        .annotate(
+            planned=Sum("amount"),
+            received=Sum("amount", filter=Q(status__in=[PaymentStatus.RECEIVED, PaymentStatus.PAID_OUT])),
+        )
+    )
+    found = {row["month"]: (float(row["planned"] or 0), float(row["received"] or 0)) for row in rows}
+    return [(month, *found.get(month, (0.0, 0.0))) for month in months]
+
+
+def month_label(month: date) -> str:
+    return f"{_MONTHS[month.month - 1]} {month.year % 100:02d}"
+
+
+def deal_status_panel(*, request, tenant) -> Panel:
+    title = "Сделки по статусам"
+    counts = deals_by_status(tenant=tenant)
+    labels = dict(DealStatus.choices)
+    bars = [Bar(label=labels[s], value=n, color=_STATUS_COLORS[s]) for s, n in counts.items()]
+    return Panel(
+        title=title,
+        chart=hbar_chart(bars, title=title) if any(counts.values()) else hbar_chart([], title=title),
+        table_head=("Статус", "Сделок"),
+        table_rows=[(labels[s], number(n)) for s, n in counts.items()],
+        links=admin_link("Все сделки", "admin:deals_deal_changelist"),
+    )
+
+
+def _money_panel(*, tenant, payment_type: str, title: str) -> Panel:
+    months = payments_per_month(tenant=tenant, payment_type=payment_type)
+    series = [
+        Series(name="План", values=[planned for _, planned, _ in months], color="#94a3b8"),
+        Series(name="Получено", values=[received for _, _, received in months], color="#2e9e5b"),
+    ]
+    has_data = any(planned or received for _, planned, received in months)
+    return Panel(
+        title=title,
+        chart=column_chart([month_label(m) for m, _, _ in months], series, title=title)
+        if has_data
+        else hbar_chart([], title=title),
+        table_head=("Месяц", "План, ₽", "Получено, ₽"),
+        table_rows=[(month_label(m), number(planned), number(received)) for m, planned, received in months],
+    )
+
+
+def premiums_panel(*, request, tenant) -> Panel:
+    return _money_panel(
+        tenant=tenant, payment_type=PaymentType.CLIENT_PREMIUM, title="Премии клиентов: план и получено, ₽"
+    )
+
+
+def commissions_panel(*, request, tenant) -> Panel:
+    return _money_panel(tenant=tenant, payment_type=PaymentType.COMMISSION_INCOME, title="Комиссия: план и получено, ₽")

@@ -1,0 +1,223 @@
+"""The pipeline board: an admin page per pipeline, a column per stage and a card per lead.
+
+Dragging a card posts to `…/cards/<lead>/move/`, which calls `services.lead_move_to_stage`, the service behind
+`PATCH /api/leads/{id}/stage`, so history and the `lead_updated` event are the same. The page listens to
+`/api/events/stream` with the admin session and refetches a card (`…/cards/<lead>/`) on each lead event.
+Staff see their own tenant only: another tenant's pipeline, lead or stage is a 404.
+"""
+
+import json
+from dataclasses import dataclass
+from functools import partial
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F, Window
+from django.db.models.functions import RowNumber
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.admin import is_tenant_staff
+from crm.api.exceptions import error_response
+from crm.errors import ApplicationError, NotFound, ValidationFailed
+from crm.models import User
+from pipelines import services
+from pipelines.filtersets import LeadFilterSet
+from pipelines.models import Lead, LeadSource, Pipeline, Stage
+from pipelines.selectors import lead_table
+
+# Cards shown per column (the most recently moved first); the column header counts them all.
+PER_COLUMN = 50
+# Board query parameters -> LeadFilterSet parameters (the same filters and search as GET /api/leads).
+_FILTER_PARAMS = {"assignee": "assigned_to_user_id", "source": "source", "q": "search"}
+
+
+@dataclass(frozen=True)
+class Column:
+    stage: Stage
+    count: int
+    cards: list[dict]
+
+    @property
+    def hidden(self) -> int:
+        return self.count - len(self.cards)
+
+
+def board_filters(params) -> dict[str, str]:
+    """The board's filters from a query string, as LeadFilterSet data (empty values dropped)."""
+    return {target: params[name].strip() for name, target in _FILTER_PARAMS.items() if params.get(name, "").strip()}
+
+
+def _filtered_leads(*, pipeline: Pipeline, filters: dict):
+    leads = Lead.objects.filter(tenant_id=pipeline.tenant_id, pipeline=pipeline)
+    filterset = LeadFilterSet(data=filters, queryset=leads)
+    if not filterset.is_valid():
+        raise ValidationFailed(
+            "Invalid filter.", details={name: list(errors) for name, errors in filterset.errors.items()}
+        )
+    return filterset.qs
+
+
+def board_columns(*, pipeline: Pipeline, filters: dict) -> list[Column]:
+    """Stages in board order with their lead counts and up to PER_COLUMN cards each, in five queries in all."""
+    stages = list(Stage.objects.filter(pipeline=pipeline).order_by("order_index", "id"))
+    leads = _filtered_leads(pipeline=pipeline, filters=filters)
+    counts = dict(leads.order_by().values_list("stage").annotate(n=Count("pk")))
+    newest_first = [F("moved_to_stage_at").desc(), F("pk").desc()]
+    ranked = leads.annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=newest_first))
+    shown = Lead.objects.filter(pk__in=ranked.filter(rank__lte=PER_COLUMN).values("pk"))
+    rows = lead_table(
+        leads=shown, filters={}, ordering="-moved_to_stage_at", limit=max(len(stages), 1) * PER_COLUMN
+    ).rows
+    by_stage: dict[int, list[dict]] = {}
+    for row in rows:
+        by_stage.setdefault(row["stage_id"], []).append(row)
+    return [Column(stage=stage, count=counts.get(stage.pk, 0), cards=by_stage.get(stage.pk, [])) for stage in stages]
+
+
+def board_card(*, pipeline: Pipeline, lead: Lead, filters: dict) -> dict | None:
+    """The card row of one lead as the board shows it, or None when it is not on this board with these filters."""
+    leads = _filtered_leads(pipeline=pipeline, filters=filters).filter(pk=lead.pk)
+    rows = lead_table(leads=leads, filters={}, limit=1).rows
+    return rows[0] if rows else None
+
+
+# ---------------------------------------------------------------- views
+
+
+def _scoped_pipeline(request, pipeline_id: int) -> Pipeline:
+    pipelines = Pipeline.objects.select_related("tenant")
+    if not request.user.is_superuser:
+        if not is_tenant_staff(request.user):
+            raise PermissionDenied
+        pipelines = pipelines.filter(tenant_id=request.user.tenant_id)
+    return get_object_or_404(pipelines, pk=pipeline_id)
+
+
+def _acting_user(request) -> User | None:
+    """A platform superuser moves leads like a system process (the service then skips the role check)."""
+    return request.user if request.user.tenant_id else None
+
+
+def _card_html(request, pipeline: Pipeline, row: dict) -> str:
+    context = {"card": row, "source": LeadSource(row["source"]).label, "now": timezone.now()}
+    return render_to_string("pipelines/board_card.html", context, request=request)
+
+
+def _card_payload(request, pipeline: Pipeline, lead: Lead, filters: dict) -> dict:
+    row = board_card(pipeline=pipeline, lead=lead, filters=filters)
+    return {
+        "lead_id": lead.pk,
+        "stage_id": row["stage_id"] if row else None,
+        "html": _card_html(request, pipeline, row) if row else None,
+    }
+
+
+def _error(exc: ApplicationError) -> JsonResponse:
+    return error_response(exc.code, exc.message, status=exc.status, details=exc.details)
+
+
+def _lead_of(pipeline: Pipeline, lead_id: int) -> Lead:
+    lead = Lead.objects.filter(tenant_id=pipeline.tenant_id, pk=lead_id).first()
+    if lead is None:
+        raise NotFound(f"Lead {lead_id} not found.")
+    return lead
+
+
+@require_GET
+def board_view(request, pipeline_id: int, *, site):
+    pipeline = _scoped_pipeline(request, pipeline_id)
+    tenant = pipeline.tenant
+    filters = board_filters(request.GET)
+    with timezone.override(tenant.tzinfo):
+        try:
+            columns = board_columns(pipeline=pipeline, filters=filters)
+            filter_error = None
+        except ValidationFailed as exc:
+            columns = board_columns(pipeline=pipeline, filters={})
+            filter_error = exc.message
+        for column in columns:
+            for card in column.cards:
+                card["html"] = _card_html(request, pipeline, card)
+        context = {
+            **site.each_context(request),
+            # The columns need the width more than the app list does.
+            "is_nav_sidebar_enabled": False,
+            "title": f"Доска «{pipeline.name}»",
+            "pipeline": pipeline,
+            "pipelines": Pipeline.objects.filter(tenant=tenant).order_by("-is_default", "id"),
+            "columns": columns,
+            "assignees": User.objects.filter(tenant=tenant, is_active=True).order_by("full_name", "username"),
+            "sources": LeadSource.choices,
+            "params": {name: request.GET.get(name, "") for name in _FILTER_PARAMS},
+            "query": request.GET.urlencode() if not filter_error else "",
+            "filter_error": filter_error,
+            "per_column": PER_COLUMN,
+            "card_url": reverse("admin:pipelines_pipeline_board_card", args=[pipeline.pk, 0]),
+            "stream_url": reverse("events-stream"),
+            "lead_changelist": reverse("admin:pipelines_lead_changelist"),
+        }
+        return TemplateResponse(request, "pipelines/board.html", context).render()
+
+
+@require_GET
+def board_card_view(request, pipeline_id: int, lead_id: int):
+    pipeline = _scoped_pipeline(request, pipeline_id)
+    with timezone.override(pipeline.tenant.tzinfo):
+        try:
+            lead = _lead_of(pipeline, lead_id)
+            return JsonResponse(_card_payload(request, pipeline, lead, board_filters(request.GET)))
+        except ApplicationError as exc:
+            return _error(exc)
+
+
+@require_POST
+def board_move_view(request, pipeline_id: int, lead_id: int):
+    """Move a card: `{"stage_id": N}` (JSON) -> the fresh card, or the error envelope (the page snaps the card back)."""
+    pipeline = _scoped_pipeline(request, pipeline_id)
+    with timezone.override(pipeline.tenant.tzinfo):
+        try:
+            lead = _lead_of(pipeline, lead_id)
+            stage = _stage_from_body(request, pipeline)
+            lead = services.lead_move_to_stage(lead=lead, stage=stage, user=_acting_user(request))
+            return JsonResponse(_card_payload(request, pipeline, lead, board_filters(request.GET)))
+        except ApplicationError as exc:
+            return _error(exc)
+
+
+def _stage_from_body(request, pipeline: Pipeline) -> Stage:
+    try:
+        stage_id = json.loads(request.body or b"{}").get("stage_id")
+    except (ValueError, AttributeError):
+        raise ValidationFailed("The body must be a JSON object.") from None
+    if not isinstance(stage_id, int) or isinstance(stage_id, bool):
+        raise ValidationFailed.for_field("stage_id", "A stage id (an integer) is required.")
+    stage = Stage.objects.filter(tenant_id=pipeline.tenant_id, pk=stage_id).first()
+    if stage is None:
+        raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant.")
+    return stage
+
+
+def admin_urls(site) -> list:
+    """The board's admin URLs (listed in settings.BACKOFFICE_URLS)."""
+    return [
+        path(
+            "pipelines/pipeline/<int:pipeline_id>/board/",
+            site.admin_view(partial(board_view, site=site)),
+            name="pipelines_pipeline_board",
+        ),
+        path(
+            "pipelines/pipeline/<int:pipeline_id>/board/cards/<int:lead_id>/",
+            site.admin_view(board_card_view),
+            name="pipelines_pipeline_board_card",
+        ),
+        path(
+            "pipelines/pipeline/<int:pipeline_id>/board/cards/<int:lead_id>/move/",
+            site.admin_view(board_move_view),
+            name="pipelines_pipeline_board_move",
+        ),
+    ]

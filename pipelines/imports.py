@@ -1,0 +1,105 @@
+"""Import of leads from CSV/XLSX in the back-office: every row through `services.lead_create` (see crm.imports).
+
+A row whose phone (normalised to E.164) already belongs to a lead of the tenant is a duplicate, and so is a row
+with only an email that a lead already has: reported in the preview, never created twice (also within one file).
+"""
+
+from django.db.models import Q
+
+from crm.errors import ValidationFailed
+from crm.imports import DuplicateRow, ImportColumn, ImportSpec, import_urls
+from crm.models import User
+from pipelines import services
+from pipelines.models import Lead, LeadSource, Pipeline, Stage
+
+_SOURCES = {key.lower(): value for value, label in LeadSource.choices for key in (value, label)}
+
+
+def _source(text: str) -> str:
+    if not text:
+        return LeadSource.MANUAL
+    try:
+        return _SOURCES[text.lower()]
+    except KeyError:
+        raise ValidationFailed.for_field("Источник", f"«{text}»: одно из {', '.join(LeadSource.labels)}.") from None
+
+
+def _stage(tenant, pipeline_name: str, stage_name: str) -> tuple[Pipeline | None, Stage | None]:
+    pipeline = None
+    if pipeline_name:
+        pipeline = Pipeline.objects.filter(tenant=tenant, name__iexact=pipeline_name).order_by("id").first()
+        if pipeline is None:
+            raise ValidationFailed.for_field("Воронка", f"Нет воронки «{pipeline_name}».")
+    if not stage_name:
+        return pipeline, None
+    stages = Stage.objects.filter(tenant=tenant, name__iexact=stage_name)
+    stages = stages.filter(pipeline=pipeline) if pipeline else stages.filter(pipeline__is_default=True)
+    stage = stages.order_by("order_index", "id").first()
+    if stage is None:
+        raise ValidationFailed.for_field("Стадия", f"Нет стадии «{stage_name}» в воронке.")
+    return pipeline, stage
+
+
+def _assignee(tenant, text: str) -> User | None:
+    if not text:
+        return None
+    users = User.objects.filter(tenant=tenant, is_active=True)
+    user = users.filter(Q(username__iexact=text) | Q(full_name__iexact=text) | Q(email__iexact=text)).first()
+    if user is None:
+        raise ValidationFailed.for_field("Ответственный", f"Нет активного пользователя «{text}».")
+    return user
+
+
+def lead_import_row(*, tenant, user, values: dict[str, str]) -> str:
+    """Create one lead from a row through the service; duplicates by phone (or email alone) are refused."""
+    phone = services.phone_normalize(values.get("phone"), region=tenant.phone_region, field="Телефон")
+    email = services.email_normalize(values.get("email"), field="Email")
+    existing = Lead.objects.filter(tenant=tenant)
+    if phone:
+        existing = existing.filter(phone=phone)
+    elif email:
+        existing = existing.filter(email__iexact=email)
+    else:
+        raise ValidationFailed.for_field("Телефон", "Нужен телефон или email.")
+    duplicate = existing.order_by("id").first()
+    if duplicate is not None:
+        raise DuplicateRow(
+            f"Уже есть лид #{duplicate.pk} «{duplicate.name}» с {'телефоном ' + phone if phone else 'email ' + email}."
+        )
+    pipeline, stage = _stage(tenant, values.get("pipeline", ""), values.get("stage", ""))
+    lead = services.lead_create(
+        tenant=tenant,
+        user=user,
+        name=values.get("name", ""),
+        phone=phone,
+        email=email,
+        comment=values.get("comment", ""),
+        source=_source(values.get("source", "")),
+        pipeline=pipeline,
+        stage=stage,
+        assigned_to=_assignee(tenant, values.get("assigned_to", "")),
+    )
+    return f"#{lead.pk} {lead.name} → «{lead.stage.name}»"
+
+
+LEAD_IMPORT = ImportSpec(
+    model=Lead,
+    title="Импорт лидов",
+    import_row=lead_import_row,
+    columns=(
+        ImportColumn("name", ("Имя", "ФИО"), help="Как зовут; если пусто — телефон или email."),
+        ImportColumn(
+            "phone", ("Телефон",), help="В любом виде: 8 916 123-45-67, +7 916 …; дубль по телефону пропускается."
+        ),
+        ImportColumn("email", ("Email", "E-mail", "Почта"), help="Нужен телефон или email."),
+        ImportColumn("source", ("Источник",), help="Вручную (по умолчанию), Сайт, WhatsApp, Chatflow."),
+        ImportColumn("pipeline", ("Воронка",), help="Название; пусто — основная воронка."),
+        ImportColumn("stage", ("Стадия",), help="Название стадии воронки; пусто — первая открытая."),
+        ImportColumn("assigned_to", ("Ответственный",), help="Логин, имя или email пользователя."),
+        ImportColumn("comment", ("Комментарий",)),
+    ),
+)
+
+
+def admin_urls(site) -> list:
+    return import_urls(site, LEAD_IMPORT)
