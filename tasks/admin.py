@@ -9,6 +9,7 @@ from django.http import HttpResponseRedirect
 from django.utils import timezone
 
 from crm.admin import TenantScopedAdmin, TenantScopedAdminMixin
+from pipelines.models import Lead
 from tasks import services
 from tasks.models import DueBucket, LeadTask
 from tasks.selectors import due_bucket_q
@@ -91,3 +92,9 @@ class LeadTaskInline(TenantScopedAdminMixin, admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The lead page lists its tasks. The pipelines app knows nothing of tasks (its lead table gets the task columns the
+# same way, from tasks/apps.py), so the inline joins the lead admin, registered earlier in INSTALLED_APPS, from here.
+lead_admin = admin.site.get_model_admin(Lead)
+lead_admin.inlines = [LeadTaskInline, *lead_admin.inlines]

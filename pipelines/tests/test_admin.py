@@ -71,6 +71,8 @@ def test_lead_edit_goes_through_the_services(staff_client, owner, stages, make_l
         "comment": "",
         "history-TOTAL_FORMS": "0",
         "history-INITIAL_FORMS": "0",
+        "tasks-TOTAL_FORMS": "0",  # the tasks app's inline on the lead page
+        "tasks-INITIAL_FORMS": "0",
     }
 
     response = staff_client.post(f"/admin/pipelines/lead/{lead.pk}/change/", form)
@@ -93,6 +95,8 @@ def test_lead_add_goes_through_the_service(staff_client, owner, stages):
         "comment": "",
         "history-TOTAL_FORMS": "0",
         "history-INITIAL_FORMS": "0",
+        "tasks-TOTAL_FORMS": "0",  # the tasks app's inline on the lead page
+        "tasks-INITIAL_FORMS": "0",
     }
 
     response = staff_client.post("/admin/pipelines/lead/add/", form)
