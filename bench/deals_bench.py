@@ -24,8 +24,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,8 +36,8 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import deals_data  # noqa: E402
+import harness  # noqa: E402
 
-REPO = deals_data.REPO
 SETTINGS = "bench.deals_settings"
 TITLE_PREFIX = "Бенч-создание"
 NOTE_MARK = "bench-create"
@@ -63,46 +61,6 @@ THROUGHPUT = [
     ("floor", "/bench/floor/deals?tenant_id={tenant_id}&limit=25"),
     ("default DRF", "/bench/drf/deals?limit=25"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _server_start(db_url: str, port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, **deals_data.ENV, "DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": SETTINGS}
-    env.pop("REDIS_URL", None)
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crm.serve", "--port", str(port), "--workers", str(workers)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.3)
-    _server_stop(process)
-    raise SystemExit(f"The server did not start; see {log_path}")
-
-
-def _server_stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _context() -> dict:
@@ -292,13 +250,15 @@ def main(argv=None) -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
-    deals_data.database_ensure(args.db_url, reseed=False)
+    harness.database_ensure(args.db_url, reseed=False)
     deals_data.django_setup(args.db_url, SETTINGS)
     deals_data.seed()
     ctx = _context()
-    port = _free_port()
+    port = harness.free_port()
     log_path = Path("/tmp") / f"deals_bench_server_{port}.log"
-    server = _server_start(args.db_url, port, args.workers, log_path)
+    env = {**os.environ, **deals_data.ENV, "DATABASE_URL": args.db_url, "DJANGO_SETTINGS_MODULE": SETTINGS}
+    env.pop("REDIS_URL", None)
+    server = harness.server_start(env, port=port, workers=args.workers, log_path=log_path)
     results: dict = {"lists": [], "creates": [], "search_without_indexes": [], "throughput": {}}
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -320,7 +280,7 @@ def main(argv=None) -> None:
             finally:
                 _trigram_indexes(create=True)
     finally:
-        _server_stop(server)
+        harness.server_stop(server)
         _cleanup(ctx["tenant_id"])
 
     print(

@@ -18,8 +18,8 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
 
+import harness  # a sibling script: bench/ is on the path
 import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,19 +68,6 @@ NOTES = [
 ]
 # Deal statuses with their shares: every status is present, a third of the book is active.
 STATUSES = [("draft", 15), ("estimating", 15), ("awaiting_client", 10), ("issuing", 10), ("active", 30), ("closed", 20)]
-
-
-def database_ensure(db_url: str, *, reseed: bool) -> None:
-    parsed = urlparse(db_url)
-    name = parsed.path.lstrip("/")
-    admin_url = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and reseed:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def django_setup(db_url: str, settings_module: str = "crm.settings") -> None:
@@ -279,7 +266,7 @@ def main(argv=None) -> None:
     parser.add_argument("--db-url", default=DEFAULT_DB_URL)
     parser.add_argument("--reseed", action="store_true")
     args = parser.parse_args(argv)
-    database_ensure(args.db_url, reseed=args.reseed)
+    harness.database_ensure(args.db_url, reseed=args.reseed)
     django_setup(args.db_url)
     seed()
 

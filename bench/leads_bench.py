@@ -23,8 +23,6 @@ import importlib
 import json
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,9 +33,9 @@ from urllib.parse import quote_plus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import harness  # noqa: E402
 import leads_data  # noqa: E402
 
-REPO = leads_data.REPO
 SERVER_ENV = {
     **leads_data.ENV,
     "DJANGO_SETTINGS_MODULE": "bench.leads_settings",
@@ -77,46 +75,6 @@ request = function()
   return wrk.format("POST", nil, nil, body)
 end
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _server_start(db_url: str, port: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, **SERVER_ENV, "DATABASE_URL": db_url}
-    for name in DROPPED_ENV:
-        env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crm.serve", "--port", str(port), "--workers", "2"],
-        cwd=REPO,
-        env=env,
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    _server_stop(process)
-    raise SystemExit(f"The server did not start; see {log_path}")
-
-
-def _server_stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _token(port: int, username: str) -> str:
@@ -221,7 +179,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
     if args.quick:
         args.requests, args.warmup, args.duration, args.rounds = 40, 5, 3, 1
 
-    leads_data.database_ensure(args.db_url, reseed=False)
+    harness.database_ensure(args.db_url, reseed=False)
     leads_data.django_setup(args.db_url, {"DJANGO_SETTINGS_MODULE": "bench.leads_settings", **SERVER_ENV})
     leads_data.seed(tenants=2, leads=100_000)
     _indexes(drop=args.without_indexes)
@@ -253,9 +211,12 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
         ("DRF ListAPIView default", owner, "/bench/drf/leads?limit=50"),
     ]
 
-    port = _free_port()
+    port = harness.free_port()
     log_path = Path(tempfile.gettempdir()) / f"leads_bench_server_{port}.log"
-    server = _server_start(args.db_url, port, log_path)
+    env = {**os.environ, **SERVER_ENV, "DATABASE_URL": args.db_url}
+    for name in DROPPED_ENV:
+        env.pop(name, None)
+    server = harness.server_start(env, port=port, workers=2, log_path=log_path, timeout=30)
     try:
         tokens = {name: _token(port, name) for name in (owner, manager, writer)}
         auth = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
@@ -327,7 +288,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
         intake = statistics.median(run[0] for run in results["intake (site webhook)"])
         print(f"  intake leads/s                      {intake:.0f}   (target ≥ 300)")
     finally:
-        _server_stop(server)
+        harness.server_stop(server)
         if args.without_indexes:
             _indexes(drop=False)
     print(f"\nServer log: {log_path}")

@@ -17,9 +17,8 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
-import psycopg
+import harness  # a sibling script: bench/ is on the path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/crm_bench_leads"
@@ -76,19 +75,6 @@ SELECT l.tenant_id, l.id, (ARRAY['call','meeting','note'])[1 + l.id %% 3],
        CASE WHEN l.id %% 4 = 0 THEN now() END, l.created_at, l.created_at
 FROM pipelines_lead l WHERE l.tenant_id = %(tenant)s AND l.id %% 3 = 0
 """
-
-
-def database_ensure(db_url: str, *, reseed: bool) -> None:
-    parsed = urlparse(db_url)
-    name = parsed.path.lstrip("/")
-    admin_url = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and reseed:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def django_setup(db_url: str, extra_env: dict | None = None) -> None:
@@ -172,7 +158,7 @@ def main(argv=None) -> None:
     parser.add_argument("--leads", type=int, default=100_000, help="leads per tenant")
     parser.add_argument("--reseed", action="store_true", help="drop the database and seed again")
     args = parser.parse_args(argv)
-    database_ensure(args.db_url, reseed=args.reseed)
+    harness.database_ensure(args.db_url, reseed=args.reseed)
     django_setup(args.db_url)
     if not seed(tenants=args.tenants, leads=args.leads):
         print("Data already present.")

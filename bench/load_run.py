@@ -40,6 +40,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+import harness  # noqa: E402 - a sibling script
 import leads_data  # noqa: E402 - a sibling script
 
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/crm_bench_load"
@@ -48,7 +49,7 @@ LEADS_PER_MANAGER_IN_PLAN = 300
 
 
 def seed(db_url: str, *, leads: int, reseed: bool) -> None:
-    leads_data.database_ensure(db_url, reseed=reseed)
+    harness.database_ensure(db_url, reseed=reseed)
     leads_data.django_setup(db_url)
     from django.core.management import call_command
 

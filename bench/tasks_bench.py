@@ -17,17 +17,15 @@ import http.client
 import json
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
-import psycopg
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SLUG = "bench-tasks"
@@ -57,19 +55,6 @@ ENDPOINTS = [
     ("all, default page (owner)", "owner", "/api/tasks"),
     ("one lead's tasks (owner)", "owner", "/api/leads/{lead_id}/tasks"),
 ]
-
-
-def _database_ensure(db_url: str, reseed: bool) -> None:
-    parsed = urlparse(db_url)
-    name = parsed.path.lstrip("/")
-    admin_url = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and reseed:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _django_setup(db_url: str) -> None:
@@ -160,46 +145,6 @@ def _seed() -> None:
     print(f"Seeded {TASKS:,} + {NOISE_TASKS:,} tasks in {time.monotonic() - started:.0f} s.")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _server_start(db_url: str, port: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, **SERVER_ENV, "DATABASE_URL": db_url}
-    env.pop("REDIS_URL", None)
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crm.serve", "--port", str(port), "--workers", "1"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    _server_stop(process)
-    raise SystemExit(f"The server did not start; see {log_path}")
-
-
-def _server_stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 def _token(conn: http.client.HTTPConnection, username: str) -> str:
     body = json.dumps({"username": username, "password": PASSWORD})
     conn.request("POST", "/api/auth/token", body=body, headers={"Content-Type": "application/json"})
@@ -255,7 +200,7 @@ def main(argv=None) -> None:
     parser.add_argument("--reseed", action="store_true", help="drop the database and seed again")
     args = parser.parse_args(argv)
 
-    _database_ensure(args.db_url, args.reseed)
+    harness.database_ensure(args.db_url, reseed=args.reseed)
     _django_setup(args.db_url)
     _seed()
 
@@ -263,9 +208,11 @@ def main(argv=None) -> None:
 
     lead_id = Lead.objects.filter(tenant__slug=SLUG).order_by("id").values_list("id", flat=True).first()
     users = {"owner": f"{SLUG}-owner", "manager": f"{SLUG}-m0"}
-    port = _free_port()
+    port = harness.free_port()
     log_path = Path("/tmp") / f"tasks_bench_server_{port}.log"
-    server = _server_start(args.db_url, port, log_path)
+    env = {**os.environ, **SERVER_ENV, "DATABASE_URL": args.db_url}
+    env.pop("REDIS_URL", None)
+    server = harness.server_start(env, port=port, workers=1, log_path=log_path, timeout=30)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         tokens = {who: _token(conn, username) for who, username in users.items()}
@@ -276,7 +223,7 @@ def main(argv=None) -> None:
             queries = _query_count(users[who], path)
             print(f"{label:<30} {median:>10.2f} {p95:>8.2f} {queries:>8} {rows:>5} {total:>7}")
     finally:
-        _server_stop(server)
+        harness.server_stop(server)
     print(f"\n{args.requests} sequential requests per endpoint after {args.warmup} warm-up ones; server log {log_path}")
 
 
