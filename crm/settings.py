@@ -112,8 +112,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# Serve assets straight from the apps' static folders, so /admin and /docs work right after `migrate`.
+# Only for `collectstatic` (when a proxy or CDN serves /static/). Unset, WhiteNoise serves assets straight from the
+# apps' static folders, so /admin and /docs work right after `migrate`.
+STATIC_ROOT = env_str("STATIC_ROOT")
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
