@@ -299,29 +299,38 @@ def _page_sql(
     """The page's SELECT (the row keys, then the `total` scalar) and its parameters; `leads` is `_without_joins`."""
     where, where_params = _where(leads)
     selected = [*(_column_sql(name) for name in TABLE_KEYS), total]
-    params = [param for _, column_params in selected for param in column_params]
     order_sql, order_params = _column_sql(key)
     op, direction = ("<", "DESC") if descending else (">", "ASC")
+    order_by = f'{order_sql} {direction} {_NULLS[direction]}, {_LEAD}."id" {direction}'
     if after is not None:
         offset = 0
     if key in _GROUPED_SORTS and tenant_id is not None:
         ids_sql, ids_params = _grouped_ids_sql(
             key, where, where_params, op=op, direction=direction, after=after, tenant_id=tenant_id, end=offset + limit
         )
-        conditions = [f'{_LEAD}."id" IN ({ids_sql})']
-        params += [*ids_params, limit, offset]
+        condition, condition_params = f'{_LEAD}."id" IN ({ids_sql})', [*ids_params, limit, offset]
         offset = 0
     else:
-        conditions = [where]
-        params += where_params
+        condition, condition_params = where, list(where_params)
         if after is not None:
-            conditions.append(f'({order_sql}, {_LEAD}."id") {op} (%s, %s)')
-            params += [*order_params, *after]
+            condition += f' AND ({order_sql}, {_LEAD}."id") {op} (%s, %s)'
+            condition_params += [*order_params, *after]
+        if offset:
+            # PostgreSQL computes the whole select list (the tasks' subqueries too) for every row an OFFSET skips:
+            # pick the page's ids first, on the lead table alone when the sort key is one of its columns.
+            source = _LEAD if key not in _EXTRA_COLUMNS and _BASE_COLUMNS[key].startswith(f"{_LEAD}.") else _FROM
+            condition = (
+                f'{_LEAD}."id" IN (SELECT {_LEAD}."id" FROM {source} WHERE {condition}'  # noqa: S608 - see below
+                f" ORDER BY {order_by} LIMIT %s OFFSET %s)"
+            )
+            condition_params += [*order_params, limit, offset]
+            offset = 0
+    params = [*(param for _, column_params in selected for param in column_params), *condition_params]
     params += [*order_params, limit, offset]
     # Only fixed identifiers and ORM-compiled fragments go into the text; every value is a parameter.
     sql = (
-        f"SELECT {', '.join(sql for sql, _ in selected)} FROM {_FROM} WHERE {' AND '.join(conditions)}"  # noqa: S608
-        f' ORDER BY {order_sql} {direction} {_NULLS[direction]}, {_LEAD}."id" {direction} LIMIT %s OFFSET %s'
+        f"SELECT {', '.join(sql for sql, _ in selected)} FROM {_FROM} WHERE {condition}"  # noqa: S608
+        f" ORDER BY {order_by} LIMIT %s OFFSET %s"
     )
     return sql, params
 
