@@ -21,11 +21,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_start(env: dict, *, port: int, workers: int, log_path: Path, timeout: float = 60) -> subprocess.Popen:
-    """`python -m crm.serve` with `env`, once its /healthz answers 200 (SystemExit after `timeout` s)."""
+SERVERS = ("serve", "gunicorn")
+
+
+def server_command(server: str, *, port: int, workers: int) -> list[str]:
+    """`serve`: the ASGI server (`python -m crm.serve`); `gunicorn`: sync WSGI workers, the API side of the
+    split layout (README, "Architecture")."""
+    if server == "gunicorn":
+        return [sys.executable, "-m", "gunicorn", "crm.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+    return [sys.executable, "-m", "crm.serve", "--port", str(port), "--workers", str(workers)]
+
+
+def server_start(
+    env: dict, *, port: int, workers: int, log_path: Path, timeout: float = 60, server: str = "serve"
+) -> subprocess.Popen:
+    """The server under test with `env`, once its /healthz answers 200 (SystemExit after `timeout` s)."""
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "crm.serve", "--port", str(port), "--workers", str(workers)],
+            server_command(server, port=port, workers=workers),
             cwd=REPO,
             env=env,
             stdout=log,

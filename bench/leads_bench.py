@@ -3,11 +3,13 @@
     .venv/bin/python bench/leads_bench.py                    # seed once (bench/leads_data.py), then measure
     .venv/bin/python bench/leads_bench.py --without-indexes  # the same with the lead table's indexes dropped
     .venv/bin/python bench/leads_bench.py --quick            # fewer requests, shorter wrk runs (smoke test)
+    .venv/bin/python bench/leads_bench.py --server gunicorn  # the API side of the split layout: sync workers
 
 PostgreSQL at `--db-url` (default `postgres://postgres@127.0.0.1:5432/crm_bench_leads`). The server is
-`python -m crm.serve --workers 2` (DEBUG=0, the psycopg pool, rate limits raised so they never answer 429, no Redis)
-with `bench.leads_settings`, which adds two comparison endpoints (bench/leads_floor.py): the floor (one hand-written
-SQL query for the same page, orjson, no auth) and a textbook DRF ListAPIView + ModelSerializer + LimitOffset.
+`python -m crm.serve --workers 2` or `gunicorn crm.wsgi -w 2` (DEBUG=0, the psycopg pool, rate limits raised so they
+never answer 429, no Redis) with `bench.leads_settings`, which adds two comparison endpoints (bench/leads_floor.py):
+the floor (one hand-written SQL query for the same page, orjson, no auth) and a textbook DRF ListAPIView +
+ModelSerializer + LimitOffset.
 
 Two kinds of figures:
 - latency: one keep-alive client, requests one after another (no queueing): median and p95 in ms, and the SQL
@@ -175,6 +177,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--without-indexes", action="store_true", help="drop the lead table's indexes first")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--server", choices=harness.SERVERS, default="serve", help="ASGI, or gunicorn sync workers")
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.warmup, args.duration, args.rounds = 40, 5, 3, 1
@@ -216,11 +219,12 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
     env = {**os.environ, **SERVER_ENV, "DATABASE_URL": args.db_url}
     for name in DROPPED_ENV:
         env.pop(name, None)
-    server = harness.server_start(env, port=port, workers=2, log_path=log_path, timeout=30)
+    server = harness.server_start(env, port=port, workers=2, log_path=log_path, timeout=30, server=args.server)
     try:
         tokens = {name: _token(port, name) for name in (owner, manager, writer)}
         auth = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
-        print(f"\nIndexes: {'dropped' if args.without_indexes else 'present'}; {total:,} leads in the read tenant.")
+        indexes = "dropped" if args.without_indexes else "present"
+        print(f"\nServer: {args.server}, 2 workers. Indexes: {indexes}; {total:,} leads in the read tenant.")
         print(f"\n{'latency (sequential)':<32} {'median ms':>10} {'p95 ms':>8} {'queries':>8} {'rows':>5} {'total':>7}")
         for label, who, path in latency_rows:
             median, p95, body = _latency(

@@ -586,7 +586,7 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--idle-threshold", type=float, default=30.0, help="start a run below this % busy")
+    parser.add_argument("--idle-threshold", type=float, default=30.0, help="start a run below this %% busy")
     parser.add_argument("--max-idle-wait", type=float, default=20.0)
     parser.add_argument("--budget", type=float, default=900.0, help="seconds; rounds that would not fit are skipped")
     parser.add_argument("--quick", action="store_true", help="1 round, 3 s runs, 1 s warm-up")
