@@ -4,6 +4,8 @@
    accepted connections and every keep-alive response waits ~40 ms for a delayed ACK (Kludex/uvicorn#3149).
    We bind the listener with IPPROTO_TCP instead.
 2. Plain uvicorn never exits on SIGTERM while an SSE stream is open; a graceful-shutdown timeout ends streams.
+3. The supervisor restarts a worker that misses its 5 s health check, dropping every stream it holds; a worker busy
+   fanning out a burst of events is not dead, so it gets 30 s (bench/sse_results.md, note 2).
 """
 
 import argparse
@@ -33,6 +35,7 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     parser.add_argument("--graceful-timeout", type=int, default=3)
+    parser.add_argument("--worker-healthcheck-timeout", type=int, default=30)
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
     Config.bind_socket = _bind_tcp_socket
@@ -44,6 +47,7 @@ def main(argv=None) -> None:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=args.graceful_timeout,
+        timeout_worker_healthcheck=args.worker_healthcheck_timeout,
     )
 
 
