@@ -3,6 +3,7 @@
     .venv/bin/python bench/deals_bench.py                      # seed once (bench/deals_data.py), then measure
     .venv/bin/python bench/deals_bench.py --requests 200       # more samples per endpoint
     .venv/bin/python bench/deals_bench.py --no-index-compare   # skip search without the trigram indexes
+    .venv/bin/python bench/deals_bench.py --server gunicorn    # the API side of the split layout: sync workers
 
 PostgreSQL at `--db-url` (default `postgres://postgres@127.0.0.1:5432/crm_bench_deals`; created, migrated and seeded
 by bench/deals_data.py). `python -m crm.serve` (2 workers, DEBUG=0, the psycopg pool, rate limits raised) serves the
@@ -247,6 +248,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved wrk rounds")
     parser.add_argument("--seconds", type=int, default=10, help="length of one wrk run")
     parser.add_argument("--no-index-compare", action="store_true")
+    parser.add_argument("--server", choices=harness.SERVERS, default="serve", help="ASGI, or gunicorn sync workers")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
@@ -258,7 +260,7 @@ def main(argv=None) -> None:
     log_path = Path("/tmp") / f"deals_bench_server_{port}.log"
     env = {**os.environ, **deals_data.ENV, "DATABASE_URL": args.db_url, "DJANGO_SETTINGS_MODULE": SETTINGS}
     env.pop("REDIS_URL", None)
-    server = harness.server_start(env, port=port, workers=args.workers, log_path=log_path)
+    server = harness.server_start(env, port=port, workers=args.workers, log_path=log_path, server=args.server)
     results: dict = {"lists": [], "creates": [], "search_without_indexes": [], "throughput": {}}
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -284,7 +286,8 @@ def main(argv=None) -> None:
         _cleanup(ctx["tenant_id"])
 
     print(
-        f"\nDeals API, {deals_data.DEALS:,} deals, {deals_data.CLIENTS:,} clients in one tenant; {args.workers} workers"
+        f"\nDeals API, {deals_data.DEALS:,} deals, {deals_data.CLIENTS:,} clients in one tenant;"
+        f" {args.server}, {args.workers} workers"
     )
     _print_table(results["lists"] + results["creates"])
     if results["search_without_indexes"]:
