@@ -6,6 +6,8 @@ import threading
 import pytest
 from django.db import connection
 from django_eventstream.models import Event
+from django_eventstream.storage import DjangoModelStorage
+from django_eventstream.utils import get_storage
 
 from crm.tests.factories import UserFactory
 from events.tests.conftest import emit
@@ -67,6 +69,30 @@ def test_concurrent_first_events_on_new_channels_are_all_stored(settings, owner)
     assert len([row for row in rows if row[0] == f"tenant-{owner.tenant_id}"]) == 6
     assert sorted(row[2] for row in rows if row[0] == f"tenant-{owner.tenant_id}") == [1, 2, 3, 4, 5, 6]
     assert len(rows) == 12
+
+
+def test_a_channel_numbers_its_events_from_one_after_the_placeholder_replay_starts_from(settings):
+    storage = get_storage()
+
+    first = storage.append_event("tenant-77", "lead_created", {"lead_id": 1})
+    second = storage.append_event("tenant-77", "lead_updated", {"lead_id": 1})
+
+    assert (first.id, second.id) == (1, 2)
+    rows = Event.objects.filter(channel="tenant-77").order_by("eid").values_list("eid", "type")
+    assert list(rows) == [(0, ""), (1, "lead_created"), (2, "lead_updated")]
+    assert [(event.id, event.data) for event in storage.get_events("tenant-77", 0)] == [
+        (1, {"lead_id": 1}),
+        (2, {"lead_id": 1}),
+    ]
+
+
+def test_a_channel_begun_by_the_library_goes_on_from_its_counter(settings):
+    DjangoModelStorage().append_event("tenant-78", "lead_created", {"lead_id": 1})
+
+    following = get_storage().append_event("tenant-78", "lead_updated", {"lead_id": 1})
+
+    assert following.id == 2
+    assert list(Event.objects.filter(channel="tenant-78").order_by("eid").values_list("eid", flat=True)) == [0, 1, 2]
 
 
 def test_publish_failure_is_logged_and_the_event_kept(settings, owner, caplog):
