@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run test install lint check-migrations schema fuzz
+.PHONY: run test install lint check-migrations schema fuzz screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: install
 fuzz: install
 	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} FUZZ_RANDOM=1 FUZZ_PHASES=examples,coverage,fuzzing \
 		$(PY) -m pytest crm/tests/test_fuzz.py $(PYTEST_ARGS)
+
+# Rewrite the README's back-office screenshots (docs/*.png) from the browser tests; needs chromium and PostgreSQL.
+screenshots: install
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest crm/tests/test_browser.py -k "dashboard_shows_the_charts or board_screenshot" $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .
