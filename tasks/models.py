@@ -1,6 +1,9 @@
 """Follow-up tasks on leads: calls, meetings and notes with a due time, an assignee and an author."""
 
+from datetime import UTC, datetime
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
@@ -8,6 +11,14 @@ from django.db.models import Q
 from crm.tenancy import TenantModel
 
 MAX_NOTE_LENGTH = 10_000
+DUE_AT_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC))
+
+
+def validate_due_at(value: datetime) -> None:
+    # A mistyped year (0233, 20255) is refused rather than stored: before the 1920s a tenant's zone had a local mean
+    # time offset with seconds (+02:30:17), which no ISO-8601 client reads back.
+    if not DUE_AT_RANGE[0] <= value < DUE_AT_RANGE[1]:
+        raise ValidationError("A due time between 1970 and 2999 is expected.", code="out_of_range")
 
 
 class TaskType(models.TextChoices):
@@ -35,7 +46,7 @@ class LeadTask(TenantModel):
     lead = models.ForeignKey("pipelines.Lead", on_delete=models.CASCADE, related_name="tasks", db_index=False)
     type = models.CharField(max_length=16, choices=TaskType.choices, default=TaskType.CALL)
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
-    due_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True, validators=[validate_due_at])
     note = models.TextField(blank=True, default="", validators=[MaxLengthValidator(MAX_NOTE_LENGTH)])
     # Users are deactivated, never deleted: RESTRICT keeps a task's assignee, yet lets a whole tenant go.
     assigned_to = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.RESTRICT, related_name="lead_tasks")
