@@ -69,6 +69,25 @@ class TenantScopedAdminMixin:
             return None
 
 
+class TenantScopedReadOnlyInline(TenantScopedAdminMixin, admin.TabularInline):
+    """Rows shown on their parent's page, never edited there: changes go through the services elsewhere."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TenantScopedAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change and not request.user.is_superuser and hasattr(obj, "tenant_id"):

@@ -7,7 +7,7 @@ and writes the journal. The inlines only show the deal's rows.
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 
-from crm.admin import TenantScopedAdmin, TenantScopedAdminMixin
+from crm.admin import TenantScopedAdmin, TenantScopedReadOnlyInline
 from deals import services
 from deals.models import Calculation, Client, Deal, DealStatus, JournalEntry, Payment, Policy
 from deals.services.clients import CLIENT_FIELDS
@@ -54,24 +54,7 @@ class ClientAdmin(_CreateThroughServiceMixin, TenantScopedAdmin):
             obj.pk = created.pk
 
 
-class _ReadOnlyInline(TenantScopedAdminMixin, admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class JournalEntryInline(_ReadOnlyInline):
+class JournalEntryInline(TenantScopedReadOnlyInline):
     model = JournalEntry
     fields = ["created_at", "kind", "author", "text"]
 
@@ -79,17 +62,17 @@ class JournalEntryInline(_ReadOnlyInline):
         return super().get_queryset(request).select_related("author")
 
 
-class CalculationInline(_ReadOnlyInline):
+class CalculationInline(TenantScopedReadOnlyInline):
     model = Calculation
     fields = ["insurance_company", "program_name", "premium_amount", "coverage_sum", "calculation_date"]
 
 
-class PolicyInline(_ReadOnlyInline):
+class PolicyInline(TenantScopedReadOnlyInline):
     model = Policy
     fields = ["policy_number", "insurer", "status", "effective_from", "effective_to", "premium_amount"]
 
 
-class PaymentInline(_ReadOnlyInline):
+class PaymentInline(TenantScopedReadOnlyInline):
     model = Payment
     fields = ["payment_type", "status", "amount", "currency", "planned_date", "external_ref", "policy"]
 

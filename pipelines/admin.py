@@ -6,7 +6,7 @@ so the admin records history and emits events exactly like the API.
 
 from django.contrib import admin
 
-from crm.admin import TenantScopedAdmin, TenantScopedAdminMixin
+from crm.admin import TenantScopedAdmin, TenantScopedAdminMixin, TenantScopedReadOnlyInline
 from pipelines import services
 from pipelines.models import Lead, LeadHistory, Pipeline, Stage
 
@@ -78,19 +78,10 @@ class PipelineAdmin(TenantScopedAdmin):
         _record_formset_changes(formset, new, changed, deleted)
 
 
-class LeadHistoryInline(TenantScopedAdminMixin, admin.TabularInline):
+class LeadHistoryInline(TenantScopedReadOnlyInline):
     model = LeadHistory
     fields = ["created_at", "kind", "from_stage", "to_stage", "user", "text"]
-    readonly_fields = fields
     ordering = ["-created_at", "-id"]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Lead)

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
-from crm.admin import TenantScopedAdmin, TenantScopedAdminMixin
+from crm.admin import TenantScopedAdmin, TenantScopedReadOnlyInline
 from pipelines.models import Lead
 from tasks import services
 from tasks.models import DueBucket, LeadTask
@@ -71,27 +71,16 @@ class LeadTaskAdmin(TenantScopedAdmin):
         return super().response_add(request, obj, post_url_continue)
 
 
-class LeadTaskInline(TenantScopedAdminMixin, admin.TabularInline):
-    """The lead page's tasks, read-only; each row links to the task's page, where changes go through services."""
+class LeadTaskInline(TenantScopedReadOnlyInline):
+    """The lead page's tasks; each row links to the task's page, where changes go through services."""
 
     model = LeadTask
     fk_name = "lead"
-    extra = 0
     fields = ["type", "status", "due_at", "note", "assigned_to", "completed_at"]
-    readonly_fields = fields
     show_change_link = True
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("assigned_to")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # The lead page lists its tasks. The pipelines app knows nothing of tasks (its lead table gets the task columns the
