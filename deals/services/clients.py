@@ -5,7 +5,7 @@ from django.db import transaction
 from crm.errors import Forbidden
 from deals.errors import ClientExists
 from deals.models import Client, Deal
-from deals.services.common import clean_fields, save_or_conflict, sees_everything
+from deals.services.common import assign_changes, clean_fields, save_or_conflict, sees_everything
 
 CLIENT_FIELDS = frozenset(
     {"type", "full_name", "short_name", "tax_number", "registration_number", "segment", "status", "contacts", "notes"}
@@ -41,11 +41,9 @@ def client_update(*, client: Client, actor, **changes) -> Client:
     if not client_may_change(client=client, actor=actor):
         raise Forbidden("Managers change only clients of their own deals.")
     client = Client.objects.select_for_update().get(pk=client.pk)
-    changed = [name for name, value in changes.items() if name in CLIENT_FIELDS and getattr(client, name) != value]
+    changed = assign_changes(client, CLIENT_FIELDS, changes)
     if not changed:
         return client
-    for name in changed:
-        setattr(client, name, changes[name])
     client.refresh_search_text()
     clean_fields(client)
     update_fields = [*changed, "search_text", "updated_at"]

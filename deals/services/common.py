@@ -17,6 +17,14 @@ def clean_fields(instance: models.Model) -> None:
     instance.clean_fields(exclude=relations)
 
 
+def assign_changes(instance: models.Model, editable: frozenset[str], changes: dict) -> list[str]:
+    """Set the editable fields whose value differs; returns their names, for `save(update_fields=…)`."""
+    changed = [name for name in editable & changes.keys() if getattr(instance, name) != changes[name]]
+    for name in changed:
+        setattr(instance, name, changes[name])
+    return changed
+
+
 def violated_constraint(exc: IntegrityError, model: type[models.Model]) -> str | None:
     """The name of the constraint an IntegrityError reports (PostgreSQL names it; SQLite lists the columns)."""
     diag = getattr(exc.__cause__, "diag", None)

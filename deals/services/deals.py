@@ -6,7 +6,7 @@ from crm.errors import Forbidden
 from deals.errors import ClientNotFound, DealConflict, DealNotFound
 from deals.folders import folder_provider
 from deals.models import DEAL_TRANSITIONS, Client, Deal, JournalEntry, JournalKind
-from deals.services.common import clean_fields, save_or_conflict, sees_everything, transition_allowed
+from deals.services.common import assign_changes, clean_fields, save_or_conflict, sees_everything, transition_allowed
 
 DEAL_EDITABLE_FIELDS = frozenset({"title", "description", "expected_close_date", "tags"})
 _PEOPLE = (("sales_agent", "Агент"), ("executor", "Исполнитель"))
@@ -77,9 +77,7 @@ def deal_update(*, deal: Deal, actor, status: str | None = None, **changes) -> D
     deal = (
         Deal.objects.select_for_update(of=("self",)).select_related("client", "sales_agent", "executor").get(pk=deal.pk)
     )
-    update_fields = [name for name in DEAL_EDITABLE_FIELDS & changes.keys() if getattr(deal, name) != changes[name]]
-    for name in update_fields:
-        setattr(deal, name, changes[name])
+    update_fields = assign_changes(deal, DEAL_EDITABLE_FIELDS, changes)
     notes = []
     for name, label in _PEOPLE:
         if name not in changes or getattr(deal, f"{name}_id") == getattr(changes[name], "uuid", None):

@@ -5,7 +5,7 @@ from django.db import transaction
 from crm.errors import ValidationFailed
 from deals.errors import PolicyNotFound
 from deals.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus, Policy
-from deals.services.common import clean_fields, transition_allowed
+from deals.services.common import assign_changes, clean_fields, transition_allowed
 from deals.services.deals import deal_for_actor
 
 PAYMENT_EDITABLE_FIELDS = frozenset({"external_ref", "planned_date", "notes"})
@@ -41,10 +41,8 @@ def payment_create(
 def payment_update(*, payment: Payment, status: str | None = None, **changes) -> Payment:
     """Change a payment's reference, date and notes, then its status through `payment_transition`."""
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
-    changed = [name for name in PAYMENT_EDITABLE_FIELDS & changes.keys() if getattr(payment, name) != changes[name]]
+    changed = assign_changes(payment, PAYMENT_EDITABLE_FIELDS, changes)
     if changed:
-        for name in changed:
-            setattr(payment, name, changes[name])
         clean_fields(payment)
         payment.save(update_fields=[*changed, "updated_at"])
     if status is not None:

@@ -5,7 +5,7 @@ from django.db import transaction
 from crm.errors import ValidationFailed
 from deals.errors import PolicyConflict
 from deals.models import POLICY_TRANSITIONS, Calculation, Deal, Policy
-from deals.services.common import clean_fields, save_or_conflict, transition_allowed
+from deals.services.common import assign_changes, clean_fields, save_or_conflict, transition_allowed
 
 POLICY_EDITABLE_FIELDS = frozenset({"effective_to", "documents", "premium_amount", "coverage_sum"})
 
@@ -48,10 +48,8 @@ def _check_dates(policy: Policy) -> None:
 def policy_update(*, policy: Policy, status: str | None = None, **changes) -> Policy:
     """Change a policy's dates, documents and sums, then its status through `policy_transition`."""
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
-    changed = [name for name in POLICY_EDITABLE_FIELDS & changes.keys() if getattr(policy, name) != changes[name]]
+    changed = assign_changes(policy, POLICY_EDITABLE_FIELDS, changes)
     if changed:
-        for name in changed:
-            setattr(policy, name, changes[name])
         _check_dates(policy)
         clean_fields(policy)
         policy.save(update_fields=[*changed, "updated_at"])

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from crm.errors import Forbidden, ValidationFailed
 from deals.models import DEAL_TASK_TRANSITIONS, FINAL_TASK_STATUSES, DealTask, DealTaskStatus
-from deals.services.common import clean_fields, sees_everything, transition_allowed
+from deals.services.common import assign_changes, clean_fields, sees_everything, transition_allowed
 from deals.services.deals import deal_for_actor, deal_visible
 
 TASK_EDITABLE_FIELDS = frozenset({"subject", "description", "due_date", "priority"})
@@ -56,9 +56,7 @@ def deal_task_create(
 def deal_task_update(*, task: DealTask, actor, status: str | None = None, assignee=None, **changes) -> DealTask:
     """Change a task's fields and assignee, then its status through `deal_task_transition`."""
     task = DealTask.objects.select_for_update().get(pk=task.pk)
-    changed = [name for name in TASK_EDITABLE_FIELDS & changes.keys() if getattr(task, name) != changes[name]]
-    for name in changed:
-        setattr(task, name, changes[name])
+    changed = assign_changes(task, TASK_EDITABLE_FIELDS, changes)
     if assignee is not None and assignee.uuid != task.assignee_id:
         _check_assignee(actor=actor, assignee=assignee)
         task.assignee = assignee
