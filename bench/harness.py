@@ -1,6 +1,7 @@
 """Shared plumbing of the benchmark scripts: a free port, the server under test and the bench database."""
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -65,6 +66,19 @@ def server_stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def token(port: int, username: str, password: str) -> str:
+    """An access token from the server under test (SystemExit when it refuses)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"username": username, "password": password})
+    conn.request("POST", "/api/auth/token", body=body, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    payload = json.loads(response.read())
+    conn.close()
+    if response.status != 200:
+        raise SystemExit(f"Token request failed: {response.status} {payload}")
+    return payload["access"]
 
 
 def database_ensure(db_url: str, *, reseed: bool) -> None:

@@ -79,17 +79,6 @@ end
 """
 
 
-def _token(port: int, username: str) -> str:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    body = json.dumps({"username": username, "password": leads_data.PASSWORD})
-    conn.request("POST", "/api/auth/token", body=body, headers={"Content-Type": "application/json"})
-    response = conn.getresponse()
-    payload = json.loads(response.read())
-    if response.status != 200:
-        raise SystemExit(f"Token request failed: {response.status} {payload}")
-    return payload["access"]
-
-
 def _latency(port: int, method: str, path: str, headers: dict, *, bodies=None, warmup: int, requests: int):
     """Median and p95 ms of sequential requests on one keep-alive connection; `bodies(n)` gives the n-th body."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -221,7 +210,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
         env.pop(name, None)
     server = harness.server_start(env, port=port, workers=2, log_path=log_path, timeout=30, server=args.server)
     try:
-        tokens = {name: _token(port, name) for name in (owner, manager, writer)}
+        tokens = {name: harness.token(port, name, leads_data.PASSWORD) for name in (owner, manager, writer)}
         auth = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
         indexes = "dropped" if args.without_indexes else "present"
         print(f"\nServer: {args.server}, 2 workers. Indexes: {indexes}; {total:,} leads in the read tenant.")

@@ -145,16 +145,6 @@ def _seed() -> None:
     print(f"Seeded {TASKS:,} + {NOISE_TASKS:,} tasks in {time.monotonic() - started:.0f} s.")
 
 
-def _token(conn: http.client.HTTPConnection, username: str) -> str:
-    body = json.dumps({"username": username, "password": PASSWORD})
-    conn.request("POST", "/api/auth/token", body=body, headers={"Content-Type": "application/json"})
-    response = conn.getresponse()
-    payload = json.loads(response.read())
-    if response.status != 200:
-        raise SystemExit(f"Token request failed: {response.status} {payload}")
-    return payload["access"]
-
-
 def _measure(conn: http.client.HTTPConnection, path: str, token: str, *, warmup: int, requests: int):
     headers = {"Authorization": f"Bearer {token}"}
     timings = []
@@ -215,7 +205,7 @@ def main(argv=None) -> None:
     server = harness.server_start(env, port=port, workers=1, log_path=log_path, timeout=30)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        tokens = {who: _token(conn, username) for who, username in users.items()}
+        tokens = {who: harness.token(port, username, PASSWORD) for who, username in users.items()}
         print(f"\n{'endpoint':<30} {'median ms':>10} {'p95 ms':>8} {'queries':>8} {'rows':>5} {'total':>7}")
         for label, who, path in ENDPOINTS:
             path = path.format(lead_id=lead_id)
