@@ -16,6 +16,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from crm.urls import handler400, handler403, handler404, handler500  # noqa: F401 - the same error pages
 from crm.urls import urlpatterns as product_urlpatterns
 from pipelines.models import Lead
+from pipelines.selectors import TABLE_KEYS
 from tasks.selectors import lead_task_annotations
 
 FLOOR_SQL = """
@@ -57,25 +58,7 @@ class DefaultLeadSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Lead
-        fields = [
-            "id",
-            "name",
-            "phone",
-            "email",
-            "source",
-            "pipeline_id",
-            "pipeline_name",
-            "stage_id",
-            "stage_name",
-            "stage_color",
-            "assigned_to_user_id",
-            "assigned_to_name",
-            "open_tasks_count",
-            "next_task_due_at",
-            "moved_to_stage_at",
-            "created_at",
-            "updated_at",
-        ]
+        fields = list(TABLE_KEYS)  # the same columns as the table
 
 
 class DefaultPagination(LimitOffsetPagination):
