@@ -1,6 +1,7 @@
 """SPEC §10: the OpenAPI document and Swagger UI/ReDoc work offline, with DEBUG off, straight after migrate."""
 
 import re
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -32,3 +33,20 @@ def test_docs_pages_use_local_assets_only(client, db, page):
 
 def test_admin_static_is_served(client, db):
     assert client.get("/static/admin/css/base.css").status_code == 200
+
+
+def _markdown_files():
+    root = Path(__file__).resolve().parents[2]
+    return [root / "README.md", root / "BENCHMARKS.md", *sorted((root / "docs").rglob("*.md"))]
+
+
+@pytest.mark.parametrize("document", _markdown_files(), ids=lambda path: path.name)
+def test_relative_links_in_the_docs_resolve_inside_the_repo(document):
+    """A clone must be able to follow every reference: no link may point outside the repository or nowhere."""
+    root = Path(__file__).resolve().parents[2]
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", document.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue
+        resolved = (document.parent / target).resolve()
+        assert resolved.is_relative_to(root), f"{document.name} links outside the repo: {target}"
+        assert resolved.exists(), f"{document.name} links to a missing file: {target}"
