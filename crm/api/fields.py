@@ -4,6 +4,8 @@ import uuid
 
 from rest_framework import serializers
 
+from crm.tenancy import scoped
+
 _MAX_BIGINT = 2**63 - 1
 
 
@@ -29,7 +31,7 @@ class TenantRelatedField(serializers.RelatedField):
 
     def get_queryset(self):
         request = self.context["request"]
-        queryset = self.model._default_manager.filter(tenant_id=request.user.tenant_id)
+        queryset = scoped(self.model._default_manager.all(), request.user.tenant_id)
         return self.limit(queryset) if self.limit else queryset
 
     def _coerce(self, data):

@@ -1,15 +1,15 @@
 """`TenantScopedViewSet`: the only place where API reads are limited to the caller's tenant and role.
 
 Security rules (modelled on PostHog's TeamAndOrgViewSetMixin):
-- subclasses may not override `get_queryset`, `get_object` or `initial`; they narrow with `scope_queryset(qs)`;
-- every action sees only the caller's tenant, so another tenant's id is a 404 (its existence is not revealed);
+- subclasses may not override `get_queryset`, `get_object`, `initial`, `get_permissions`, `get_authenticators`
+  or the permission and authentication classes; they narrow with `scope_queryset(qs)` and `action_roles`;
+- reads go through `crm.tenancy` (`for_tenant`, `visible_to`, `with_visibility`); every action sees only the caller's
+  tenant, so another tenant's id is a 404 (its existence is not revealed);
 - the role rule (`Model.visibility_q(user)`) filters lists; detail actions load the row within the tenant and
   answer 403 when the role may not touch it (SPEC §1: 404 across tenants, 403 inside one).
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import BooleanField, ExpressionWrapper
-from django.db.models import Value as V
 from django.http import Http404
 from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
@@ -18,8 +18,18 @@ from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from crm.api.permissions import ActionRolePermission
+from crm.tenancy import TenantQuerySet, may_touch, scoped
 
-_PROTECTED = ("get_queryset", "get_object", "initial")
+# The tenant scope, the role rule and who may call at all: a subclass cannot widen any of them.
+_PROTECTED = (
+    "get_queryset",
+    "get_object",
+    "initial",
+    "get_permissions",
+    "get_authenticators",
+    "permission_classes",
+    "authentication_classes",
+)
 _MAX_BIGINT = 2**63 - 1
 
 
@@ -58,26 +68,33 @@ class TenantScopedViewSet(TenantContextMixin, GenericViewSet):
     not_found_error = "not_found"
     permission_classes = [IsAuthenticated, ActionRolePermission]
     action_roles: dict = {}
+    # A list whose role rule is its parent's (e.g. "lead": every task of a lead the caller may see, SPEC §15).
+    visible_through: str | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         for name in _PROTECTED:
             if name in cls.__dict__:
-                raise TypeError(f"{cls.__name__} may not override {name}(); use scope_queryset() instead.")
+                raise TypeError(f"{cls.__name__} may not override {name}; narrow with scope_queryset(), action_roles.")
 
     def scope_queryset(self, queryset):
         """Hook for select_related, annotations and extra narrowing. Never widens."""
         return queryset
 
     def get_queryset(self):
+        """The tenant's rows; lists narrowed by the role rule, details annotated with it (403 rather than 404)."""
         user = self.request.user
-        queryset = self.scope_queryset(self.queryset.all().filter(tenant_id=user.tenant_id))
-        visibility_q = getattr(queryset.model, "visibility_q", None)
-        if visibility_q is None or user.is_supervisor:
-            return queryset if self.action == "list" else queryset.annotate(is_visible_to_user=V(True))
-        if self.action == "list":
-            return queryset.filter(visibility_q(user))
-        return queryset.annotate(is_visible_to_user=ExpressionWrapper(visibility_q(user), output_field=BooleanField()))
+        queryset = self.queryset.all()
+        if not isinstance(queryset, TenantQuerySet):
+            # The user model: tenant-scoped, no role rule (every role lists its colleagues, SPEC §1).
+            return self.scope_queryset(scoped(queryset, self.tenant))
+        if self.action != "list":
+            queryset = queryset.for_tenant(self.tenant).with_visibility(user)
+        elif self.visible_through:
+            queryset = queryset.visible_through(user, self.visible_through)
+        else:
+            queryset = queryset.visible_to(user)
+        return self.scope_queryset(queryset)
 
     def get_object(self):
         lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
@@ -94,7 +111,7 @@ class TenantScopedViewSet(TenantContextMixin, GenericViewSet):
         obj = queryset.filter(**{self.lookup_field: value}).first()
         if obj is None:
             raise Http404
-        if not getattr(obj, "is_visible_to_user", True):
+        if not may_touch(self.request.user, obj):
             raise PermissionDenied("This object belongs to a colleague.")
         self.check_object_permissions(self.request, obj)
         return obj
