@@ -82,5 +82,8 @@ class LeadTask(TenantModel):
 
     @classmethod
     def visibility_q(cls, user) -> Q:
-        """Managers see the tasks of the leads assigned to them (the leads they may act on)."""
-        return Q(lead__assigned_to=user)
+        """Managers see and change the tasks assigned to them, whoever holds the lead (SPEC §15).
+
+        A lead's own task list is wider: every task of a lead the manager may see (`visible_through("lead")`).
+        """
+        return Q(assigned_to=user)

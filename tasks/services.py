@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import User
+from crm.tenancy import check_may_touch, sees_whole_tenant
 from pipelines.models import HistoryKind, Lead
 from pipelines.services import lead_touch
 from tasks.models import LeadTask, TaskStatus, TaskType
@@ -27,17 +28,12 @@ def _full_clean(task: LeadTask) -> None:
         raise ValidationFailed(next(iter(exc.message_dict.values()))[0], details=exc.message_dict) from exc
 
 
-def _check_may_touch(*, lead: Lead, user: User | None) -> None:
-    if user is not None and not user.is_supervisor and lead.assigned_to_id != user.pk:
-        raise Forbidden("This lead is assigned to a colleague.")
-
-
 def _check_assignee(*, lead: Lead, user: User | None, assigned_to: User | None) -> None:
     if assigned_to is None:
         raise ValidationFailed.for_field("assigned_to_user_id", "A task needs an assignee.")
     if assigned_to.tenant_id != lead.tenant_id or not assigned_to.is_active:
         raise ValidationFailed.for_field("assigned_to_user_id", "No active user with this id in your tenant.")
-    if user is not None and not user.is_supervisor and assigned_to.pk != user.pk:
+    if user is not None and not sees_whole_tenant(user) and assigned_to.pk != user.pk:
         raise Forbidden("A manager may only assign a task to themself.")
 
 
@@ -51,7 +47,7 @@ def _preview(note: str) -> str:
 
 def _lock_lead(lead: Lead) -> Lead:
     # The lead row is locked so a concurrent reassignment cannot slip between the role check and the write.
-    return Lead.objects.select_for_update().select_related("tenant").get(pk=lead.pk)
+    return Lead.objects.for_tenant(lead.tenant_id).select_for_update().select_related("tenant").get(pk=lead.pk)
 
 
 @transaction.atomic
@@ -66,7 +62,7 @@ def task_create(
 ) -> LeadTask:
     """Create a task on a lead; the assignee defaults to the author, a manager may only name themself."""
     lead = _lock_lead(lead)
-    _check_may_touch(lead=lead, user=user)
+    check_may_touch(user, lead, "This lead is assigned to a colleague.")
     assigned_to = assigned_to or user
     _check_assignee(lead=lead, user=user, assigned_to=assigned_to)
     task = LeadTask(
@@ -106,8 +102,14 @@ def task_update(*, task: LeadTask, user: User | None, **fields) -> LeadTask:
     for name in fields:
         if name not in TASK_EDITABLE_FIELDS:
             raise ValidationFailed.for_field(name, "This field cannot be changed.")
-    task = LeadTask.objects.select_for_update().select_related("lead__tenant", "assigned_to").get(pk=task.pk)
-    _check_may_touch(lead=task.lead, user=user)
+    task = (
+        LeadTask.objects.for_tenant(task.tenant_id)
+        .select_for_update()
+        .select_related("lead__tenant", "assigned_to")
+        .get(pk=task.pk)
+    )
+    # The task's own rule (its assignee), not its lead's: a manager changes the tasks assigned to them (SPEC §15).
+    check_may_touch(user, task, "This task is assigned to a colleague.")
     if "note" in fields:
         fields["note"] = fields["note"] or ""
     if "assigned_to" in fields and getattr(fields["assigned_to"], "pk", None) != task.assigned_to_id:

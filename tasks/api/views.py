@@ -14,7 +14,7 @@ from tasks.models import LeadTask
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Tasks of the tenant (supervisors) or of the caller's leads (managers)"),
+    list=extend_schema(summary="Tasks of the tenant (supervisors) or the tasks assigned to the caller (managers)"),
     retrieve=extend_schema(summary="One task"),
     partial_update=extend_schema(
         summary="Change a task's status, due time, note, type or assignee",
@@ -37,7 +37,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Tasks of a lead (managers: only their leads)"),
+    list=extend_schema(summary="Every task of a lead (managers: only of their leads)"),
     create=extend_schema(
         summary="Create a task on a lead (assignee defaults to the caller)",
         request=LeadTaskCreateInputSerializer,
@@ -47,6 +47,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
 @extend_schema(tags=["Tasks"])
 class LeadTaskViewSet(TenantScopedViewSet):
     queryset = LeadTask.objects.all()
+    # Every task of a lead the caller may see, whoever it is assigned to (SPEC §15).
+    visible_through = "lead"
     serializer_class = LeadTaskSerializer
     pagination_class = ApiPagination.for_rows("tasks")
     filterset_class = LeadTaskFilterSet

@@ -353,19 +353,27 @@ def test_due_at_may_be_cleared(owner_client, lead):
     assert response.json()["due_at"] is None
 
 
-def test_manager_may_take_a_task_on_their_lead_but_not_hand_it_to_a_colleague(
-    manager, manager_client, lead, owner, other_manager
-):
+def test_manager_may_not_take_someone_elses_task_even_on_their_lead(manager, manager_client, lead, owner):
     task = LeadTaskFactory(lead=lead, assigned_to=owner)
 
-    denied = manager_client.patch(f"/api/leads/tasks/{task.pk}", {"assigned_to_user_id": other_manager.pk})
-    taken = manager_client.patch(f"/api/leads/tasks/{task.pk}", {"assigned_to_user_id": manager.pk})
+    # SPEC §15: a manager changes the tasks assigned to them; the supervisor's task on their lead is not theirs.
+    response = manager_client.patch(f"/api/leads/tasks/{task.pk}", {"assigned_to_user_id": manager.pk})
 
-    assert denied.status_code == 403
-    assert taken.status_code == 200
-    assert taken.json()["assigned_to_user_id"] == manager.pk
-    entry = LeadHistory.objects.get(lead=lead, kind="task")
-    assert entry.text == f"Задача #{task.pk}: исполнитель: {owner.display_name} → {manager.display_name}"
+    assert response.status_code == 403
+    assert response.json()["error"] == "forbidden"
+    task.refresh_from_db()
+    assert task.assigned_to == owner
+    assert not LeadHistory.objects.filter(lead=lead, kind="task").exists()
+
+
+def test_manager_may_not_hand_their_task_to_a_colleague(manager_client, lead, other_manager, manager):
+    task = LeadTaskFactory(lead=lead)
+
+    response = manager_client.patch(f"/api/leads/tasks/{task.pk}", {"assigned_to_user_id": other_manager.pk})
+
+    assert response.status_code == 403
+    task.refresh_from_db()
+    assert task.assigned_to == manager
 
 
 def test_manager_may_not_change_a_task_on_a_colleagues_lead(manager_client, colleague_lead):

@@ -32,12 +32,14 @@ def test_supervisor_sees_every_task_of_the_tenant_and_nothing_else(owner_client,
     assert response.json()["total"] == 2
 
 
-def test_manager_sees_only_the_tasks_of_their_leads(manager_client, lead, colleague_lead, owner):
+def test_manager_sees_only_the_tasks_assigned_to_them(manager_client, manager, lead, colleague_lead, owner):
     own = LeadTaskFactory(lead=lead)
-    by_the_boss_on_my_lead = LeadTaskFactory(lead=lead, assigned_to=owner)
+    LeadTaskFactory(lead=lead, assigned_to=owner)
+    mine_on_a_colleagues_lead = LeadTaskFactory(lead=colleague_lead, assigned_to=manager)
     LeadTaskFactory(lead=colleague_lead)
 
-    assert _ids(manager_client.get("/api/tasks")) == [own.pk, by_the_boss_on_my_lead.pk]
+    # SPEC §15: the tasks assigned to the manager, whatever the lead's assignee; never a colleague's.
+    assert _ids(manager_client.get("/api/tasks")) == [own.pk, mine_on_a_colleagues_lead.pk]
 
 
 def test_order_is_due_first_undated_last_then_id(owner_client, lead):

@@ -70,15 +70,21 @@ def test_unknown_fields_are_refused(lead, manager):
     assert list(error.value.details) == ["lead"]
 
 
-def test_after_a_lead_is_reassigned_its_old_manager_loses_its_tasks(lead, manager, other_manager, owner):
+def test_after_a_lead_is_reassigned_its_old_manager_keeps_the_tasks_assigned_to_them(
+    lead, manager, other_manager, owner
+):
     task = LeadTaskFactory(lead=lead)
     lead_update(lead=lead, user=owner, assigned_to=other_manager)
 
+    # SPEC §15: a task follows its assignee, not its lead's.
     with pytest.raises(Forbidden):
-        task_update(task=task, user=manager, status="done")
+        task_update(task=task, user=other_manager, status="done")
+    task_update(task=task, user=manager, status="done")
 
-    assert list(LeadTask.objects.visible_to(manager)) == []
-    assert list(LeadTask.objects.visible_to(other_manager)) == [task]
+    assert list(LeadTask.objects.visible_to(manager)) == [task]
+    assert list(LeadTask.objects.visible_to(other_manager)) == []
+    task.refresh_from_db()
+    assert task.status == "done"
 
 
 def test_type_and_status_changes_are_described_in_russian(lead, manager):
