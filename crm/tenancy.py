@@ -28,8 +28,12 @@ def tenant_pk(tenant) -> int | None:
 
 
 def sees_whole_tenant(user) -> bool:
-    """Supervisors (owner, rop, admin) see and change everything of their tenant; managers only what is theirs."""
-    return bool(user.is_supervisor)
+    """Supervisors (owner, rop, admin) act on their whole tenant; managers only on what is theirs.
+
+    Platform superusers act through the admin on any tenant they pick; having no tenant, they still read nothing
+    through `for_tenant`/`visible_to`.
+    """
+    return bool(user.is_superuser or user.is_supervisor)
 
 
 def is_tenant_staff(user) -> bool:

@@ -6,7 +6,6 @@ from deals.services.deals import (
     deal_for_actor,
     deal_transition,
     deal_update,
-    deal_visible,
     journal_entry_create,
 )
 from deals.services.payments import payment_create, payment_transition, payment_update
@@ -25,7 +24,6 @@ __all__ = [
     "deal_task_update",
     "deal_transition",
     "deal_update",
-    "deal_visible",
     "journal_entry_create",
     "payment_create",
     "payment_transition",

@@ -3,9 +3,10 @@
 from django.db import transaction
 
 from crm.errors import Forbidden
+from crm.tenancy import sees_whole_tenant
 from deals.errors import ClientExists
 from deals.models import Client, Deal
-from deals.services.common import assign_changes, clean_fields, save_or_conflict, sees_everything
+from deals.services.common import assign_changes, clean_fields, save_or_conflict
 
 CLIENT_FIELDS = frozenset(
     {"type", "full_name", "short_name", "tax_number", "registration_number", "segment", "status", "contacts", "notes"}
@@ -30,9 +31,9 @@ def client_create(*, tenant, **fields) -> Client:
 
 def client_may_change(*, client: Client, actor) -> bool:
     """Supervisors change any client; a manager only clients of deals they work on (SPEC §9)."""
-    if sees_everything(actor):
+    if sees_whole_tenant(actor):
         return True
-    return Deal.objects.filter(client_id=client.pk).filter(Deal.visibility_q(actor)).exists()
+    return Deal.objects.visible_to(actor).filter(client_id=client.pk).exists()
 
 
 @transaction.atomic
@@ -40,7 +41,7 @@ def client_update(*, client: Client, actor, **changes) -> Client:
     """Change a client's fields; a tax number taken by another client is 409 client_exists."""
     if not client_may_change(client=client, actor=actor):
         raise Forbidden("Managers change only clients of their own deals.")
-    client = Client.objects.select_for_update().get(pk=client.pk)
+    client = Client.objects.for_tenant(client.tenant_id).select_for_update().get(pk=client.pk)
     changed = assign_changes(client, CLIENT_FIELDS, changes)
     if not changed:
         return client

@@ -6,11 +6,6 @@ from crm.errors import ApplicationError, InvalidStatusTransition
 from deals.models.base import Transitions
 
 
-def sees_everything(actor) -> bool:
-    """Supervisors (and platform superusers in the admin) act on the whole tenant; managers on their deals."""
-    return actor.is_supervisor or actor.is_superuser
-
-
 def clean_fields(instance: models.Model) -> None:
     """Field rules (lengths, choices, decimals) in Python; FK existence and constraints are left to the database."""
     relations = [field.name for field in instance._meta.concrete_fields if field.is_relation]

@@ -3,10 +3,11 @@
 from django.db import transaction
 
 from crm.errors import Forbidden
+from crm.tenancy import check_may_touch, sees_whole_tenant
 from deals.errors import ClientNotFound, DealConflict, DealNotFound
 from deals.folders import folder_provider
 from deals.models import DEAL_TRANSITIONS, Client, Deal, JournalEntry, JournalKind
-from deals.services.common import assign_changes, clean_fields, save_or_conflict, sees_everything, transition_allowed
+from deals.services.common import assign_changes, clean_fields, save_or_conflict, transition_allowed
 
 DEAL_EDITABLE_FIELDS = frozenset({"title", "description", "expected_close_date", "tags"})
 _PEOPLE = (("sales_agent", "Агент"), ("executor", "Исполнитель"))
@@ -23,13 +24,8 @@ def deal_for_actor(*, tenant, actor, deal_id) -> Deal:
     deal = Deal.objects.for_tenant(tenant).filter(pk=deal_id).first()
     if deal is None:
         raise DealNotFound(f"Deal {deal_id} not found.")
-    if not deal_visible(deal=deal, actor=actor):
-        raise Forbidden("This deal belongs to a colleague.")
+    check_may_touch(actor, deal, "This deal belongs to a colleague.")
     return deal
-
-
-def deal_visible(*, deal: Deal, actor) -> bool:
-    return sees_everything(actor) or actor.uuid in (deal.sales_agent_id, deal.executor_id)
 
 
 @transaction.atomic
@@ -49,7 +45,7 @@ def deal_create(
     client = Client.objects.for_tenant(tenant).filter(pk=client_id).first()
     if client is None:
         raise ClientNotFound(f"Client {client_id} not found.")
-    if not sees_everything(actor) and actor.uuid not in (sales_agent.uuid, getattr(executor, "uuid", None)):
+    if not sees_whole_tenant(actor) and actor.uuid not in (sales_agent.uuid, getattr(executor, "uuid", None)):
         raise Forbidden("A manager creates deals where they are the sales agent or the executor.")
     deal = Deal(
         tenant=tenant,
@@ -75,14 +71,17 @@ def _person(user) -> str:
 def deal_update(*, deal: Deal, actor, status: str | None = None, **changes) -> Deal:
     """Change a deal's fields and people (journalled), then its status through `deal_transition`."""
     deal = (
-        Deal.objects.select_for_update(of=("self",)).select_related("client", "sales_agent", "executor").get(pk=deal.pk)
+        Deal.objects.for_tenant(deal.tenant_id)
+        .select_for_update(of=("self",))
+        .select_related("client", "sales_agent", "executor")
+        .get(pk=deal.pk)
     )
     update_fields = assign_changes(deal, DEAL_EDITABLE_FIELDS, changes)
     notes = []
     for name, label in _PEOPLE:
         if name not in changes or getattr(deal, f"{name}_id") == getattr(changes[name], "uuid", None):
             continue
-        if not sees_everything(actor):
+        if not sees_whole_tenant(actor):
             raise Forbidden("Managers may not reassign deals.")
         notes.append(f"{label}: {_person(getattr(deal, name))} → {_person(changes[name])}")
         setattr(deal, name, changes[name])
@@ -104,7 +103,9 @@ def deal_update(*, deal: Deal, actor, status: str | None = None, **changes) -> D
 @transaction.atomic
 def deal_transition(*, deal: Deal, status: str, actor) -> Deal:
     """The one enforcer of DEAL_TRANSITIONS: 400 invalid_status_transition, a no-op for the current status."""
-    deal = Deal.objects.select_for_update(of=("self",)).select_related("client").get(pk=deal.pk)
+    deal = (
+        Deal.objects.for_tenant(deal.tenant_id).select_for_update(of=("self",)).select_related("client").get(pk=deal.pk)
+    )
     previous = deal.status
     if transition_allowed(DEAL_TRANSITIONS, previous, status):
         deal.status = status

@@ -40,7 +40,7 @@ def payment_create(
 @transaction.atomic
 def payment_update(*, payment: Payment, status: str | None = None, **changes) -> Payment:
     """Change a payment's reference, date and notes, then its status through `payment_transition`."""
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    payment = Payment.objects.for_tenant(payment.tenant_id).select_for_update().get(pk=payment.pk)
     changed = assign_changes(payment, PAYMENT_EDITABLE_FIELDS, changes)
     if changed:
         clean_fields(payment)
@@ -53,7 +53,7 @@ def payment_update(*, payment: Payment, status: str | None = None, **changes) ->
 @transaction.atomic
 def payment_transition(*, payment: Payment, status: str) -> Payment:
     """The one enforcer of PAYMENT_TRANSITIONS: 400 invalid_status_transition, a no-op for the current status."""
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    payment = Payment.objects.for_tenant(payment.tenant_id).select_for_update().get(pk=payment.pk)
     if transition_allowed(PAYMENT_TRANSITIONS, payment.status, status):
         payment.status = status
         payment.save(update_fields=["status", "updated_at"])

@@ -47,7 +47,7 @@ def _check_dates(policy: Policy) -> None:
 @transaction.atomic
 def policy_update(*, policy: Policy, status: str | None = None, **changes) -> Policy:
     """Change a policy's dates, documents and sums, then its status through `policy_transition`."""
-    policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    policy = Policy.objects.for_tenant(policy.tenant_id).select_for_update().get(pk=policy.pk)
     changed = assign_changes(policy, POLICY_EDITABLE_FIELDS, changes)
     if changed:
         _check_dates(policy)
@@ -61,7 +61,7 @@ def policy_update(*, policy: Policy, status: str | None = None, **changes) -> Po
 @transaction.atomic
 def policy_transition(*, policy: Policy, status: str) -> Policy:
     """The one enforcer of POLICY_TRANSITIONS: 400 invalid_status_transition, a no-op for the current status."""
-    policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    policy = Policy.objects.for_tenant(policy.tenant_id).select_for_update().get(pk=policy.pk)
     if transition_allowed(POLICY_TRANSITIONS, policy.status, status):
         policy.status = status
         policy.save(update_fields=["status", "updated_at"])

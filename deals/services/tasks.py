@@ -4,15 +4,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.errors import Forbidden, ValidationFailed
+from crm.tenancy import check_may_touch, sees_whole_tenant
 from deals.models import DEAL_TASK_TRANSITIONS, FINAL_TASK_STATUSES, DealTask, DealTaskStatus
-from deals.services.common import assign_changes, clean_fields, sees_everything, transition_allowed
-from deals.services.deals import deal_for_actor, deal_visible
+from deals.services.common import assign_changes, clean_fields, transition_allowed
+from deals.services.deals import deal_for_actor
 
 TASK_EDITABLE_FIELDS = frozenset({"subject", "description", "due_date", "priority"})
 
 
 def _check_assignee(*, actor, assignee) -> None:
-    if not sees_everything(actor) and assignee.pk != actor.pk:
+    if not sees_whole_tenant(actor) and assignee.pk != actor.pk:
         raise Forbidden("Managers assign tasks only to themselves.")
 
 
@@ -34,8 +35,7 @@ def deal_task_create(
         raise ValidationFailed.for_field("payment_id", "The payment belongs to another policy.")
     if deal is None and deal_id is not None:
         deal = (policy or payment).deal
-        if not deal_visible(deal=deal, actor=actor):
-            raise Forbidden("This deal belongs to a colleague.")
+        check_may_touch(actor, deal, "This deal belongs to a colleague.")
     task = DealTask(
         tenant=tenant,
         subject=subject,
@@ -55,7 +55,7 @@ def deal_task_create(
 @transaction.atomic
 def deal_task_update(*, task: DealTask, actor, status: str | None = None, assignee=None, **changes) -> DealTask:
     """Change a task's fields and assignee, then its status through `deal_task_transition`."""
-    task = DealTask.objects.select_for_update().get(pk=task.pk)
+    task = DealTask.objects.for_tenant(task.tenant_id).select_for_update().get(pk=task.pk)
     changed = assign_changes(task, TASK_EDITABLE_FIELDS, changes)
     if assignee is not None and assignee.uuid != task.assignee_id:
         _check_assignee(actor=actor, assignee=assignee)
@@ -72,7 +72,7 @@ def deal_task_update(*, task: DealTask, actor, status: str | None = None, assign
 @transaction.atomic
 def deal_task_transition(*, task: DealTask, status: str) -> DealTask:
     """The one enforcer of DEAL_TASK_TRANSITIONS: 409 invalid_status_transition; sets started_at/completed_at."""
-    task = DealTask.objects.select_for_update().get(pk=task.pk)
+    task = DealTask.objects.for_tenant(task.tenant_id).select_for_update().get(pk=task.pk)
     if transition_allowed(DEAL_TASK_TRANSITIONS, task.status, status, http_status=409):
         task.status = status
         now = timezone.now()
