@@ -13,8 +13,9 @@ from django.db.models import Expression, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from crm.errors import Forbidden, NotFound, ValidationFailed
+from crm.errors import NotFound, ValidationFailed
 from crm.models import User
+from crm.tenancy import check_may_touch, sees_whole_tenant
 from pipelines.filtersets import lead_filters_apply, lead_filters_parse
 from pipelines.models import Lead, LeadCount, LeadHistory, Pipeline, Stage
 
@@ -27,11 +28,11 @@ def lead_get_for_user(*, user, lead_id) -> Lead:
         lead_id = int(lead_id)
     except (TypeError, ValueError):
         raise NotFound(f"Lead {str(lead_id)[:32]} not found.") from None
-    lead = Lead.objects.filter(tenant_id=user.tenant_id, pk=lead_id).first() if 0 < lead_id <= _MAX_BIGINT else None
+    leads = Lead.objects.for_tenant(user.tenant_id)
+    lead = leads.filter(pk=lead_id).first() if 0 < lead_id <= _MAX_BIGINT else None
     if lead is None:
         raise NotFound(f"Lead {lead_id} not found.")
-    if not user.is_supervisor and lead.assigned_to_id != user.pk:
-        raise Forbidden("This lead is assigned to a colleague.")
+    check_may_touch(user, lead, "This lead is assigned to a colleague.")
     return lead
 
 
@@ -259,7 +260,7 @@ def _column_sql(key: str) -> tuple[str, tuple]:
 
 def _broad(user, filters: dict) -> bool:
     # The stage walk needs LATERAL (PostgreSQL); elsewhere the plain sort serves.
-    broad = user is not None and user.is_supervisor and set(filters) <= {"pipeline_id", "stage_id"}
+    broad = user is not None and sees_whole_tenant(user) and set(filters) <= {"pipeline_id", "stage_id"}
     return broad and connection.vendor == "postgresql"
 
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import Tenant, User
+from crm.tenancy import check_may_touch, sees_whole_tenant
 from events.services import lead_event_emit
 from pipelines.models import HistoryKind, Lead, LeadHistory, LeadSource, Pipeline, Stage
 from pipelines.services.common import full_clean, reject_unknown
@@ -53,8 +54,8 @@ def _first_open_stage(pipeline: Pipeline) -> Stage:
 
 def _default_stage(tenant: Tenant) -> Stage:
     """The default pipeline's first open stage, with its pipeline, in one query (intake's hot path)."""
-    open_stages = Stage.objects.select_related("pipeline").filter(is_closed=False).order_by("order_index", "id")
-    stage = open_stages.filter(pipeline__tenant=tenant, pipeline__is_default=True).first()
+    open_stages = Stage.objects.for_tenant(tenant).select_related("pipeline").filter(is_closed=False)
+    stage = open_stages.filter(pipeline__is_default=True).order_by("order_index", "id").first()
     if stage is None:
         pipeline, _ = default_pipeline_ensure(tenant=tenant)
         stage = _first_open_stage(pipeline)
@@ -64,11 +65,6 @@ def _default_stage(tenant: Tenant) -> Stage:
 def _check_assignee(*, tenant: Tenant, assigned_to: User | None) -> None:
     if assigned_to is not None and (assigned_to.tenant_id != tenant.pk or not assigned_to.is_active):
         raise ValidationFailed.for_field("assigned_to_user_id", "No active user with this id in your tenant.")
-
-
-def _check_may_touch(*, lead: Lead, user: User | None) -> None:
-    if user is not None and not user.is_supervisor and lead.assigned_to_id != user.pk:
-        raise Forbidden("This lead is assigned to a colleague.")
 
 
 def _emit(event_type: str, lead: Lead, previous_assignee_id: int | None = None) -> None:
@@ -132,7 +128,7 @@ def lead_create(
 
     `user` is who creates it (None for webhooks); a manager's lead is always assigned to them.
     """
-    if user is not None and not user.is_supervisor:
+    if user is not None and not sees_whole_tenant(user):
         if assigned_to is not None and assigned_to.pk != user.pk:
             raise Forbidden("A manager may only assign a lead to themself.")
         assigned_to = user
@@ -196,7 +192,7 @@ def lead_update(*, lead: Lead, user: User | None = None, **fields) -> Lead:
     """Edit name, phone, email, comment or assignee; one history entry per kind of change, one event."""
     reject_unknown(fields, LEAD_EDITABLE_FIELDS)
     lead = _lock_lead(lead)
-    _check_may_touch(lead=lead, user=user)
+    check_may_touch(user, lead, "This lead is assigned to a colleague.")
     tenant = lead.tenant
     if "phone" in fields:
         fields["phone"] = phone_normalize(fields["phone"], region=tenant.phone_region)
@@ -212,7 +208,7 @@ def lead_update(*, lead: Lead, user: User | None = None, **fields) -> Lead:
     if "assigned_to" in fields:
         new_assignee = fields["assigned_to"]
         if getattr(new_assignee, "pk", None) != lead.assigned_to_id:
-            if user is not None and not user.is_supervisor:
+            if user is not None and not sees_whole_tenant(user):
                 raise Forbidden("A manager may not reassign a lead.")
             _check_assignee(tenant=tenant, assigned_to=new_assignee)
     changed = [name for name, value in fields.items() if _current(lead, name) != _key(value)]
@@ -248,7 +244,7 @@ def _key(value):
 def lead_move_to_stage(*, lead: Lead, stage: Stage, user: User | None = None) -> Lead:
     """Move a lead to a stage of its tenant (another pipeline's stage moves it there too); history + event."""
     lead = _lock_lead(lead)
-    _check_may_touch(lead=lead, user=user)
+    check_may_touch(user, lead, "This lead is assigned to a colleague.")
     if stage.tenant_id != lead.tenant_id:
         raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant.")
     if stage.pk == lead.stage_id:
