@@ -7,7 +7,9 @@ import zoneinfo
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F, Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
 def generate_webhook_key() -> str:
@@ -63,6 +65,10 @@ ACCOUNT_ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 STAFF_ROLES = frozenset({Role.OWNER, Role.ROP})
 
 
+# A change of any of these revokes the user's tokens (User.save).
+_CREDENTIAL_FIELDS = ("password", "role", "is_active")
+
+
 class User(AbstractUser):
     """A person who signs in. Integer `id` for /api, `uuid` for /api/v1; null tenant only for platform superusers."""
 
@@ -70,6 +76,10 @@ class User(AbstractUser):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="users")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MANAGER)
     full_name = models.CharField(max_length=255, blank=True, default="")
+    # Bumped by every save that changes the password, the role or is_active: our tokens carry it as a claim and
+    # stop working when it moves on (crm.tokens). `tokens_revoked_at` does the same for Gateway tokens via `iat`.
+    token_version = models.PositiveIntegerField(default=0, editable=False)
+    tokens_revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -77,11 +87,54 @@ class User(AbstractUser):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(Lower("username"), name="crm_user_username_ci_unique"),
+            # Email is a login string (SPEC §15): one active holder at most, whatever the case.
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=Q(is_active=True) & ~Q(email=""),
+                name="crm_user_active_email_ci_unique",
+            ),
         ]
         indexes = [models.Index(fields=["tenant", "role"])]
 
     def __str__(self) -> str:
         return self.full_name or self.username
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        user = super().from_db(db, field_names, values)
+        user._remember_credentials()
+        return user
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        self._remember_credentials()
+
+    def save(self, *args, **kwargs):
+        """Revoke the user's tokens in the same UPDATE that changes the password, the role or is_active.
+
+        The model owns the rule, so every path (API, admin password form, shell, commands) revokes alike.
+        """
+        revoke = not self._state.adding and self._credentials_changed()
+        if revoke:
+            self.token_version = F("token_version") + 1  # atomic: concurrent revocations never undo one another
+            self.tokens_revoked_at = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "token_version", "tokens_revoked_at"}
+        super().save(*args, **kwargs)
+        if revoke:
+            super().refresh_from_db(fields=["token_version"])
+        self._remember_credentials()
+
+    def _remember_credentials(self) -> None:
+        # Only loaded fields: reading a deferred one here would cost a query per row.
+        self._saved_credentials = {name: self.__dict__[name] for name in _CREDENTIAL_FIELDS if name in self.__dict__}
+
+    def _credentials_changed(self) -> bool:
+        saved = getattr(self, "_saved_credentials", {})
+        return any(
+            name in self.__dict__ and (name not in saved or saved[name] != self.__dict__[name])
+            for name in _CREDENTIAL_FIELDS
+        )
 
     @property
     def is_supervisor(self) -> bool:

@@ -3,7 +3,8 @@
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils.module_loading import import_string
 
 from crm.errors import Forbidden, ValidationFailed
@@ -91,8 +92,42 @@ def _validate_password(password: str, user: User) -> None:
         raise ValidationFailed(exc.messages[0], details={"password": exc.messages}) from exc
 
 
-def _username_taken(username: str, *, exclude_pk=None) -> bool:
-    return User.objects.filter(username__iexact=username).exclude(pk=exclude_pk).exists()
+def _login_string_taken(value: str, *, exclude_pk=None) -> bool:
+    """Whether another user already signs in with `value`: as a username (any status) or an active email.
+
+    Usernames and emails are one namespace (login accepts either, SPEC §2), so no one can take another tenant's
+    login string; the callers' message is the same whoever holds it, revealing no tenant (SPEC §15).
+    """
+    holders = User.objects.filter(Q(username__iexact=value) | Q(email__iexact=value, is_active=True))
+    return holders.exclude(pk=exclude_pk).exists()
+
+
+def _lock_login_strings(*values: str) -> None:
+    """Serialise claims of the same login strings until commit (the indexes cannot see username-vs-email clashes)."""
+    if connection.vendor != "postgresql":
+        return  # SQLite allows one writer at a time anyway
+    with connection.cursor() as cursor:
+        for value in sorted({value.lower() for value in values if value}):
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"crm.login:{value}"])
+
+
+def _check_login_strings(user: User, *, username: str | None = None) -> None:
+    _lock_login_strings(username or "", user.email if user.is_active else "")
+    if username is not None and _login_string_taken(username, exclude_pk=user.pk):
+        raise ValidationFailed.for_field("username", f"The username «{username}» is taken.")
+    if user.is_active and user.email and _login_string_taken(user.email, exclude_pk=user.pk):
+        raise ValidationFailed.for_field("email", f"The email «{user.email}» is taken.")
+
+
+def _save_user(user: User) -> None:
+    """Save; a unique index that a parallel claim won first still answers 400 naming the field."""
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        if "email" in str(exc):
+            raise ValidationFailed.for_field("email", f"The email «{user.email}» is taken.") from exc
+        raise ValidationFailed.for_field("username", f"The username «{user.username}» is taken.") from exc
 
 
 @transaction.atomic
@@ -117,24 +152,23 @@ def user_create(
         is_staff=role in STAFF_ROLES,
     )
     _full_clean(user, exclude=["password"])
-    if _username_taken(username):
-        raise ValidationFailed.for_field("username", f"The username «{username}» is taken.")
+    _check_login_strings(user, username=username)
     _validate_password(password, user)
     user.set_password(password)
-    try:
-        with transaction.atomic():
-            user.save()
-    except IntegrityError as exc:
-        raise ValidationFailed.for_field("username", f"The username «{username}» is taken.") from exc
+    _save_user(user)
     return user
 
 
 @transaction.atomic
 def user_update(*, user: User, acting_user: User | None = None, **fields) -> User:
-    """Change a user's role, name, email, activity or password. Users are deactivated, never deleted."""
+    """Change a user's role, name, email, activity or password. Users are deactivated, never deleted.
+
+    A password, role or activity change revokes the user's tokens (User.save).
+    """
     for name in fields:
         if name not in USER_EDITABLE_FIELDS:
             raise ValidationFailed.for_field(name, "This field cannot be changed.")
+    _lock_active_owners(user.tenant_id)
     user = User.objects.select_for_update().get(pk=user.pk)
     if acting_user is not None:
         _check_may_grant(acting_user=acting_user, role=fields.get("role", user.role))
@@ -146,13 +180,23 @@ def user_update(*, user: User, acting_user: User | None = None, **fields) -> Use
         setattr(user, name, value)
     user.is_staff = user.role in STAFF_ROLES
     _full_clean(user, exclude=["password"])
+    if "email" in fields or "is_active" in fields:
+        _check_login_strings(user)
     if was_active_owner:
         _ensure_an_active_owner_remains(user)
     if password is not None:
         _validate_password(password, user)
         user.set_password(password)
-    user.save()
+    _save_user(user)
     return user
+
+
+def _lock_active_owners(tenant_id: int | None) -> None:
+    """Lock the tenant's active owners first (always in id order), so two owners deactivating or demoting each other
+    at once serialise: the second one sees the first one's change and is refused as the last owner."""
+    if tenant_id is not None:
+        owners = User.objects.select_for_update().filter(tenant_id=tenant_id, role=Role.OWNER, is_active=True)
+        list(owners.order_by("pk").values_list("pk", flat=True))
 
 
 def _ensure_an_active_owner_remains(user: User) -> None:

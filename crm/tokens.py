@@ -2,10 +2,15 @@
 
 Gateway tokens and ours are checked by the same function: signature and `exp` by simplejwt's backend with the
 configured algorithm only (so `alg: none` and algorithm swaps fail), then the claims: `tenant_id`, the user as
-`sub` (uuid) or `user_id`, `token_type` = access when present, an active user of that tenant.
+`sub` (uuid) or `user_id`, `token_type` = access when present, an active user of that tenant, not revoked since.
+
+Revocation (SPEC §15): a password, role or activity change bumps `User.token_version` (crm.models.User.save).
+Our tokens carry it as the `token_version` claim and must match it. Gateway tokens carry no such claim: they are
+refused when issued (`iat`) before the user's `tokens_revoked_at`, or carry no `iat` once the user has one.
 """
 
 import uuid
+from datetime import UTC, datetime
 
 from django.conf import settings
 from rest_framework_simplejwt import settings as simplejwt_settings
@@ -41,9 +46,13 @@ class CrmRefreshToken(_CurrentBackendMixin, RefreshToken):
     access_token_class = CrmAccessToken
 
 
+TOKEN_VERSION_CLAIM = "token_version"  # noqa: S105 - a claim name, not a secret
+
+
 def _add_claims(token, user: User) -> None:
     token["tenant_id"] = user.tenant_id
     token["role"] = user.role
+    token[TOKEN_VERSION_CLAIM] = user.token_version
 
 
 def issue_token_pair(user: User) -> dict[str, str]:
@@ -87,7 +96,26 @@ def _load_user(payload: dict) -> User:
     user = User.objects.select_related("tenant").filter(is_active=True, **lookup).first()
     if user is None or user.tenant_id is None or user.tenant_id != int(tenant_id):
         raise Unauthorized("The token does not name an active user of its tenant.")
+    if _revoked(payload, user):
+        raise Unauthorized("The token was revoked: the user's password, role or status changed.")
     return user
+
+
+def _revoked(payload: dict, user: User) -> bool:
+    version = payload.get(TOKEN_VERSION_CLAIM)
+    if version is not None:
+        return isinstance(version, bool) or version != user.token_version
+    if user.tokens_revoked_at is None:
+        return False
+    issued_at = payload.get("iat")
+    if isinstance(issued_at, bool) or not isinstance(issued_at, int | float):
+        return True
+    try:
+        issued = datetime.fromtimestamp(issued_at, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return True
+    # `iat` has whole seconds: a token of the revocation's own second is refused too (fail closed).
+    return issued <= user.tokens_revoked_at
 
 
 def _user_lookup(payload: dict) -> dict:

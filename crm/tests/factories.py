@@ -17,7 +17,6 @@ class TenantFactory(factory.django.DjangoModelFactory):
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
-        skip_postgeneration_save = True
 
     tenant = factory.SubFactory(TenantFactory)
     username = factory.Sequence(lambda n: f"user{n}")
@@ -26,8 +25,5 @@ class UserFactory(factory.django.DjangoModelFactory):
     role = Role.MANAGER
     is_staff = factory.LazyAttribute(lambda u: u.role in ("owner", "rop"))
 
-    @factory.post_generation
-    def password(self, create, extracted, **kwargs):
-        self.set_password(extracted or TEST_PASSWORD)
-        if create:
-            self.save(update_fields=["password"])
+    # Hashed before the first save: setting it afterwards would be a password change, which revokes tokens.
+    password = factory.django.Password(TEST_PASSWORD)
