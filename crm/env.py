@@ -17,6 +17,14 @@ def env_str(name: str, default: str | None = None, *, required: bool = False) ->
     return value
 
 
+def env_optional(name: str, default: str) -> str | None:
+    """Like env_str, but set and empty means "off" (None): for values where "" disables a feature."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip() or None
+
+
 def env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value is None:

@@ -32,8 +32,10 @@ def _check_database() -> str:
 def check_redis() -> str:
     import redis
 
+    from crm.redis_client import redis_client
+
     try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+        redis_client().ping()  # the shared pool: a probe every few seconds must not open a connection each time
     except redis.RedisError as exc:
         return f"error: {exc.__class__.__name__}"
     return "ok"

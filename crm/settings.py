@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.env import env_bool, env_int, env_list, env_str
+from crm.env import env_bool, env_int, env_list, env_optional, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -90,7 +90,8 @@ REDIS_URL = env_str("REDIS_URL")
 # name -> dotted path of a function returning "ok" or "error: …", reported by /readyz.
 READINESS_CHECKS: dict[str, str] = {}
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's RedisCache on one process-wide connection pool (crm.redis_client says why).
+    CACHES = {"default": {"BACKEND": "crm.redis_client.SharedPoolRedisCache", "LOCATION": REDIS_URL}}
     READINESS_CHECKS["redis"] = "crm.health.check_redis"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -131,15 +132,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.UserRateThrottle", "crm.api.throttling.TenantRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.UserThenTenantRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 # Fixed-window request limits (crm.api.throttling); "" disables one.
 THROTTLE_RATES = {
-    "user": env_str("THROTTLE_USER_RATE", "6000/min"),
-    "tenant": env_str("THROTTLE_TENANT_RATE", "30000/min"),
-    "webhook": env_str("THROTTLE_WEBHOOK_RATE", "3000/min"),
+    "user": env_optional("THROTTLE_USER_RATE", "6000/min"),
+    "tenant": env_optional("THROTTLE_TENANT_RATE", "30000/min"),
+    "webhook": env_optional("THROTTLE_WEBHOOK_RATE", "3000/min"),
 }
 
 JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")

@@ -1,7 +1,12 @@
-"""Request rate limits: per user and per tenant for the API, per key for webhooks (fixed windows in the cache).
+"""Request rate limits: per user then per tenant for the API, per key for webhooks (fixed windows).
 
-The cache is Redis when REDIS_URL is set, so the limits hold across processes. A fixed-window counter costs one
-INCR per request and scope, where DRF's sliding-window throttle rewrites a list of every timestamp in the window.
+With REDIS_URL the counters live in Redis, so the limits hold across processes: one Lua script checks every window of
+a request and counts it in all of them only if none is full, in one round trip on the process-wide client
+(crm.redis_client). Without Redis the same rule runs under a lock on the local-memory cache.
+
+Checking all windows before counting any is what keeps one user from locking out the whole tenant: a request refused
+by the user's window is not counted against the tenant's (DRF would run every throttle class and count each).
+
 Each throttle records its state on the request; `RateLimitHeadersMiddleware` turns the tightest one into
 `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` headers, and a refusal is a 429 `rate_limited`
 with `Retry-After` (crm.api.exceptions).
@@ -9,15 +14,41 @@ with `Retry-After` (crm.api.exceptions).
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.throttling import BaseThrottle
+
+from crm.redis_client import redis_client
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 logger = logging.getLogger("crm.throttling")
+
+# KEYS: one counter per window; ARGV: limit, ttl per window. Returns 0 and the new counts, or the 1-based index of
+# the first full window and the current counts (nothing counted).
+_HIT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    counts[i] = tonumber(redis.call('GET', key) or '0')
+end
+for i = 1, #KEYS do
+    if counts[i] >= tonumber(ARGV[2 * i - 1]) then
+        return {i, unpack(counts)}
+    end
+end
+for i, key in ipairs(KEYS) do
+    counts[i] = redis.call('INCR', key)
+    if counts[i] == 1 then
+        redis.call('EXPIRE', key, tonumber(ARGV[2 * i]))
+    end
+end
+return {0, unpack(counts)}
+"""
+_local_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -27,12 +58,22 @@ class RateLimitState:
     reset_seconds: int
 
 
+@dataclass(frozen=True)
+class Window:
+    key: str
+    limit: int
+    reset_seconds: int
+
+
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
-    """'600/min' → (600, 60); None or '' means unlimited."""
+    """'600/min' → (600, 60); None or '' means unlimited. A malformed rate is a configuration error."""
     if not rate:
         return None
-    count, period = rate.split("/")
-    return int(count), _PERIODS[period.strip()[0]]
+    count, _, period = rate.partition("/")
+    try:
+        return int(count), _PERIODS[period.strip()[0]]
+    except (ValueError, KeyError, IndexError) as exc:
+        raise ImproperlyConfigured(f"A rate must look like 600/min, got {rate!r}.") from exc
 
 
 def record_rate_limit_state(request, state: RateLimitState) -> None:
@@ -42,65 +83,80 @@ def record_rate_limit_state(request, state: RateLimitState) -> None:
         django_request.rate_limit_state = state
 
 
-class FixedWindowThrottle(BaseThrottle):
-    scope = ""
+def window_for(scope: str, ident: str, rate: tuple[int, int], now: float) -> Window:
+    limit, duration = rate
+    number = int(now // duration)
+    reset = max(1, math.ceil((number + 1) * duration - now))
+    return Window(f"throttle:{scope}:{ident}:{number}", limit, reset)
 
-    def get_ident(self, request, view) -> str | None:
+
+def hit(windows: list[Window]) -> tuple[Window | None, list[int]]:
+    """Count one request in every window, unless one is full: (the full window or None, the counts)."""
+    client = redis_client()
+    if client is not None:
+        args = [value for window in windows for value in (window.limit, window.reset_seconds + 1)]
+        script = client.register_script(_HIT_SCRIPT)  # EVALSHA, loading the script once per Redis server
+        refused, *counts = script(keys=[window.key for window in windows], args=args)
+        return (windows[refused - 1] if refused else None), counts
+    with _local_lock:
+        counts = [cache.get(window.key, 0) for window in windows]
+        for window, count in zip(windows, counts, strict=True):
+            if count >= window.limit:
+                return window, counts
+        counts = [count + 1 for count in counts]
+        for window, count in zip(windows, counts, strict=True):
+            cache.set(window.key, count, window.reset_seconds + 1)
+        return None, counts
+
+
+class FixedWindowThrottle(BaseThrottle):
+    """Subclasses name (scope, ident) pairs in the order they are checked; a refusal counts in none of them."""
+
+    def get_scopes(self, request, view) -> list[tuple[str, str | None]]:
         raise NotImplementedError
 
     def allow_request(self, request, view):
-        rate = parse_rate(settings.THROTTLE_RATES.get(self.scope))
-        ident = self.get_ident(request, view)
-        if rate is None or ident is None:
-            return True
-        limit, duration = rate
         now = time.time()
-        window = int(now // duration)
-        try:
-            count = _increment(f"throttle:{self.scope}:{ident}:{window}", timeout=duration + 1)
-        except Exception:  # noqa: BLE001 - a cache outage must not take the API down: fail open
-            logger.warning("Rate-limit cache unavailable; %s limit not applied", self.scope, exc_info=True)
+        windows = []
+        for scope, ident in self.get_scopes(request, view):
+            rate = parse_rate(settings.THROTTLE_RATES.get(scope))
+            if rate is not None and ident is not None:
+                windows.append(window_for(scope, ident, rate, now))
+        if not windows:
             return True
-        self.reset_seconds = max(1, math.ceil((window + 1) * duration - now))
-        record_rate_limit_state(request, RateLimitState(limit, max(0, limit - count), self.reset_seconds))
-        return count <= limit
+        try:
+            refused, counts = hit(windows)
+        except Exception:  # noqa: BLE001 - a Redis outage must not take the API down: fail open
+            logger.warning("Rate-limit store unavailable; limits not applied", exc_info=True)
+            return True
+        for window, count in zip(windows, counts, strict=True):
+            record_rate_limit_state(
+                request, RateLimitState(window.limit, max(0, window.limit - count), window.reset_seconds)
+            )
+        if refused is not None:
+            self.reset_seconds = refused.reset_seconds
+            return False
+        return True
 
     def wait(self):
         return self.reset_seconds
 
 
-def _increment(key: str, *, timeout: int) -> int:
-    try:
-        return cache.incr(key)
-    except ValueError:
-        if cache.add(key, 1, timeout):
-            return 1
-        return cache.incr(key)
+class UserThenTenantRateThrottle(FixedWindowThrottle):
+    """The API's default: the user's window first, then the tenant's, shared by all its users."""
 
-
-class UserRateThrottle(FixedWindowThrottle):
-    scope = "user"
-
-    def get_ident(self, request, view):
+    def get_scopes(self, request, view):
         user = request.user
-        return str(user.pk) if user and user.is_authenticated else None
-
-
-class TenantRateThrottle(FixedWindowThrottle):
-    scope = "tenant"
-
-    def get_ident(self, request, view):
-        user = request.user
-        return str(user.tenant_id) if user and user.is_authenticated and user.tenant_id else None
+        if not (user and user.is_authenticated):
+            return []
+        return [("user", str(user.pk)), ("tenant", str(user.tenant_id) if user.tenant_id else None)]
 
 
 class WebhookKeyRateThrottle(FixedWindowThrottle):
     """Webhooks carry no user: the tenant's webhook key in the URL is the identity."""
 
-    scope = "webhook"
-
-    def get_ident(self, request, view):
-        return view.kwargs.get("webhook_key")
+    def get_scopes(self, request, view):
+        return [("webhook", view.kwargs.get("webhook_key"))]
 
 
 class RateLimitHeadersMiddleware:
