@@ -237,6 +237,11 @@ BACKOFFICE_DASHBOARD_PANELS = [
 # Realtime (events app). Without REDIS_URL events stay inside one process.
 EVENTS_PING_SECONDS = env_int("EVENTS_PING_SECONDS", 30)
 EVENTS_REDIS_CHANNEL_PREFIX = env_str("EVENTS_REDIS_CHANNEL_PREFIX", "crm")
+# Open streams per user and per tenant, across all processes when REDIS_URL is set (events.slots); beyond → 429.
+EVENTS_MAX_STREAMS_PER_USER = env_int("EVENTS_MAX_STREAMS_PER_USER", 10)
+EVENTS_MAX_STREAMS_PER_TENANT = env_int("EVENTS_MAX_STREAMS_PER_TENANT", 500)
+# How often an open stream re-authenticates its user (revoked, deactivated, demoted → the stream ends).
+EVENTS_USER_RECHECK_SECONDS = env_int("EVENTS_USER_RECHECK_SECONDS", 30)
 EVENTSTREAM_STORAGE_CLASS = "events.storage.EventStorage"
 EVENTSTREAM_CHANNELMANAGER_CLASS = "events.channels.TenantChannelManager"
 if REDIS_URL:

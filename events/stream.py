@@ -16,7 +16,9 @@ a jump means something was missed (a message lost, a publisher that raced anothe
 import asyncio
 import json
 import logging
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -25,11 +27,13 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django_eventstream.eventrequest import EventRequest
 from django_eventstream.eventstream import EventPermissionError, get_events
-from django_eventstream.utils import make_id, parse_last_event_id, sse_encode_event
+from django_eventstream.utils import make_id, sse_encode_event
 from django_eventstream.views import Listener, get_listener_manager
 
+from crm.errors import ValidationFailed
 from crm.models import User
-from events import broker
+from events import broker, slots
+from events.channels import channels_for_user
 from events.subscriber import subscriber
 
 logger = logging.getLogger(__name__)
@@ -52,17 +56,31 @@ class Subscription:
     # None for a fresh connection; else channel → the id to resume after (None where the client's id is unusable).
     resume_ids: dict[str, int | None] | None
     deadline: float  # epoch seconds: the access token's `exp`
+    # Re-authenticates the stream's credentials as they are now (sync, ORM): the user, or None once they are not valid.
+    recheck: Callable[[], User | None] | None = None
+    slot: slots.Slot | None = None  # the stream's place under the per-user and per-tenant caps
+
+
+# `channel:N[,channel:M]` as `make_id` writes them: URL-quoted channel names, positions that fit a bigint.
+_EVENT_ID_PART = re.compile(r"[!-~]+:[0-9]{1,18}")
+_MAX_EVENT_ID_LENGTH = 1024
 
 
 def parse_resume(raw: str | None, channels) -> dict[str, int | None] | None:
-    """Read a `Last-Event-ID` (`channel:N[,channel:M]`) for our channels; ids of other channels are ignored."""
+    """Read a `Last-Event-ID` for our channels; ids of other channels are ignored, a malformed one is a 400.
+
+    A well-formed position this stream cannot honour (another channel, trimmed, unknown) is a `stream-reset`
+    later; text that is no event id at all (NUL, thousands of digits, garbage) is refused here, before anything runs.
+    """
     if not raw:
         return None
-    try:
-        parsed = {unquote(channel): value for channel, value in parse_last_event_id(raw).items()}
-    except ValueError:
-        parsed = {}
-    return {channel: int(parsed[channel]) if parsed.get(channel, "").isdigit() else None for channel in channels}
+    parts = raw.split(",")
+    if len(raw) > _MAX_EVENT_ID_LENGTH or not all(_EVENT_ID_PART.fullmatch(part) for part in parts):
+        raise ValidationFailed.for_field(
+            "Last-Event-ID", "Not an event id: send back the `id:` of the last event received (channel:number)."
+        )
+    parsed = {unquote(channel): int(position) for channel, position in (part.rsplit(":", 1) for part in parts)}
+    return {channel: parsed.get(channel) for channel in channels}
 
 
 def _close_connections() -> None:
@@ -143,13 +161,20 @@ class EventStream:
                 yield _unavailable(exc)
                 return
             ping_every = max(settings.EVENTS_PING_SECONDS, 0.1)
+            recheck_every = max(settings.EVENTS_USER_RECHECK_SECONDS, 0.1)
             silent_since = time.monotonic()
+            next_recheck = silent_since + recheck_every
             while True:
                 remaining = self.subscription.deadline - time.time()
                 if remaining <= 0:
                     return  # the token expired: the client reconnects with a fresh one
+                if time.monotonic() >= next_recheck:
+                    if (ended := await self._recheck()) is not None:
+                        yield ended
+                        return
+                    next_recheck = time.monotonic() + recheck_every
                 until_ping = silent_since + ping_every - time.monotonic()
-                if not await self._wait(min(until_ping, remaining)):
+                if not await self._wait(min(until_ping, remaining, next_recheck - time.monotonic())):
                     if time.monotonic() - silent_since >= ping_every:
                         yield PING
                         silent_since = time.monotonic()
@@ -162,6 +187,8 @@ class EventStream:
                     return
         finally:
             manager.remove_listener(self.listener)
+            if self.subscription.slot is not None:
+                slots.release(self.subscription.slot)  # one short Redis call: the process may be shutting down
 
     async def _open(self) -> str:
         """`connected`, then `stream-reset` if the client's position cannot be honoured, then the missed events."""
@@ -185,6 +212,26 @@ class EventStream:
         if reset:
             body += sse_encode_event("stream-reset", envelope("stream-reset", {}), event_id=make_id(self.last_ids))
         return body + self._render_stored(items)
+
+    async def _recheck(self) -> str | None:
+        """Re-authenticate and renew the stream's slot; the closing frame if the user may no longer listen."""
+        try:
+            still_valid = await run_db(self._still_valid)
+        except DatabaseError as exc:
+            return _unavailable(exc)
+        if still_valid:
+            return None
+        logger.info("Ending the event stream of user %s: no longer authorized", self.subscription.user.pk)
+        return _stream_error("unauthorized", "Your access has been revoked or has changed; sign in again.")
+
+    def _still_valid(self) -> bool:
+        if self.subscription.slot is not None:
+            slots.renew(self.subscription.slot)
+        if self.subscription.recheck is None:
+            return True
+        user = self.subscription.recheck()
+        # A changed role or tenant changes what the user may read: the stream ends, a reconnect gets the new channels.
+        return user is not None and tuple(sorted(channels_for_user(user))) == self.subscription.channels
 
     def _read(self, last_ids: dict[str, int | None], user: User):
         """Storage read through the library (`can_read_channel` re-checks `user`); the ids it leaves us at."""

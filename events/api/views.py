@@ -1,21 +1,28 @@
 """`GET /api/events/stream`: the realtime lead events (SPEC §8, seed 000 §3)."""
 
+import dataclasses
 import time
+from importlib import import_module
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.contrib import auth
+from django.http import HttpRequest, StreamingHttpResponse
 from django_eventstream.utils import add_default_headers
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.exceptions import MethodNotAllowed, Throttled
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from crm.api.authentication import BearerTokenAuthentication, QueryStringTokenAuthentication
+from crm.errors import Unauthorized
+from crm.models import User
+from crm.tokens import user_for_access_token
+from events import slots
 from events.channels import channels_for_user
 from events.grip import (
     GripContinuationAuthentication,
@@ -36,8 +43,11 @@ staff (the back-office board). Events, each `data:` line a JSON object `{"event"
 - `ping` after `EVENTS_PING_SECONDS` (30) of silence: `{"event": "ping", "data": {}}`;
 - `stream-reset`: the position in `Last-Event-ID` is older than the 24 h kept, or unknown: refetch `GET /api/leads`.
 
-Reconnect with `Last-Event-ID` (or `?lastEventId=`) set to the last `id:` received to get what was missed. The
-stream ends when the access token expires; reconnect with a fresh token and the last id.
+Reconnect with `Last-Event-ID` (or `?lastEventId=`) set to the last `id:` received to get what was missed; a value
+that is no event id is a 400. The stream ends when the access token expires, and within `EVENTS_USER_RECHECK_SECONDS`
+(30) of the user's access being revoked or changed (a last `stream-error` `unauthorized`); reconnect with a fresh
+token and the last id. At most `EVENTS_MAX_STREAMS_PER_USER` (10) streams per user and
+`EVENTS_MAX_STREAMS_PER_TENANT` (500) per tenant are open at once: beyond, 429 `rate_limited` with `Retry-After`.
 """
 
 
@@ -96,6 +106,8 @@ class EventStreamView(APIView):
         GripContinuationAuthentication,
     ]
     permission_classes = [IsAuthenticated]
+    # Not rate-limited per request: open streams are capped per user and tenant instead (events.slots).
+    throttle_classes: list = []
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JsonErrorsNegotiation
     http_method_names = ["get"]
@@ -146,17 +158,24 @@ class EventStreamView(APIView):
                     )
                 ],
             ),
+            400: OpenApiResponse(description="`Last-Event-ID` is no event id: the error envelope, `validation_error`."),
             401: OpenApiResponse(description="No valid token: the error envelope, `unauthorized`."),
+            429: OpenApiResponse(description="Too many open streams for the user or tenant: `rate_limited`."),
         },
     )
     async def get(self, request, *args, **kwargs):
         if continuation_expired(request):
             return continuation_end_response()
         subscription = await run_db(self._subscribe, request)
-        if getattr(request, "grip", None) is not None and request.grip.proxied:
+        if _grip_proxied(request):  # Pushpin holds the connection: no worker resource to cap
             response = await run_db(grip_response, request, subscription)
             add_default_headers(response, request=request)
             return response
+        try:
+            slot = await run_db(slots.acquire, subscription.user.pk, subscription.user.tenant_id)
+        except slots.StreamCapReached as exc:
+            raise Throttled(wait=settings.EVENTS_USER_RECHECK_SECONDS, detail=str(exc)) from exc
+        subscription = dataclasses.replace(subscription, slot=slot)
         response = StreamingHttpResponse(EventStream(subscription).events(), content_type="text/event-stream")
         add_default_headers(response, request=request)
         return response
@@ -177,4 +196,45 @@ class EventStreamView(APIView):
             channels=tuple(sorted(channels)),
             resume_ids=parse_resume(raw_id, channels),
             deadline=deadline,
+            recheck=_rechecker(request),
         )
+
+
+def _grip_proxied(request) -> bool:
+    return getattr(request, "grip", None) is not None and request.grip.proxied
+
+
+def _rechecker(request):
+    """How the open stream re-authenticates its credentials every `EVENTS_USER_RECHECK_SECONDS` (SPEC §15)."""
+    authenticator = request.successful_authenticator
+    if isinstance(authenticator, QueryStringTokenAuthentication):
+        return _token_rechecker(request.query_params["access_token"])
+    if isinstance(authenticator, BearerTokenAuthentication):
+        return _token_rechecker(request.META["HTTP_AUTHORIZATION"].split()[1])
+    if isinstance(authenticator, StaffSessionAuthentication):
+        return _session_rechecker(request.session.session_key)
+    return None  # a GRIP continuation: Pushpin re-requests, and re-authenticates, when the token expires
+
+
+def _token_rechecker(raw: str):
+    def recheck() -> User | None:
+        try:
+            return user_for_access_token(raw)[0]  # also refuses tokens revoked since (crm.tokens)
+        except Unauthorized:
+            return None
+
+    return recheck
+
+
+def _session_rechecker(session_key: str):
+    """The admin session as Django would load it now: logged out, password changed, no longer staff → None."""
+
+    def recheck() -> User | None:
+        request = HttpRequest()
+        request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+        user = auth.get_user(request)
+        if user.is_authenticated and user.is_active and user.is_staff and user.tenant_id is not None:
+            return user
+        return None
+
+    return recheck
