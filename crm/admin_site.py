@@ -17,6 +17,23 @@ class BackofficeAdminSite(AdminSite):
     index_title = "Бэк-офис"
     index_template = "admin/backoffice/index.html"
 
+    @property
+    def login_form(self):
+        # Imported here: this module loads before the app registry, and the form needs the user model.
+        from crm.admin_login import LimitedAdminAuthenticationForm
+
+        return LimitedAdminAuthenticationForm
+
+    def login(self, request, extra_context=None):
+        response = super().login(request, extra_context)
+        # A refused login renders the form with its Russian error; the status and header say the same to machines.
+        form = (getattr(response, "context_data", None) or {}).get("form")
+        limited = getattr(form, "login_limited", None)
+        if limited is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(limited.retry_after)
+        return response
+
     def get_urls(self):
         # Ahead of the model admins' URLs: their `<path:object_id>/` would swallow `pipeline/5/board/`.
         extra = [pattern for dotted in settings.BACKOFFICE_URLS for pattern in import_string(dotted)(self)]

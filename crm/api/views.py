@@ -1,8 +1,8 @@
 """Core endpoints: auth, users, tenant settings."""
 
-from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +24,7 @@ from crm.api.serializers import (
 )
 from crm.api.viewsets import TenantAPIView, TenantScopedViewSet
 from crm.errors import Unauthorized
+from crm.login_limits import LoginLimited, authenticate_limited
 from crm.models import ACCOUNT_ADMIN_ROLES, User
 from crm.tokens import issue_token_pair, refresh_access_token
 
@@ -36,11 +37,15 @@ class TokenObtainView(APIView):
         tags=["Auth"],
         request=TokenObtainInputSerializer,
         responses={200: TokenPairSerializer},
-        summary="Obtain an access/refresh token pair (username or email + password)",
+        summary="Obtain an access/refresh token pair (username or email + password); failed logins are limited",
     )
     def post(self, request):
         data = _validated(TokenObtainInputSerializer, request.data)
-        user = authenticate(request._request, username=data["username"], password=data["password"])
+        try:
+            user = authenticate_limited(request._request, login=data["username"], password=data["password"])
+        except LoginLimited as exc:
+            # DRF's Throttled is what the envelope handler turns into 429 `rate_limited` with Retry-After.
+            raise Throttled(wait=exc.retry_after, detail=exc.message) from exc
         if user is None or user.tenant_id is None:
             raise Unauthorized("Wrong username or password, or the user is deactivated.")
         return Response(issue_token_pair(user))
