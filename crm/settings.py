@@ -143,6 +143,14 @@ THROTTLE_RATES = {
     "webhook": env_optional("THROTTLE_WEBHOOK_RATE", "3000/min"),
 }
 
+# Failed logins (crm.login_limits) at /api/auth/token and /admin/login/, per account and per client IP, in a window.
+LOGIN_MAX_FAILURES_PER_ACCOUNT = env_int("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10)
+LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", 50)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
+# Reverse proxies in front of the app that append the peer to X-Forwarded-For (deploy/nginx.conf: 1). The client IP
+# is the entry that many places from the right; 0 trusts no header and uses REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
 JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
 if JWT_ALGORITHM not in {"HS256", "RS256"}:
     raise ImproperlyConfigured("JWT_ALGORITHM must be HS256 or RS256.")
