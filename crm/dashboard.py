@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.safestring import SafeString
 
-from crm.admin import is_tenant_staff
 from crm.models import Tenant
+from crm.tenancy import is_tenant_staff
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ _MONTHS = ("янв", "фев", "мар", "апр", "май", "июн", "июл",
 def deals_by_status(*, tenant) -> dict[str, int]:
     """Number of deals in each status (every status present, zeros included)."""
     counts = dict.fromkeys(DealStatus.values, 0)
-    rows = Deal.objects.filter(tenant=tenant).order_by().values("status").annotate(n=Count("pk"))
+    rows = Deal.objects.for_tenant(tenant).order_by().values("status").annotate(n=Count("pk"))
     counts.update({row["status"]: row["n"] for row in rows})
     return counts
 
@@ -38,8 +38,8 @@ def payments_per_month(*, tenant, payment_type: str, today: date | None = None) 
     first = add_months(today.replace(day=1), -MONTHS_BACK)
     months = [add_months(first, i) for i in range(MONTHS_BACK + MONTHS_AHEAD + 1)]
     rows = (
-        Payment.objects.filter(
-            tenant=tenant,
+        Payment.objects.for_tenant(tenant)
+        .filter(
             payment_type=payment_type,
             planned_date__gte=first,
             planned_date__lt=add_months(months[-1], 1),

@@ -25,7 +25,7 @@ def client_import_row(*, tenant, user, values: dict[str, str]) -> str:
     """Create one client through the service; a known tax number is a duplicate, not a second client."""
     tax_number = values.get("tax_number", "").replace(" ", "")
     if tax_number:
-        duplicate = Client.objects.filter(tenant=tenant, tax_number=tax_number).first()
+        duplicate = Client.objects.for_tenant(tenant).filter(tax_number=tax_number).first()
         if duplicate is not None:
             raise DuplicateRow(f"Уже есть клиент «{duplicate}» с ИНН {tax_number}.")
     contacts = [

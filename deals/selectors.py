@@ -10,7 +10,8 @@ from django.db.models import F, Q
 from django.db.models.lookups import IContains
 
 from crm.api.pagination import V1Pagination, parse_limit_offset
-from deals.models import Deal, JournalEntry
+from crm.tenancy import sees_whole_tenant, tenant_pk
+from deals.models import Client, Deal, DealWeekCount, JournalEntry
 
 SQLITE_LOWER = "deals_unicode_lower"
 
@@ -34,9 +35,13 @@ class ILikeContains(IContains):
 
 
 def deal_search_q(fragment: str) -> Q:
-    """Deals whose title or journal contains the fragment: a union of two trigram-index lookups."""
-    by_title = Deal.objects.filter(ILikeContains(F("title"), fragment)).order_by().values("pk")
-    by_journal = JournalEntry.objects.filter(ILikeContains(F("text"), fragment)).order_by().values("deal_id")
+    """Deals whose title or journal contains the fragment: a union of two trigram-index lookups.
+
+    The union is a `pk__in` subquery of the caller's queryset, which the viewset has already scoped to the tenant
+    and role; scoping the subquery too would only add a second tenant filter the trigram plan does not need.
+    """
+    by_title = Deal.objects.unscoped().filter(ILikeContains(F("title"), fragment)).order_by().values("pk")
+    by_journal = JournalEntry.objects.unscoped().filter(ILikeContains(F("text"), fragment)).order_by().values("deal_id")
     return Q(pk__in=by_title.union(by_journal))
 
 
@@ -108,27 +113,28 @@ def list_source(filtered, rows, query_params):
 
 # The hot path of the API in one statement: the total from the counters, then the page by ids first (OFFSET walks
 # only the narrow ordering index) with the client's name. `{statuses}` is "" or "AND status IN (%s, …)" and
-# `{seek}` one of the two fragments below: placeholders and fixed SQL only, never values.
+# `{seek}` one of the two fragments below: placeholders and fixed SQL only, never values. Table names come from the
+# models' `_meta` (`{counts}`, `{deals}`, `{clients}`); the tenant parameter from `crm.tenancy.tenant_pk`.
 _WEEK_PAGE_SQL = """
 WITH total AS (
-    SELECT COALESCE(SUM(count), 0) AS n FROM deals_dealweekcount
+    SELECT COALESCE(SUM(count), 0) AS n FROM {counts}
     WHERE tenant_id = %s AND (%s::text[] IS NULL OR status = ANY(%s::text[]))
 ){seek}, page AS (
-    SELECT id FROM deals_deal
+    SELECT id FROM {deals}
     WHERE tenant_id = %s {statuses} {before}
     ORDER BY created_at DESC, id DESC LIMIT %s OFFSET {offset}
 )
 SELECT total.n, d.id, d.client_id, c.full_name, d.title, d.description, d.status, d.sales_agent_id, d.executor_id,
        d.expected_close_date, d.tags, d.folder_id, d.created_at, d.updated_at
 FROM total
-LEFT JOIN (page JOIN deals_deal d ON d.id = page.id JOIN deals_client c ON c.id = d.client_id) ON TRUE
+LEFT JOIN (page JOIN {deals} d ON d.id = page.id JOIN {clients} c ON c.id = d.client_id) ON TRUE
 ORDER BY d.created_at DESC, d.id DESC
 """
 # For a deep offset: the week (UTC, from Monday) that row `offset` falls in, and how many rows are newer.
 _SEEK = """, seek AS (
     SELECT week, newer FROM (
         SELECT week, SUM(SUM(count)) OVER (ORDER BY week DESC) - SUM(count) AS newer
-        FROM deals_dealweekcount
+        FROM {counts}
         WHERE tenant_id = %s AND (%s::text[] IS NULL OR status = ANY(%s::text[]))
         GROUP BY week HAVING SUM(count) > 0
     ) AS per_week
@@ -136,6 +142,15 @@ _SEEK = """, seek AS (
 )"""
 _SEEK_BEFORE = "AND created_at < (SELECT (week + 7)::timestamp AT TIME ZONE 'UTC' FROM seek)"
 _SEEK_OFFSET = "(%s - (SELECT newer FROM seek))"
+
+
+def _week_page_tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    return {
+        "counts": quote(DealWeekCount._meta.db_table),
+        "deals": quote(Deal._meta.db_table),
+        "clients": quote(Client._meta.db_table),
+    }
 
 
 @dataclass(slots=True)
@@ -173,8 +188,8 @@ class DealWeekPage:
     # Below this offset walking the ordering index from the newest deal is cheaper than the running sum.
     SEEK_FROM = 1000
 
-    def __init__(self, *, tenant_id: int, statuses: list[str], limit: int, offset: int):
-        self.tenant_id = tenant_id
+    def __init__(self, *, tenant, statuses: list[str], limit: int, offset: int):
+        self.tenant_id = tenant_pk(tenant)
         self.statuses = statuses
         self.limit, self.offset = limit, offset
         self._rows: list[DealRow] | None = None
@@ -184,11 +199,15 @@ class DealWeekPage:
         statuses = self.statuses or None
         counters = [self.tenant_id, statuses, statuses]
         in_statuses = f"AND status IN ({', '.join(['%s'] * len(self.statuses))})" if self.statuses else ""
+        tables = _week_page_tables()
         if self.offset >= self.SEEK_FROM:
-            sql = _WEEK_PAGE_SQL.format(seek=_SEEK, statuses=in_statuses, before=_SEEK_BEFORE, offset=_SEEK_OFFSET)
+            seek = _SEEK.format(**tables)
+            sql = _WEEK_PAGE_SQL.format(
+                seek=seek, statuses=in_statuses, before=_SEEK_BEFORE, offset=_SEEK_OFFSET, **tables
+            )
             params = [*counters, *counters, self.offset, self.tenant_id, *self.statuses, self.limit, self.offset]
         else:
-            sql = _WEEK_PAGE_SQL.format(seek="", statuses=in_statuses, before="", offset="%s")
+            sql = _WEEK_PAGE_SQL.format(seek="", statuses=in_statuses, before="", offset="%s", **tables)
             params = [*counters, self.tenant_id, *self.statuses, self.limit, self.offset]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -224,7 +243,9 @@ def deal_week_page(*, user, query_params, statuses: list[str]) -> DealWeekPage |
     Only supervisors qualify: they see the whole tenant, so the tenant filter in the SQL is the whole access rule;
     a manager's list goes through the viewset's tenant-and-role queryset like every other read.
     """
-    if connection.vendor != "postgresql" or not user.is_supervisor or not set(query_params) <= WEEK_COUNTED_PARAMS:
+    if connection.vendor != "postgresql" or not sees_whole_tenant(user) or user.tenant_id is None:
+        return None
+    if not set(query_params) <= WEEK_COUNTED_PARAMS:
         return None
     limit, offset = parse_limit_offset(query_params, default_limit=V1Pagination.default_limit)
-    return DealWeekPage(tenant_id=user.tenant_id, statuses=statuses, limit=limit, offset=offset)
+    return DealWeekPage(tenant=user.tenant_id, statuses=statuses, limit=limit, offset=offset)

@@ -21,10 +21,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.admin import is_tenant_staff
 from crm.api.exceptions import error_response
 from crm.errors import ApplicationError, NotFound, ValidationFailed
 from crm.models import User
+from crm.tenancy import is_tenant_staff, tenant_users
 from pipelines import services
 from pipelines.filtersets import LeadFilterSet
 from pipelines.models import Lead, LeadSource, Pipeline, Stage
@@ -53,7 +53,7 @@ def board_filters(params) -> dict[str, str]:
 
 
 def _filtered_leads(*, pipeline: Pipeline, filters: dict):
-    leads = Lead.objects.filter(tenant_id=pipeline.tenant_id, pipeline=pipeline)
+    leads = Lead.objects.for_tenant(pipeline.tenant_id).filter(pipeline=pipeline)
     filterset = LeadFilterSet(data=filters, queryset=leads)
     if not filterset.is_valid():
         raise ValidationFailed(
@@ -64,12 +64,12 @@ def _filtered_leads(*, pipeline: Pipeline, filters: dict):
 
 def board_columns(*, pipeline: Pipeline, filters: dict) -> list[Column]:
     """Stages in board order with their lead counts and up to PER_COLUMN cards each, in five queries in all."""
-    stages = list(Stage.objects.filter(pipeline=pipeline).order_by("order_index", "id"))
+    stages = list(Stage.objects.for_tenant(pipeline.tenant_id).filter(pipeline=pipeline).order_by("order_index", "id"))
     leads = _filtered_leads(pipeline=pipeline, filters=filters)
     counts = dict(leads.order_by().values_list("stage").annotate(n=Count("pk")))
     newest_first = [F("moved_to_stage_at").desc(), F("pk").desc()]
     ranked = leads.annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=newest_first))
-    shown = Lead.objects.filter(pk__in=ranked.filter(rank__lte=PER_COLUMN).values("pk"))
+    shown = Lead.objects.for_tenant(pipeline.tenant_id).filter(pk__in=ranked.filter(rank__lte=PER_COLUMN).values("pk"))
     rows = lead_table(
         leads=shown, filters={}, ordering="-moved_to_stage_at", limit=max(len(stages), 1) * PER_COLUMN
     ).rows
@@ -90,12 +90,14 @@ def board_card(*, pipeline: Pipeline, lead: Lead, filters: dict) -> dict | None:
 
 
 def _scoped_pipeline(request, pipeline_id: int) -> Pipeline:
-    pipelines = Pipeline.objects.select_related("tenant")
-    if not request.user.is_superuser:
-        if not is_tenant_staff(request.user):
-            raise PermissionDenied
-        pipelines = pipelines.filter(tenant_id=request.user.tenant_id)
-    return get_object_or_404(pipelines, pk=pipeline_id)
+    user = request.user
+    if user.is_superuser:
+        pipelines = Pipeline.objects.unscoped()  # a platform superuser opens any tenant's board
+    elif is_tenant_staff(user):
+        pipelines = Pipeline.objects.for_tenant(user.tenant_id)
+    else:
+        raise PermissionDenied
+    return get_object_or_404(pipelines.select_related("tenant"), pk=pipeline_id)
 
 
 def _acting_user(request) -> User | None:
@@ -122,7 +124,7 @@ def _error(exc: ApplicationError) -> JsonResponse:
 
 
 def _lead_of(pipeline: Pipeline, lead_id: int) -> Lead:
-    lead = Lead.objects.filter(tenant_id=pipeline.tenant_id, pk=lead_id).first()
+    lead = Lead.objects.for_tenant(pipeline.tenant_id).filter(pk=lead_id).first()
     if lead is None:
         raise NotFound(f"Lead {lead_id} not found.")
     return lead
@@ -149,9 +151,9 @@ def board_view(request, pipeline_id: int, *, site):
             "is_nav_sidebar_enabled": False,
             "title": f"Доска «{pipeline.name}»",
             "pipeline": pipeline,
-            "pipelines": Pipeline.objects.filter(tenant=tenant).order_by("-is_default", "id"),
+            "pipelines": Pipeline.objects.for_tenant(tenant).order_by("-is_default", "id"),
             "columns": columns,
-            "assignees": User.objects.filter(tenant=tenant, is_active=True).order_by("full_name", "username"),
+            "assignees": tenant_users(tenant).filter(is_active=True).order_by("full_name", "username"),
             "sources": LeadSource.choices,
             "params": {name: request.GET.get(name, "") for name in _FILTER_PARAMS},
             "query": request.GET.urlencode() if not filter_error else "",
@@ -196,7 +198,7 @@ def _stage_from_body(request, pipeline: Pipeline) -> Stage:
         raise ValidationFailed("The body must be a JSON object.") from None
     if not isinstance(stage_id, int) or isinstance(stage_id, bool):
         raise ValidationFailed.for_field("stage_id", "A stage id (an integer) is required.")
-    stage = Stage.objects.filter(tenant_id=pipeline.tenant_id, pk=stage_id).first()
+    stage = Stage.objects.for_tenant(pipeline.tenant_id).filter(pk=stage_id).first()
     if stage is None:
         raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant.")
     return stage

@@ -40,7 +40,8 @@ def pipeline_funnel(*, pipeline: Pipeline) -> list[FunnelStage]:
         .values("n")
     )
     stages = (
-        Stage.objects.filter(pipeline=pipeline)
+        Stage.objects.for_tenant(pipeline.tenant_id)
+        .filter(pipeline=pipeline)
         .order_by("order_index", "id")
         .annotate(
             current=Coalesce(Subquery(current, output_field=IntegerField()), 0),
@@ -61,7 +62,8 @@ def leads_per_source_per_week(*, tenant, weeks: int = SOURCE_WEEKS) -> tuple[lis
     first = week_start(timezone.localdate(timezone=tz)) - timedelta(weeks=weeks - 1)
     start = datetime.combine(first, datetime.min.time(), tzinfo=tz)
     rows = (
-        Lead.objects.filter(tenant=tenant, created_at__gte=start)
+        Lead.objects.for_tenant(tenant)
+        .filter(created_at__gte=start)
         .annotate(week=TruncWeek("created_at", tzinfo=tz))
         .order_by()
         .values("week", "source")
@@ -82,7 +84,7 @@ def _percent(part: int, whole: int) -> str:
 
 
 def _chosen_pipeline(request, tenant) -> tuple[Pipeline | None, list[Pipeline]]:
-    pipelines = list(Pipeline.objects.filter(tenant=tenant).order_by("-is_default", "id"))
+    pipelines = list(Pipeline.objects.for_tenant(tenant).order_by("-is_default", "id"))
     wanted = request.GET.get("pipeline", "")
     chosen = next((p for p in pipelines if str(p.pk) == wanted), pipelines[0] if pipelines else None)
     return chosen, pipelines

@@ -9,6 +9,7 @@ from django.db.models import Q
 from crm.errors import ValidationFailed
 from crm.imports import DuplicateRow, ImportColumn, ImportSpec, import_urls
 from crm.models import User
+from crm.tenancy import tenant_users
 from pipelines import services
 from pipelines.models import Lead, LeadSource, Pipeline, Stage
 
@@ -27,12 +28,12 @@ def _source(text: str) -> str:
 def _stage(tenant, pipeline_name: str, stage_name: str) -> tuple[Pipeline | None, Stage | None]:
     pipeline = None
     if pipeline_name:
-        pipeline = Pipeline.objects.filter(tenant=tenant, name__iexact=pipeline_name).order_by("id").first()
+        pipeline = Pipeline.objects.for_tenant(tenant).filter(name__iexact=pipeline_name).order_by("id").first()
         if pipeline is None:
             raise ValidationFailed.for_field("Воронка", f"Нет воронки «{pipeline_name}».")
     if not stage_name:
         return pipeline, None
-    stages = Stage.objects.filter(tenant=tenant, name__iexact=stage_name)
+    stages = Stage.objects.for_tenant(tenant).filter(name__iexact=stage_name)
     stages = stages.filter(pipeline=pipeline) if pipeline else stages.filter(pipeline__is_default=True)
     stage = stages.order_by("order_index", "id").first()
     if stage is None:
@@ -43,7 +44,7 @@ def _stage(tenant, pipeline_name: str, stage_name: str) -> tuple[Pipeline | None
 def _assignee(tenant, text: str) -> User | None:
     if not text:
         return None
-    users = User.objects.filter(tenant=tenant, is_active=True)
+    users = tenant_users(tenant).filter(is_active=True)
     user = users.filter(Q(username__iexact=text) | Q(full_name__iexact=text) | Q(email__iexact=text)).first()
     if user is None:
         raise ValidationFailed.for_field("Ответственный", f"Нет активного пользователя «{text}».")
@@ -54,7 +55,7 @@ def lead_import_row(*, tenant, user, values: dict[str, str]) -> str:
     """Create one lead from a row through the service; duplicates by phone (or email alone) are refused."""
     phone = services.phone_normalize(values.get("phone"), region=tenant.phone_region, field="Телефон")
     email = services.email_normalize(values.get("email"), field="Email")
-    existing = Lead.objects.filter(tenant=tenant)
+    existing = Lead.objects.for_tenant(tenant)
     if phone:
         existing = existing.filter(phone=phone)
     elif email:

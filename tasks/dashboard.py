@@ -24,7 +24,8 @@ def open_tasks_per_assignee(*, tenant, now: datetime | None = None) -> list[Assi
     """Open tasks per assignee: overdue, due today (tenant's wall clock) and all open; the busiest first."""
     tz = tenant.tzinfo
     rows = (
-        LeadTask.objects.filter(tenant=tenant, status=TaskStatus.OPEN)
+        LeadTask.objects.for_tenant(tenant)
+        .filter(status=TaskStatus.OPEN)
         .order_by()
         .values("assigned_to", "assigned_to__full_name", "assigned_to__username")
         .annotate(
