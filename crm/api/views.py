@@ -1,6 +1,6 @@
 """Core endpoints: auth, users, tenant settings."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
@@ -36,7 +36,15 @@ class TokenObtainView(APIView):
     @extend_schema(
         tags=["Auth"],
         request=TokenObtainInputSerializer,
-        responses={200: TokenPairSerializer},
+        responses={
+            200: TokenPairSerializer,
+            400: OpenApiResponse(description="A missing or malformed field: the error envelope, `validation_error`."),
+            401: OpenApiResponse(description="Wrong login or password, or a deactivated user: `unauthorized`."),
+            429: OpenApiResponse(
+                description="Too many failed logins for the account or the client IP (SPEC §15): `rate_limited` with "
+                "`Retry-After`, whatever the password, until the window passes."
+            ),
+        },
         summary="Obtain an access/refresh token pair (username or email + password); failed logins are limited",
     )
     def post(self, request):
