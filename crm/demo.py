@@ -8,6 +8,7 @@ from django.utils.module_loading import import_string
 
 from crm import services
 from crm.models import Role, Tenant, User
+from crm.tenancy import tenant_users
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "demo-pass-2025"  # noqa: S105 - a published demo login, printed by the command
@@ -43,7 +44,7 @@ def demo_data_load() -> tuple[DemoTenant, bool]:
                 full_name=full_name,
                 email=f"{username}@demo.example",
             )
-    users = {user.username: user for user in User.objects.filter(tenant=tenant)}
+    users = {user.username: user for user in tenant_users(tenant)}
     demo = DemoTenant(
         tenant=tenant,
         owner=users["owner"],

@@ -91,7 +91,7 @@ def _intake(demo, rng: random.Random, number: int, source: str, name: str, phone
 def demo_leads_create(*, demo) -> None:
     """Leads from WhatsApp, Chatflow, the site and by hand, assigned, moved and commented like real work."""
     rng = random.Random(2025)  # noqa: S311 - reproducible sample data, not secrets
-    pipeline = Pipeline.objects.get(tenant=demo.tenant, is_default=True)
+    pipeline = Pipeline.objects.for_tenant(demo.tenant).get(is_default=True)
     stages = list(pipeline.stages.order_by("order_index", "id"))
     supervisors = [demo.owner, demo.rop]
     sources = [LeadSource.WHATSAPP, LeadSource.CHATFLOW, LeadSource.SITE, LeadSource.MANUAL]

@@ -28,7 +28,7 @@ def demo_tasks_create(*, demo) -> None:
     today = timezone.localtime(now, tz).date()
     # Halfway between now and midnight: still today on the tenant's clock, and not yet overdue.
     later_today = (now + (day_start(today + timedelta(days=1), tz) - now) / 2).replace(microsecond=0)
-    leads = list(Lead.objects.filter(tenant=demo.tenant).select_related("assigned_to").order_by("id"))
+    leads = list(Lead.objects.for_tenant(demo.tenant).select_related("assigned_to").order_by("id"))
     if not leads:
         return
     for index, (days, at, task_type, note, finished) in enumerate(_PLAN * 2):

@@ -215,7 +215,8 @@ class DealViewSet(V1ViewSet):
     @action(detail=True, methods=["get"], url_path="journal")
     def journal(self, request, **kwargs):
         deal = self.get_object()
-        return self.subcollection(JournalEntry.objects.filter(deal=deal), JournalEntrySerializer)
+        entries = JournalEntry.objects.for_tenant(self.tenant).filter(deal=deal)
+        return self.subcollection(entries, JournalEntrySerializer)
 
     @extend_schema(
         summary="Add a note to the deal's journal",
@@ -242,7 +243,7 @@ class DealViewSet(V1ViewSet):
     @action(detail=True, methods=["get"], url_path="calculations")
     def calculations(self, request, **kwargs):
         deal = self.get_object()
-        return self.subcollection(Calculation.objects.filter(deal=deal), CalculationSerializer)
+        return self.subcollection(Calculation.objects.for_tenant(self.tenant).filter(deal=deal), CalculationSerializer)
 
     @extend_schema(
         summary="Add an insurer's calculation to the deal",
@@ -270,7 +271,7 @@ class DealViewSet(V1ViewSet):
     @action(detail=True, methods=["get"], url_path="policies")
     def policies(self, request, **kwargs):
         deal = self.get_object()
-        return self.subcollection(Policy.objects.filter(deal=deal), PolicySerializer)
+        return self.subcollection(Policy.objects.for_tenant(self.tenant).filter(deal=deal), PolicySerializer)
 
     @extend_schema(
         tags=["Policies"],
