@@ -1,108 +1,77 @@
-"""The back-office: `TenantScopedAdmin` is the base of every tenant-owned model admin.
+"""The back-office admins of crm: tenants (settings and secrets), users, and the internal tables.
 
-Staff owners and ROPs see and edit only their tenant's rows (querysets, foreign-key choices and
-autocomplete included); superusers see everything. Writes go through the services, like the API's.
+The tenant scope of every admin lives in crm.admin_base. Writes go through the services, like the API's; the
+permissions mirror the API's (tenant settings for owners and admins, user accounts for owners).
 """
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 
 from crm import services
-from crm.errors import ApplicationError
-from crm.models import STAFF_ROLES, IdempotencyKey, Role, Tenant, User
+from crm.admin_base import SuperuserOnlyAdminMixin, TenantScopedAdminMixin
+from crm.models import ACCOUNT_ADMIN_ROLES, IdempotencyKey, Role, Tenant, User
+from crm.tenancy import is_tenant_staff
+
+# The write-only secrets of a tenant (SPEC §1): never rendered, only "set" or "not set".
+TENANT_SECRETS = {
+    "whatsapp_app_secret": "Секрет приложения WhatsApp",
+    "whatsapp_verify_token": "Токен проверки WhatsApp",
+}
 
 
-def is_tenant_staff(user) -> bool:
-    return bool(user.is_active and user.is_staff and user.tenant_id and user.role in STAFF_ROLES)
+def manages_tenant(user) -> bool:
+    """Tenant settings and secrets are owner and admin business, in the admin as in the API (SPEC §15)."""
+    return user.is_superuser or (is_tenant_staff(user) and user.role in ACCOUNT_ADMIN_ROLES)
 
 
-class TenantScopedAdminMixin:
-    """Limits an admin (or inline) to the staff user's tenant; superusers bypass it."""
-
-    tenant_field = "tenant"
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(**{f"{self.tenant_field}_id": request.user.tenant_id})
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if field is not None and not request.user.is_superuser:
-            related = db_field.related_model
-            if related is Tenant:
-                field.queryset = field.queryset.filter(pk=request.user.tenant_id)
-            elif any(f.name == "tenant" for f in related._meta.get_fields()):
-                field.queryset = field.queryset.filter(tenant_id=request.user.tenant_id)
-        return field
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser or is_tenant_staff(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or is_tenant_staff(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser or is_tenant_staff(request.user)
-
-    def has_add_permission(self, request, obj=None):
-        return request.user.is_superuser or is_tenant_staff(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def get_search_results(self, request, queryset, search_term):
-        # Autocomplete widgets search through here: keep them inside the tenant too.
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        if not request.user.is_superuser:
-            queryset = queryset.filter(**{f"{self.tenant_field}_id": request.user.tenant_id})
-        return queryset, may_have_duplicates
-
-    def save_with_service(self, request, action):
-        """Run a service call; a rule it enforces becomes an admin error message, not a 500."""
-        try:
-            return action()
-        except ApplicationError as exc:
-            self.message_user(request, f"{exc.message} {exc.details or ''}".strip(), level=messages.ERROR)
-            return None
+def _secret_input(label: str) -> forms.CharField:
+    widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+    return forms.CharField(label=label, required=False, widget=widget)
 
 
-class TenantScopedReadOnlyInline(TenantScopedAdminMixin, admin.TabularInline):
-    """Rows shown on their parent's page, never edited there: changes go through the services elsewhere."""
+class TenantForm(forms.ModelForm):
+    """Each secret has a write-only input (empty keeps it) and a checkbox that clears it; neither shows the value."""
 
-    extra = 0
-    can_delete = False
+    new_whatsapp_app_secret = _secret_input(TENANT_SECRETS["whatsapp_app_secret"])
+    clear_whatsapp_app_secret = forms.BooleanField(label="Очистить секрет приложения", required=False)
+    new_whatsapp_verify_token = _secret_input(TENANT_SECRETS["whatsapp_verify_token"])
+    clear_whatsapp_verify_token = forms.BooleanField(label="Очистить токен проверки", required=False)
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
+    class Meta:
+        model = Tenant
+        fields = ["name", "slug", "timezone", "phone_region"]
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in TENANT_SECRETS:
+            if f"new_{name}" in self.fields:
+                state = "задан" if getattr(self.instance, name, "") else "не задан"
+                self.fields[f"new_{name}"].help_text = f"Сейчас: {state}. Пустое поле оставляет как есть."
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    def clean(self):
+        cleaned = super().clean()
+        for name in TENANT_SECRETS:
+            if cleaned.get(f"new_{name}") and cleaned.get(f"clear_{name}"):
+                self.add_error(f"clear_{name}", "Либо новое значение, либо очистить.")
+        return cleaned
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class TenantScopedAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
-    def save_model(self, request, obj, form, change):
-        if not change and not request.user.is_superuser and hasattr(obj, "tenant_id"):
-            obj.tenant_id = request.user.tenant_id
-        super().save_model(request, obj, form, change)
-
-    def get_exclude(self, request, obj=None):
-        excluded = list(super().get_exclude(request, obj) or [])
-        if not request.user.is_superuser:
-            excluded.append("tenant")
-        return excluded
+    def secret_changes(self) -> dict[str, str]:
+        """The secrets to write: a new value, or "" for a cleared one."""
+        changes = {}
+        for name in TENANT_SECRETS:
+            if self.cleaned_data.get(f"clear_{name}"):
+                changes[name] = ""
+            elif self.cleaned_data.get(f"new_{name}"):
+                changes[name] = self.cleaned_data[f"new_{name}"]
+        return changes
 
 
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    form = TenantForm
     list_display = ["id", "name", "slug", "timezone", "phone_region", "created_at"]
     search_fields = ["name", "slug"]
     readonly_fields = ["webhook_key", "created_at"]
@@ -112,25 +81,25 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         "timezone",
         "phone_region",
         "webhook_key",
-        "whatsapp_app_secret",
-        "whatsapp_verify_token",
+        *(f"{prefix}_{name}" for name in TENANT_SECRETS for prefix in ("new", "clear")),
         "created_at",
     ]
     actions = ["rotate_webhook_key"]
-    tenant_field = "id"
-
-    def get_queryset(self, request):
-        queryset = admin.ModelAdmin.get_queryset(self, request)
-        return queryset if request.user.is_superuser else queryset.filter(pk=request.user.tenant_id)
-
-    def get_search_results(self, request, queryset, search_term):
-        return admin.ModelAdmin.get_search_results(self, request, queryset, search_term)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             readonly.append("slug")
         return readonly
+
+    def has_module_permission(self, request):
+        return manages_tenant(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return manages_tenant(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return manages_tenant(request.user)
 
     def has_add_permission(self, request, obj=None):
         return request.user.is_superuser
@@ -140,14 +109,17 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             fields = {
                 name: form.cleaned_data[name] for name in form.changed_data if name in services.TENANT_EDITABLE_FIELDS
             }
+            fields.update(form.secret_changes())
             self.save_with_service(request, lambda: services.tenant_update(tenant=obj, **fields))
-        else:
-            data = {name: form.cleaned_data[name] for name in ("name", "slug", "timezone", "phone_region")}
-            created = self.save_with_service(request, lambda: services.tenant_create(**data))
-            if created is not None:
-                obj.pk = created.pk
+            return
+        data = {name: form.cleaned_data[name] for name in ("name", "slug", "timezone", "phone_region")}
+        created = self.save_with_service(request, lambda: services.tenant_create(**data))
+        if created is not None:
+            obj.pk = created.pk
+            if secrets := form.secret_changes():
+                self.save_with_service(request, lambda: services.tenant_update(tenant=created, **secrets))
 
-    @admin.action(description="Выпустить новый ключ вебхуков")
+    @admin.action(description="Выпустить новый ключ вебхуков", permissions=["change"])
     def rotate_webhook_key(self, request, queryset):
         for tenant in queryset:
             services.tenant_rotate_webhook_key(tenant=tenant)
@@ -218,13 +190,24 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class IdempotencyKeyAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
+    """Colleagues' stored v1 responses: platform superusers only, read-only."""
+
     list_display = ["key", "tenant", "user", "response_status", "created_at"]
     list_select_related = ["tenant", "user"]
     readonly_fields = ["key", "tenant", "user", "request_fingerprint", "response_status", "response_body", "created_at"]
 
-    def has_module_permission(self, request):
-        return request.user.is_superuser
-
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# Roles, not groups, carry permissions here: groups stay a platform superuser's tool.
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(SuperuserOnlyAdminMixin, DjangoGroupAdmin):
+    pass

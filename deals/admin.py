@@ -7,7 +7,7 @@ and writes the journal. The inlines only show the deal's rows.
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 
-from crm.admin import TenantScopedAdmin, TenantScopedReadOnlyInline
+from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
 from deals import services
 from deals.models import Calculation, Client, Deal, DealStatus, JournalEntry, Payment, Policy
 from deals.services.clients import CLIENT_FIELDS

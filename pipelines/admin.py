@@ -1,12 +1,12 @@
 """Back-office for pipelines (stages inline, in board order) and leads (read-only history inline).
 
-Tenant staff see only their tenant's rows (crm.admin.TenantScopedAdmin); every write goes through the services,
+Tenant staff see only their tenant's rows (crm.admin_base.TenantScopedAdmin); every write goes through the services,
 so the admin records history and emits events exactly like the API.
 """
 
 from django.contrib import admin
 
-from crm.admin import TenantScopedAdmin, TenantScopedAdminMixin, TenantScopedReadOnlyInline
+from crm.admin_base import TenantScopedAdmin, TenantScopedInline, TenantScopedReadOnlyInline
 from pipelines import services
 from pipelines.models import Lead, LeadHistory, Pipeline, Stage
 
@@ -23,11 +23,10 @@ def _acting_user(request):
     return request.user if request.user.tenant_id else None
 
 
-class StageInline(TenantScopedAdminMixin, admin.TabularInline):
+class StageInline(TenantScopedInline):
     model = Stage
     fields = ["name", "order_index", "color", "is_closed"]
     ordering = ["order_index", "id"]
-    extra = 0
 
 
 @admin.register(Pipeline)
@@ -54,6 +53,8 @@ class PipelineAdmin(TenantScopedAdmin):
             obj.pk = created.pk
 
     def save_formset(self, request, form, formset, change):
+        # Like Django's formset.save(): rows are created from the extra forms only and changed from the initial
+        # forms only, whose ids the formset resolved inside this pipeline (crm.admin_base.TenantScopedInlineFormSet).
         pipeline = form.instance
         new, changed, deleted = [], [], []
         for inline_form in formset.deleted_forms:
@@ -62,19 +63,20 @@ class PipelineAdmin(TenantScopedAdmin):
                 request, lambda s=stage: services.stage_delete(stage=s) or s
             ):
                 deleted.append(stage)
-        for inline_form in formset.forms:
+        for inline_form in formset.initial_forms:
+            stage = inline_form.instance
+            if stage.pk is None or not inline_form.has_changed() or inline_form in formset.deleted_forms:
+                continue
+            fields = {name: inline_form.cleaned_data.get(name) for name in inline_form.changed_data}
+            fields = {name: value for name, value in fields.items() if name in StageInline.fields}
+            if self.save_with_service(request, lambda s=stage, f=fields: services.stage_update(stage=s, **f)):
+                changed.append((stage, list(fields)))
+        for inline_form in formset.extra_forms:
             if not inline_form.has_changed() or inline_form in formset.deleted_forms or pipeline.pk is None:
                 continue
             data = {name: inline_form.cleaned_data.get(name) for name in StageInline.fields}
-            if inline_form.instance.pk is None:
-                stage = self.save_with_service(request, lambda d=data: services.stage_create(pipeline=pipeline, **d))
-                new += [stage] if stage else []
-            else:
-                fields = {name: data[name] for name in inline_form.changed_data if name in data}
-                stage = self.save_with_service(
-                    request, lambda s=inline_form.instance, f=fields: services.stage_update(stage=s, **f)
-                )
-                changed += [(stage, list(fields))] if stage else []
+            stage = self.save_with_service(request, lambda d=data: services.stage_create(pipeline=pipeline, **d))
+            new += [stage] if stage else []
         _record_formset_changes(formset, new, changed, deleted)
 
 

@@ -5,10 +5,11 @@ and links to each task's own page.
 """
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
-from crm.admin import TenantScopedAdmin, TenantScopedReadOnlyInline
+from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
 from pipelines.models import Lead
 from tasks import services
 from tasks.models import DueBucket, LeadTask
@@ -25,8 +26,10 @@ class DueBucketFilter(admin.SimpleListFilter):
         return DueBucket.choices
 
     def queryset(self, request, queryset):
-        if self.value() not in DueBucket.values:
+        if self.value() is None:
             return queryset
+        if self.value() not in DueBucket.values:
+            raise IncorrectLookupParameters(f"Нет такого срока: {self.value()}.")
         tz = request.user.tenant.tzinfo if request.user.tenant_id else timezone.get_current_timezone()
         return queryset.filter(due_bucket_q(self.value(), tz=tz))
 

@@ -49,8 +49,8 @@ def test_changelist_filters(staff_client, lead, owner):
 
     assert _listed(staff_client.get(CHANGELIST, {"due": "overdue"})) == {overdue.pk}
     assert _listed(staff_client.get(CHANGELIST, {"due": "week"})) == {in_three_days.pk}
-    assert _listed(staff_client.get(CHANGELIST, {"type": "meeting"})) == {in_three_days.pk}
-    assert _listed(staff_client.get(CHANGELIST, {"status": "cancelled"})) == {bosses.pk}
+    assert _listed(staff_client.get(CHANGELIST, {"type__exact": "meeting"})) == {in_three_days.pk}
+    assert _listed(staff_client.get(CHANGELIST, {"status__exact": "cancelled"})) == {bosses.pk}
     assert _listed(staff_client.get(CHANGELIST, {"assigned_to__id__exact": owner.pk})) == {bosses.pk}
 
 
