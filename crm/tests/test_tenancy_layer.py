@@ -21,7 +21,9 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.db.models import Q
+from rest_framework.permissions import AllowAny
 
+from crm.api.viewsets import TenantScopedViewSet
 from crm.errors import Forbidden
 from crm.tenancy import TenantModel, check_may_touch, may_touch, tenant_users
 from crm.tests.factories import UserFactory
@@ -268,3 +270,25 @@ def test_may_touch_follows_the_model_rule_not_a_copy(manager, other_manager, lea
     assert not may_touch(manager, task)
     annotated = LeadTask.objects.for_tenant(task.tenant_id).with_visibility(other_manager).get(pk=task.pk)
     assert may_touch(other_manager, annotated)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "get_queryset",
+        "get_object",
+        "initial",
+        "get_permissions",
+        "get_authenticators",
+        "permission_classes",
+        "authentication_classes",
+    ],
+)
+def test_a_viewset_cannot_widen_the_scope_or_who_may_call(name):
+    widening = {
+        "permission_classes": [AllowAny],
+        "authentication_classes": [],
+    }.get(name, lambda self, *args, **kwargs: None)
+
+    with pytest.raises(TypeError, match=name):
+        type("Sneaky", (TenantScopedViewSet,), {name: widening})
