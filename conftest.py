@@ -1,10 +1,18 @@
 """Fixtures shared by every app's tests: tenants, users of each role, authenticated API clients."""
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from crm.tests.factories import TenantFactory, UserFactory
 from crm.tokens import issue_token_pair
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_login_failures_of_earlier_runs():
+    """The login limits (crm.login_limits) count failures in the cache, which is Redis and outlives a run when
+    REDIS_URL is set: the failed logins of the last runs' tests must not lock this run's test users out."""
+    cache.clear()
 
 
 @pytest.fixture
