@@ -16,6 +16,7 @@ unscoped. The static scan in `crm/tests/test_tenancy_layer.py` closes the gap in
 """
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
@@ -121,11 +122,11 @@ def _q_matches(q: Q, obj) -> bool | None:
             result = _q_matches(child, obj)
         else:
             name, value = child
-            if "__" in name:
+            if "__" in name or hasattr(value, "resolve_expression"):
                 return None
             try:
                 stored, wanted = _field_value(obj, name, value)
-            except Exception:  # noqa: BLE001 - an unknown name or a deferred field: let the database answer
+            except FieldDoesNotExist:  # a name that is not a field (an annotation): let the database answer
                 return None
             result = stored == wanted
         if result is None:
