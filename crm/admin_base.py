@@ -9,6 +9,7 @@ Both use `StrictChangeList`: a query parameter that is not a filter of the page 
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.filters import FieldListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
@@ -86,6 +87,8 @@ class StrictChangeListMixin:
         """The changelist (also behind the exports); a bad filter is a 400 here, not the admin's `?e=1` redirect."""
         try:
             return super().get_changelist_instance(request)
+        except DisallowedModelAdminLookup as exc:
+            raise BadRequest(f"Нет такого фильтра: {str(exc).removeprefix('Filtering by ').split()[0]}.") from exc
         except IncorrectLookupParameters as exc:
             message = str(exc) if str(exc).startswith("Нет такого фильтра") else "Неверное значение фильтра."
             raise BadRequest(message) from exc

@@ -100,3 +100,29 @@ def test_deal_edit_goes_through_the_service(browser, deal, owner):
     assert deal.executor_id == owner.uuid
     assert deal.journal.get().text.startswith("Исполнитель: — → ")
     assert Deal.objects.count() == 1
+
+
+def test_the_deal_add_page_shows_no_label_for_a_foreign_client(browser, client_obj, other_tenant):
+    """`?client=<uuid>` prefills the raw-id field: a foreign client's name must not appear."""
+    foreign = ClientFactory(tenant=other_tenant, full_name="ООО Секретный конкурент")
+    before = list(Deal.objects.values_list("pk", flat=True))
+
+    page = browser.get("/admin/deals/deal/add/", {"client": str(foreign.pk)})
+    own = browser.get("/admin/deals/deal/add/", {"client": str(client_obj.pk)})
+
+    assert page.status_code == 200
+    assert "Секретный конкурент" not in page.content.decode()
+    assert page.context["adminform"].form.initial == {}
+    assert "ООО Ромашка" in own.content.decode()
+    assert list(Deal.objects.values_list("pk", flat=True)) == before
+
+
+def test_a_deal_status_action_on_a_foreign_deal_changes_nothing(browser, deal, foreign_deal):
+    response = browser.post(
+        "/admin/deals/deal/", {"action": "move_to_estimating", "_selected_action": [str(foreign_deal.pk)]}
+    )
+
+    assert response.status_code == 302
+    foreign_deal.refresh_from_db()
+    assert foreign_deal.status == "draft"
+    assert not foreign_deal.journal.exists()

@@ -166,3 +166,85 @@ def test_superuser_sees_every_tenant(client, pipeline, other_pipeline):
     content = client.get("/admin/pipelines/pipeline/").content.decode()
 
     assert content.count("Основная") >= 2
+
+
+def _stage_rows(pipeline) -> list[tuple]:
+    return list(Stage.objects.order_by("pk").values_list("pk", "pipeline_id", "tenant_id", "name", "order_index"))
+
+
+def _pipeline_form(pipeline, forms: list[dict], initial: int) -> dict:
+    form = {"name": pipeline.name, "is_default": "on", "stages-TOTAL_FORMS": len(forms)}
+    form["stages-INITIAL_FORMS"] = initial
+    for n, row in enumerate(forms):
+        form |= {f"stages-{n}-{name}": value for name, value in row.items()}
+    return form
+
+
+@pytest.mark.parametrize("forged", ["foreign", "other_pipeline_of_own_tenant", "missing", "absent"])
+def test_a_forged_stage_inline_id_creates_and_changes_nothing(staff_client, tenant, pipeline, other_pipeline, forged):
+    second = Pipeline.objects.create(tenant=tenant, name="Вторая")
+    own_other = Stage.objects.create(tenant=tenant, pipeline=second, name="Чужая для формы", order_index=0)
+    forged_id = {
+        "foreign": other_pipeline.stages.first().pk,
+        "other_pipeline_of_own_tenant": own_other.pk,
+        "missing": 10**9,
+        "absent": "",
+    }[forged]
+    row = {"id": forged_id, "pipeline": pipeline.pk, "name": "Подделка", "order_index": 7, "color": ""}
+    before = _stage_rows(pipeline)
+
+    # The forged row posted as an existing ("initial") row of this pipeline's stage inline.
+    response = staff_client.post(f"/admin/pipelines/pipeline/{pipeline.pk}/change/", _pipeline_form(pipeline, [row], 1))
+
+    assert response.status_code == 200  # the form again, with the row's error
+    assert response.context["inline_admin_formsets"][0].formset.errors[0]["id"]
+    assert "Globex" not in response.content.decode()
+    assert _stage_rows(pipeline) == before
+
+
+def test_a_new_stage_row_is_created_and_an_own_row_changed(staff_client, pipeline, stages):
+    rows = [{"id": stages[0].pk, "pipeline": pipeline.pk, "name": "Входящие", "order_index": 0, "color": ""}]
+    rows.append({"id": "", "pipeline": pipeline.pk, "name": "Новая", "order_index": 9, "color": ""})
+
+    response = staff_client.post(f"/admin/pipelines/pipeline/{pipeline.pk}/change/", _pipeline_form(pipeline, rows, 1))
+
+    assert response.status_code == 302
+    assert Stage.objects.get(pk=stages[0].pk).name == "Входящие"
+    assert pipeline.stages.filter(name="Новая").count() == 1
+
+
+def _exported_ids(response) -> list[str]:
+    assert response.status_code == 200
+    lines = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
+    return [line.split(";")[0] for line in lines[1:]]
+
+
+def test_a_filter_with_nothing_to_show_still_applies(staff_client, make_lead, stages, other_pipeline):
+    """One stage in use: Django hid the stage filter and dropped `?stage__id__exact`, listing everything."""
+    make_lead(name="Первый")
+    make_lead(name="Второй")
+    foreign_stage = other_pipeline.stages.first().pk
+
+    for stage_id in (stages[3].pk, foreign_stage):
+        listing = staff_client.get("/admin/pipelines/lead/", {"stage__id__exact": stage_id})
+        assert listing.status_code == 200
+        assert list(listing.context["cl"].result_list) == []
+        assert (
+            _exported_ids(staff_client.get("/admin/pipelines/lead/export/csv/", {"stage__id__exact": stage_id})) == []
+        )
+    assert len(_exported_ids(staff_client.get("/admin/pipelines/lead/export/csv/"))) == 2
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"pipeline__name": "Основная"}, {"tenant__id__exact": "1"}, {"stage__id__exact": "abc"}, {"nonsense": "1"}],
+)
+def test_an_unknown_or_bad_filter_is_a_400(staff_client, make_lead, params):
+    make_lead(name="Первый")
+
+    listing = staff_client.get("/admin/pipelines/lead/", params)
+    export = staff_client.get("/admin/pipelines/lead/export/csv/", params)
+
+    assert listing.status_code == 400
+    assert "фильтр" in listing.content.decode()
+    assert export.status_code == 400

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from crm.tests.factories import TEST_PASSWORD, UserFactory
 from pipelines.models import Lead, LeadHistory
+from pipelines.services import lead_create
 from tasks.admin import LeadTaskInline
 from tasks.models import LeadTask
 from tasks.tests.factories import LeadTaskFactory
@@ -112,3 +113,40 @@ def test_the_lead_page_shows_its_tasks_inline(staff_client, lead):
 
     assert response.status_code == 200
     assert "Встреча в офисе" in response.content.decode()
+
+
+def test_the_add_page_shows_no_label_for_a_foreign_lead(staff_client, lead, foreign_lead):
+    """`?lead=<id>` prefills the raw-id field: a foreign id (ids are sequential) must not reveal its lead."""
+    foreign_lead.name = "Секретный чужой лид"
+    foreign_lead.save()
+    before = list(LeadTask.objects.values_list("pk", flat=True))
+
+    foreign = staff_client.get(
+        f"{CHANGELIST}add/", {"lead": foreign_lead.pk, "assigned_to": foreign_lead.assigned_to_id}
+    )
+    own = staff_client.get(f"{CHANGELIST}add/", {"lead": lead.pk})
+
+    assert foreign.status_code == 200
+    assert "Секретный чужой лид" not in foreign.content.decode()
+    assert foreign_lead.email not in foreign.content.decode()
+    assert foreign.context["adminform"].form.initial == {}
+    assert f">{lead.name}</a></strong>" in own.content.decode()  # the own lead's label is shown
+    assert list(LeadTask.objects.values_list("pk", flat=True)) == before
+
+
+def test_an_unnamed_foreign_lead_shows_no_email_either(staff_client, other_tenant, foreign_owner):
+    # A webhook lead without a name is labelled by its phone or email.
+    unnamed = lead_create(
+        tenant=other_tenant, name="", phone=None, email="secret.person@globex.test", assigned_to=foreign_owner
+    )
+
+    page = staff_client.get(f"{CHANGELIST}add/", {"lead": unnamed.pk}).content.decode()
+
+    assert "secret.person@globex.test" not in page
+
+
+@pytest.mark.parametrize("params", [{"due": "someday"}, {"lead__name__icontains": "Петров"}])
+def test_an_unknown_filter_or_bucket_is_a_400(staff_client, lead, params):
+    LeadTaskFactory(lead=lead)
+
+    assert staff_client.get(CHANGELIST, params).status_code == 400
