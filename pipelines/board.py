@@ -6,7 +6,6 @@ Dragging a card posts to `…/cards/<lead>/move/`, which calls `services.lead_mo
 Staff see their own tenant only: another tenant's pipeline, lead or stage is a 404.
 """
 
-import json
 from dataclasses import dataclass
 from functools import partial
 
@@ -22,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.api.exceptions import error_response
+from crm.api.parsers import parse_json
 from crm.errors import ApplicationError, NotFound, ValidationFailed
 from crm.models import User
 from crm.tenancy import is_tenant_staff, tenant_users
@@ -192,10 +192,10 @@ def board_move_view(request, pipeline_id: int, lead_id: int):
 
 
 def _stage_from_body(request, pipeline: Pipeline) -> Stage:
-    try:
-        stage_id = json.loads(request.body or b"{}").get("stage_id")
-    except (ValueError, AttributeError):
-        raise ValidationFailed("The body must be a JSON object.") from None
+    body = parse_json(request.body or b"{}")
+    if not isinstance(body, dict):
+        raise ValidationFailed("The body must be a JSON object.")
+    stage_id = body.get("stage_id")
     if not isinstance(stage_id, int) or isinstance(stage_id, bool):
         raise ValidationFailed.for_field("stage_id", "A stage id (an integer) is required.")
     stage = Stage.objects.for_tenant(pipeline.tenant_id).filter(pk=stage_id).first()

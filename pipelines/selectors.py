@@ -13,6 +13,7 @@ from django.db.models import Expression, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from crm.api.parsers import parse_json
 from crm.errors import NotFound, ValidationFailed
 from crm.models import User
 from crm.tenancy import check_may_touch, sees_whole_tenant
@@ -126,7 +127,7 @@ def lead_table_cursor_encode(*, ordering: str, value, lead_id: int) -> str:
 
 def _cursor_decode(raw: str, *, ordering: str, key: str):
     try:
-        decoded = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        decoded = parse_json(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         cursor_ordering, value, lead_id = decoded
         if cursor_ordering != ordering or not isinstance(lead_id, int):
             raise ValueError
@@ -134,7 +135,7 @@ def _cursor_decode(raw: str, *, ordering: str, key: str):
             value = connection.ops.adapt_datetimefield_value(datetime.fromisoformat(value))
         elif not isinstance(value, int if key in _INTEGER_KEYS else str):
             raise TypeError
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+    except (ValueError, TypeError, binascii.Error, ValidationFailed):
         raise ValidationFailed.for_field("cursor", "Invalid cursor for this ordering.") from None
     return value, lead_id
 

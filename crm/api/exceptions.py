@@ -3,6 +3,7 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
@@ -85,6 +86,10 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
+    if isinstance(exc, SuspiciousOperation):
+        # Django's own refusals of a request (too many form fields, a malformed multipart body…): 400, as Django
+        # itself answers them outside DRF.
+        return Response(envelope("validation_error", str(exc) or "Bad request.", {"body": [str(exc)]}), status=400)
     if isinstance(exc, exceptions.ParseError):
         details = {"body": [str(exc.detail)]}
         return Response(envelope("validation_error", f"Malformed request body: {exc.detail}", details), status=400)

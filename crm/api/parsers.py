@@ -1,0 +1,92 @@
+"""Request bodies parsed once, within what Python and PostgreSQL can hold (SPEC §3, §15).
+
+A body that cannot be stored or parsed is a 400 `validation_error` before any view sees it:
+- NUL characters: PostgreSQL text and jsonb cannot store U+0000;
+- nesting deeper than MAX_JSON_DEPTH: Python's json module and every recursive walker after it (serializers,
+  renderers, jsonb) would hit the recursion limit (a few thousand levels answered 500);
+- integers outside a signed 64-bit integer (PostgreSQL bigint, the widest id we have); orjson hands larger ones
+  back as floats, so floats as large are refused too.
+
+`parse_json` is the one JSON reader. `crm.middleware.InputGuardMiddleware` runs it on every JSON body (so even a
+view that ignores its body answers 400 to a poisoned one) and checks paths, query strings, headers and form bodies;
+DRF's `JSONParser` and the webhooks then reuse that parse (`request_json`).
+"""
+
+import math
+
+import orjson
+from rest_framework import parsers, renderers
+
+from crm.errors import ValidationFailed
+
+MAX_JSON_DEPTH = 100
+MIN_INTEGER, MAX_INTEGER = -(2**63), 2**63 - 1
+NUL_MESSAGE = "NUL characters (U+0000) are not allowed."
+_PARSED = "_crm_parsed_json"
+
+
+def body_error(message: str) -> ValidationFailed:
+    return ValidationFailed(f"Malformed request body: {message}", details={"body": [message]})
+
+
+def parse_json(raw: bytes | str):
+    """The JSON document in `raw`, or ValidationFailed naming what is wrong and where (`$.contact.name`)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        # orjson refuses invalid UTF-8, lone surrogates, NaN and more than 1024 levels of nesting itself.
+        raise body_error(f"JSON parse error - {exc}") from None
+    problem = json_problem(value)
+    if problem:
+        raise body_error(problem)
+    return value
+
+
+def json_problem(value) -> str | None:
+    """What makes a parsed JSON value unstorable, or None; iterative, so any depth is safe to walk."""
+    stack = [(value, 1, "$")]
+    while stack:
+        item, depth, where = stack.pop()
+        if isinstance(item, dict):
+            if depth > MAX_JSON_DEPTH:
+                return f"nested deeper than {MAX_JSON_DEPTH} levels."
+            for key, child in item.items():
+                if "\x00" in key:
+                    return f"{NUL_MESSAGE[:-1]} in a key at {where}."
+                stack.append((child, depth + 1, f"{where}.{key[:40]}"))
+        elif isinstance(item, list):
+            if depth > MAX_JSON_DEPTH:
+                return f"nested deeper than {MAX_JSON_DEPTH} levels."
+            stack.extend((child, depth + 1, f"{where}[{index}]") for index, child in enumerate(item))
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return f"{NUL_MESSAGE[:-1]} at {where}."
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if not MIN_INTEGER <= item <= MAX_INTEGER:
+                return f"the number at {where} is out of range."
+        elif isinstance(item, float) and (not math.isfinite(item) or abs(item) >= 2.0**63):
+            return f"the number at {where} is out of range."
+    return None
+
+
+def request_json(request):
+    """The JSON body of a request (Django's or DRF's), parsed once: InputGuardMiddleware parses it first."""
+    request = getattr(request, "_request", request)
+    if not hasattr(request, _PARSED):
+        setattr(request, _PARSED, parse_json(request.body))
+    return getattr(request, _PARSED)
+
+
+class JSONParser(parsers.BaseParser):
+    """DRF's JSON parser on `parse_json` (orjson, with the limits above), reusing the middleware's parse."""
+
+    media_type = "application/json"
+    renderer_class = renderers.JSONRenderer
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = (parser_context or {}).get("request")
+        if request is not None and hasattr(request._request, _PARSED):
+            return getattr(request._request, _PARSED)
+        return parse_json(stream.read())
