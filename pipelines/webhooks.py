@@ -5,24 +5,26 @@ Each view parses its provider's payload and calls `services.lead_intake`, which 
 """
 
 import hashlib
+import logging
 
-import orjson
-from django.db import transaction
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.api.parsers import JSONParser, request_json
 from crm.api.throttling import WebhookKeyRateThrottle
-from crm.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from crm.errors import ApplicationError, Forbidden, NotFound, Unauthorized, ValidationFailed
 from crm.models import Tenant
 from pipelines import services
 from pipelines.integrations import whatsapp
 from pipelines.models import MAX_TEXT_LENGTH, LeadSource
+
+logger = logging.getLogger("pipelines.webhooks")
 
 
 class SiteWebhookInputSerializer(serializers.Serializer):
@@ -55,7 +57,9 @@ class IntakeResultSerializer(serializers.Serializer):
 
 
 class WhatsAppReceivedSerializer(serializers.Serializer):
-    received = serializers.IntegerField(help_text="Inbound messages in the notification (repeats included).")
+    received = serializers.IntegerField(
+        help_text="Inbound messages of the notification accepted (repeats included, malformed ones skipped)."
+    )
 
 
 _INTAKE_RESPONSES = {
@@ -78,16 +82,26 @@ class WebhookView(APIView):
         return tenant
 
     @staticmethod
-    def validated(serializer_class, data) -> dict:
+    def validated(serializer_class, data) -> tuple[dict, dict]:
+        """The validated fields, and the payload to keep: only the fields understood that were sent."""
         serializer = serializer_class(data=data)
         serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return serializer.validated_data, _understood(data, serializer.validated_data)
 
     @staticmethod
     def intake_response(lead, created: bool) -> Response:
         return Response(
             {"lead_id": lead.pk, "created": created}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
+
+
+def _understood(raw: dict, validated: dict) -> dict:
+    # Unknown keys are dropped (SPEC §15): a public form must not be a free store for whatever is posted to it.
+    return {
+        key: _understood(raw[key], value) if isinstance(value, dict) else value
+        for key, value in validated.items()
+        if key in raw
+    }
 
 
 def _plain(data) -> dict:
@@ -118,8 +132,7 @@ class SiteWebhookView(WebhookView):
     )
     def post(self, request, webhook_key: str):
         tenant = self.tenant_for(webhook_key)
-        payload = _plain(request.data)
-        data = self.validated(SiteWebhookInputSerializer, payload)
+        data, payload = self.validated(SiteWebhookInputSerializer, _plain(request.data))
         lead, created = services.lead_intake(
             tenant=tenant,
             source=LeadSource.SITE,
@@ -145,8 +158,7 @@ class ChatflowWebhookView(WebhookView):
     )
     def post(self, request, webhook_key: str):
         tenant = self.tenant_for(webhook_key)
-        payload = _plain(request.data)
-        data = self.validated(ChatflowWebhookInputSerializer, payload)
+        data, payload = self.validated(ChatflowWebhookInputSerializer, _plain(request.data))
         contact = data["contact"]
         message_hash = hashlib.sha256(data["message"].encode()).hexdigest()[:32]
         lead, created = services.lead_intake(
@@ -205,21 +217,37 @@ class WhatsAppWebhookView(WebhookView):
         signature = request.headers.get("X-Hub-Signature-256")
         if not whatsapp.signature_is_valid(app_secret=tenant.whatsapp_app_secret, body=body, header=signature):
             raise Unauthorized("The X-Hub-Signature-256 signature does not match.")
+        notification = whatsapp.messages_from_notification(request_json(request))
+        received = _whatsapp_intake(tenant, notification)
+        if notification.problems:
+            logger.warning(
+                "WhatsApp notification for tenant %s: %d part(s) skipped: %s",
+                tenant.pk,
+                len(notification.problems),
+                "; ".join(notification.problems)[:2000],
+            )
+            if not received:
+                raise ValidationFailed("Malformed WhatsApp notification.", details={"body": notification.problems[:20]})
+        return Response({"received": received})
+
+
+def _whatsapp_intake(tenant: Tenant, notification: whatsapp.Notification) -> int:
+    """Take in each message on its own (a refused one joins the problems); the number accepted."""
+    received = 0
+    for message in notification.messages:
         try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValidationFailed("Malformed JSON.", details={"body": [str(exc)]}) from exc
-        messages = whatsapp.messages_from_notification(payload)
-        with transaction.atomic():
-            for message in messages:
-                services.lead_intake(
-                    tenant=tenant,
-                    source=LeadSource.WHATSAPP,
-                    delivery_id=message.message_id,
-                    name=message.name,
-                    phone="+" + message.wa_id.lstrip("+"),
-                    message=message.text,
-                    payload=payload,
-                    external_id=message.wa_id,
-                )
-        return Response({"received": len(messages)})
+            services.lead_intake(
+                tenant=tenant,
+                source=LeadSource.WHATSAPP,
+                delivery_id=message.message_id,
+                name=message.name,
+                phone="+" + message.wa_id.lstrip("+"),
+                message=message.text,
+                payload=message.part,
+                external_id=message.wa_id,
+            )
+        except ApplicationError as exc:
+            notification.problems.append(f"message {message.message_id[:80]}: {exc.message}")
+            continue
+        received += 1
+    return received

@@ -1,11 +1,15 @@
 """Lead intake from the webhooks: idempotent per delivery, one open lead per contact."""
 
+import orjson
 from django.db import IntegrityError, connection, transaction
 
 from crm.errors import ValidationFailed
 from crm.models import Tenant
 from pipelines.models import InboundDelivery, Lead
 from pipelines.services.leads import email_normalize, lead_add_message, lead_create, phone_normalize
+
+# What is kept of one delivery (as the lead's source_payload and in its history), encoded as JSON (SPEC §15).
+MAX_STORED_PAYLOAD_BYTES = 64 * 1024
 
 
 def _contact_lock(tenant: Tenant, contact: str) -> None:
@@ -44,11 +48,17 @@ def lead_intake(
 
     A repeated delivery id returns the lead it made; a contact with an open lead gets the message in that
     lead's history (`lead_updated`); anyone else becomes a new lead in the default pipeline (`lead_created`).
+    `payload` is what the caller understood of the delivery (at most 64 KiB as JSON): the new lead's
+    `source_payload`, or the payload of the message's history entry.
     """
     phone = phone_normalize(phone, region=tenant.phone_region)
     email = email_normalize(email)
     if not phone and not email:
         raise ValidationFailed.for_field("phone", "A phone or an email is required.")
+    if payload is not None and len(orjson.dumps(payload)) > MAX_STORED_PAYLOAD_BYTES:
+        raise ValidationFailed.for_field(
+            "body", f"The payload to keep is larger than {MAX_STORED_PAYLOAD_BYTES} bytes."
+        )
     delivery = None
     if delivery_id:
         delivery, claimed = _delivery_claim(tenant=tenant, source=source, delivery_id=delivery_id)

@@ -371,7 +371,8 @@ def test_whatsapp_text_message_creates_a_lead(api_client, wa_tenant, stages, eve
     )
     assert lead.comment == "Здравствуйте, сколько стоит доставка?"
     assert lead.stage_id == stages[0].pk
-    assert lead.source_payload == WHATSAPP_TEXT
+    # The message's own part: the change's value (one message here), not the whole notification.
+    assert lead.source_payload == WHATSAPP_TEXT["entry"][0]["changes"][0]["value"]
     assert [e.event_type for e in events.sent] == ["lead_created"]
 
 
@@ -421,7 +422,7 @@ def test_whatsapp_new_message_for_an_open_lead(api_client, wa_tenant, events):
     lead = Lead.objects.get()
     entry = lead.history.get(kind="message")
     assert entry.text == "И ещё вопрос"
-    assert entry.payload == follow_up
+    assert entry.payload == follow_up["entry"][0]["changes"][0]["value"]
     assert [(e.event_type, e.lead_id) for e in events.sent] == [("lead_updated", lead.pk)]
 
 
@@ -465,15 +466,19 @@ def test_whatsapp_malformed_is_400(api_client, wa_tenant, raw):
     assert not InboundDelivery.objects.exists()
 
 
-def test_whatsapp_one_bad_message_stores_nothing_of_the_notification(api_client, wa_tenant):
+def test_whatsapp_a_bad_message_is_skipped_and_the_good_one_stored(api_client, wa_tenant, caplog):
     payload = copy.deepcopy(WHATSAPP_TEXT)
     messages = payload["entry"][0]["changes"][0]["value"]["messages"]
-    messages.append({**messages[0], "id": "wamid.BAD", "from": "1"})
+    messages.insert(0, {**messages[0], "id": "wamid.BAD", "from": "1"})
 
     response = signed_post(api_client(None), whatsapp_url(wa_tenant), payload)
 
-    assert response.status_code == 400
-    assert not Lead.objects.exists()
+    assert response.status_code == 200
+    assert response.json() == {"received": 1}
+    lead = Lead.objects.get()
+    assert lead.phone == "+79161234567"
+    assert list(InboundDelivery.objects.values_list("delivery_id", flat=True)) == [messages[1]["id"]]
+    assert "wamid.BAD" in caplog.text
 
 
 def test_intake_leads_count_in_the_table_total_at_once(api_client, owner_client, tenant, pipeline):
@@ -483,3 +488,212 @@ def test_intake_leads_count_in_the_table_total_at_once(api_client, owner_client,
 
     assert owner_client.get("/api/v2/leads/table").json()["total"] == 3
     assert owner_client.get("/api/v2/leads/table?source=site").json()["total"] == 3
+
+
+# ---------------------------------------------------------------- what intake keeps (SPEC §15)
+
+JUNK = {f"junk_{n}": "x" * 1000 for n in range(900)}  # ~0.9 MB of keys no form has
+
+
+def stored_size(value) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode())
+
+
+def test_site_keeps_only_the_form_fields_it_knows(api_client, tenant, pipeline):
+    known = {"name": "Анна", "phone": "+79160000071", "utm_source": "google", "page_url": "https://example.com/a"}
+    client = api_client(None)
+
+    first = client.post(site_url(tenant), {**known, **JUNK, "nested": {"deep": [1, 2]}}, format="json")
+    second = client.post(site_url(tenant), {**known, **JUNK, "message": "ещё"}, format="json")
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    lead = Lead.objects.get()
+    assert lead.source_payload == known
+    assert lead.history.get(kind="message").payload == {**known, "message": "ещё"}
+    assert max(stored_size(entry.payload) for entry in lead.history.all()) < 64 * 1024
+
+
+def test_site_form_post_keeps_only_known_fields(api_client, tenant, pipeline):
+    body = "email=olya%40example.com&message=hi&" + "&".join(f"k{n}=" + "y" * 500 for n in range(900))
+
+    response = api_client(None).generic(
+        "POST", site_url(tenant), body, content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 201
+    assert Lead.objects.get().source_payload == {"email": "olya@example.com", "message": "hi"}
+
+
+def test_chatflow_keeps_only_the_fields_it_knows(api_client, tenant, pipeline):
+    payload = {
+        "chat_id": "cf-200",
+        "contact": {"name": "Игорь", "phone": "+79031112299", "avatar": "z" * 100_000},
+        "message": "Привет",
+        "bot": "sales",
+        **JUNK,
+    }
+
+    response = api_client(None).post(chatflow_url(tenant), payload, format="json")
+
+    assert response.status_code == 201
+    lead = Lead.objects.get()
+    assert lead.source_payload == {
+        "chat_id": "cf-200",
+        "contact": {"name": "Игорь", "phone": "+79031112299"},
+        "message": "Привет",
+        "bot": "sales",
+    }
+    assert lead.history.get().payload == lead.source_payload
+
+
+def test_site_form_with_too_many_fields_is_400(api_client, tenant, pipeline):
+    body = "phone=%2B79160000072&" + "&".join(f"k{n}=1" for n in range(1500))
+
+    response = api_client(None).generic(
+        "POST", site_url(tenant), body, content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
+    assert not Lead.objects.exists()
+
+
+def _two_senders() -> dict:
+    payload = copy.deepcopy(WHATSAPP_TEXT)
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"].append({"profile": {"name": "Второй"}, "wa_id": "79035550022"})
+    value["messages"].append(
+        {"from": "79035550022", "id": "wamid.OTHER", "timestamp": "1", "type": "text", "text": {"body": "второй"}}
+    )
+    return payload
+
+
+def test_whatsapp_keeps_each_messages_own_part(api_client, wa_tenant):
+    payload = _two_senders()
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["junk"] = "x" * 300_000
+    value["messages"][0]["junk"] = "y" * 300_000
+    value["contacts"][0]["junk"] = "z" * 300_000
+
+    response = signed_post(api_client(None), whatsapp_url(wa_tenant), payload)
+
+    assert response.status_code == 200
+    assert response.json() == {"received": 2}
+    first, second = Lead.objects.order_by("phone")
+    original = WHATSAPP_TEXT["entry"][0]["changes"][0]["value"]
+    assert first.phone == "+79035550022"
+    assert first.source_payload == {
+        "messaging_product": "whatsapp",
+        "metadata": original["metadata"],
+        "contacts": [{"profile": {"name": "Второй"}, "wa_id": "79035550022"}],
+        "messages": [
+            {"from": "79035550022", "id": "wamid.OTHER", "timestamp": "1", "type": "text", "text": {"body": "второй"}}
+        ],
+    }
+    assert second.source_payload == original
+    assert max(stored_size(row.source_payload) for row in (first, second)) < 64 * 1024
+
+
+def test_whatsapp_a_message_over_64_kib_is_skipped(api_client, wa_tenant):
+    payload = _two_senders()
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][1]
+    message["type"], message["image"] = "image", {"caption": "c" * 70_000}
+    del message["text"]
+
+    response = signed_post(api_client(None), whatsapp_url(wa_tenant), payload)
+
+    assert response.status_code == 200
+    assert response.json() == {"received": 1}
+    assert list(Lead.objects.values_list("phone", flat=True)) == ["+79161234567"]
+
+
+def _with_value(value) -> dict:
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"value": value}]}]}
+
+
+_GOOD_MESSAGE = {"from": "79161234567", "id": "wamid.GOOD", "type": "text", "text": {"body": "ok"}}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"object": "whatsapp_business_account", "entry": {"changes": []}},
+        {"entry": "nope"},
+        [1, 2],
+        {"entry": ["a string"]},
+        {"entry": [{"changes": {"value": {}}}]},
+        {"entry": [{"changes": ["a string"]}]},
+        _with_value(None),
+        _with_value({"messages": {"id": "wamid.X"}}),
+        _with_value({"messages": ["a string"]}),
+        _with_value({"messages": [{"id": 5, "from": "79161234567", "type": "text"}]}),
+        _with_value({"messages": [{**_GOOD_MESSAGE, "type": ["text"]}]}),
+        _with_value({"messages": [{**_GOOD_MESSAGE, "from": True}]}),
+        _with_value({"contacts": "79161234567", "messages": [_GOOD_MESSAGE]}),
+        _with_value({"messages": [{**_GOOD_MESSAGE, "text": {"body": "x" * 20_000}}]}),
+    ],
+)
+def test_whatsapp_odd_shapes_are_400_and_store_nothing(api_client, wa_tenant, payload):
+    response = signed_post(api_client(None), whatsapp_url(wa_tenant), payload)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
+    assert not Lead.objects.exists()
+    assert not InboundDelivery.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("message", "comment"),
+    [
+        ({"text": {"body": 42}}, "42"),
+        ({"text": "not an object"}, ""),
+        ({"type": "interactive", "interactive": {"button_reply": "a string"}}, ""),
+        ({"type": "image", "image": None}, "Изображение"),
+        ({"type": "x" * 500}, "Сообщение типа «" + "x" * 40 + "»"),
+    ],
+)
+def test_whatsapp_odd_but_readable_messages_are_taken_in(api_client, wa_tenant, message, comment):
+    payload = _with_value(
+        {
+            "metadata": "not an object",
+            "contacts": [{"profile": "a string", "wa_id": "79161234567"}, "a string"],
+            "messages": [{**_GOOD_MESSAGE, **message}],
+        }
+    )
+
+    response = signed_post(api_client(None), whatsapp_url(wa_tenant), payload)
+
+    assert response.status_code == 200
+    assert response.json() == {"received": 1}
+    lead = Lead.objects.get()
+    assert (lead.phone, lead.comment) == ("+79161234567", comment)
+
+
+def test_whatsapp_a_malformed_change_beside_a_good_one(api_client, wa_tenant):
+    payload = copy.deepcopy(WHATSAPP_TEXT)
+    payload["entry"][0]["changes"].insert(0, {"value": None})
+    payload["entry"].append("not an entry")
+
+    response = signed_post(api_client(None), whatsapp_url(wa_tenant), payload)
+
+    assert response.status_code == 200
+    assert response.json() == {"received": 1}
+    assert Lead.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"entry": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"entry": [' + b'{"a": ' * 150 + b"1" + b"}" * 150 + b"]}",
+        b'{"entry": [], "x": "\\u0000"}',
+        b'{"entry": [], "x": ' + b"9" * 5000 + b"}",
+    ],
+    ids=["deep", "depth-150", "nul", "huge-number"],
+)
+def test_whatsapp_unparseable_signed_bodies_are_400(api_client, wa_tenant, raw):
+    response = signed_post(api_client(None), whatsapp_url(wa_tenant), None, raw=raw)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
+    assert not Lead.objects.exists()
