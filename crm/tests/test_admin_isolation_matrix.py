@@ -126,7 +126,12 @@ def database_rows() -> dict[str, list[dict]]:
 
 @pytest.fixture
 def attacker(client, world):
-    client.force_login(world.attacker)
+    return _logged_in(client, world, "owner")
+
+
+def _logged_in(client, world, role):
+    client.user = world.attacker if role == "owner" else UserFactory(tenant=world.own[Tenant], role=role)
+    client.force_login(client.user)
     return client
 
 
@@ -198,17 +203,27 @@ def _unchanged(before):
 # ---------------------------------------------------------------- every registered ModelAdmin
 
 
-# The expected answer to the tenant owner on their own rows, per admin; internal tables are 403 throughout.
+@dataclass(frozen=True)
+class AdminCase:
+    """What each staff role may open of this admin on its own tenant; a role in `closed_to` gets 403 everywhere."""
+
+    closed_to: frozenset = frozenset()
+    add_closed_to: frozenset = frozenset()
+    internal: bool = False  # superuser-only (crm.admin_base.SuperuserOnlyAdminMixin)
+
+
+STAFF = frozenset({"owner", "rop"})
 ADMIN_CASES = {
-    Tenant: {"add": 403},  # tenants are created by platform superusers (create_tenant)
-    User: {},
-    IdempotencyKey: {"internal": True},
-    Group: {"internal": True},
-    Pipeline: {},
-    Lead: {},
-    LeadTask: {},
-    Client: {},
-    Deal: {},
+    # Tenant settings are owner and admin business (SPEC §15); tenants are created by platform superusers.
+    Tenant: AdminCase(closed_to=frozenset({"rop"}), add_closed_to=STAFF),
+    User: AdminCase(add_closed_to=frozenset({"rop"})),  # owners manage accounts, ROPs look
+    IdempotencyKey: AdminCase(closed_to=STAFF, internal=True),
+    Group: AdminCase(closed_to=STAFF, internal=True),
+    Pipeline: AdminCase(),
+    Lead: AdminCase(),
+    LeadTask: AdminCase(),
+    Client: AdminCase(),
+    Deal: AdminCase(),
 }
 
 
@@ -217,7 +232,7 @@ def test_every_registered_admin_has_a_case():
     for model, model_admin in _registered().items():
         internal = isinstance(model_admin, SuperuserOnlyAdminMixin)
         assert internal or isinstance(model_admin, TenantScopedAdminMixin), f"{model} admin is not tenant-scoped"
-        assert internal is ADMIN_CASES[model].get("internal", False)
+        assert internal is ADMIN_CASES[model].internal
         for inline in model_admin.inlines:
             assert issubclass(inline, TenantScopedAdminMixin), inline
             assert issubclass(inline.formset, TenantScopedInlineFormSet), inline
@@ -238,11 +253,13 @@ def _changelist_probes(model, model_admin, world):
     yield {"tenant__id__exact": world.victim_tenant.pk}, 400
 
 
+@pytest.mark.parametrize("role", sorted(STAFF))
 @pytest.mark.parametrize("model", list(ADMIN_CASES), ids=lambda model: model._meta.label)
-def test_model_admin_isolation(attacker, world, model):
+def test_model_admin_isolation(client, world, model, role):
+    attacker = _logged_in(client, world, role)
     model_admin = _registered()[model]
     case = ADMIN_CASES[model]
-    internal = case.get("internal", False)
+    internal = role in case.closed_to
     victim, own = world.victim[model], world.own[model]
     before = database_rows()
 
@@ -267,11 +284,11 @@ def test_model_admin_isolation(attacker, world, model):
     # The add page with every related field named by the victim's id: no label, no initial value.
     params = _raw_id_params(model, world)
     add = attacker.get(_url(model, "add"), params)
-    assert add.status_code == (403 if internal else case.get("add", 200))
+    assert add.status_code == (403 if internal or role in case.add_closed_to else 200)
     assert_no_leak(add, world)
 
     # Every action offered, posted with the victim's pk (and Django's delete action, which staff are not offered).
-    for action in [*model_admin.get_actions(_get_request(world.attacker)), "delete_selected"]:
+    for action in [*model_admin.get_actions(_get_request(attacker.user)), "delete_selected"]:
         response = attacker.post(_url(model, "changelist"), {"action": action, "_selected_action": [victim.pk]})
         assert_refused(response, world, allowed=(200, 302, 403))
     _unchanged(before)
@@ -307,7 +324,7 @@ def test_autocomplete_shows_no_victim_rows(attacker, world, model):
         params = {"app_label": source._meta.app_label, "model_name": source._meta.model_name}
         response = attacker.get(reverse("admin:autocomplete"), {**params, "field_name": field.name, "term": term})
         assert_no_leak(response, world)
-        if ADMIN_CASES[model].get("internal"):
+        if "owner" in ADMIN_CASES[model].closed_to:
             assert response.status_code == 403
             continue
         assert response.status_code == 200
