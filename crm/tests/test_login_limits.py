@@ -1,12 +1,15 @@
 """SPEC §15 login limits: failed attempts per account and per client IP on /api/auth/token and /admin/login/."""
 
 import datetime as dt
+import threading
 
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.db import connection
 
-from crm.tests.factories import TEST_PASSWORD
+from conftest import client_for
+from crm.tests.factories import TEST_PASSWORD, UserFactory
 
 TOKEN_URL = "/api/auth/token"
 ADMIN_LOGIN_URL = "/admin/login/"
@@ -173,3 +176,30 @@ def test_api_and_admin_share_one_budget(owner, anon, client):
         assert admin_login(client, "owner", "wrong").status_code == 200
     assert_rate_limited(api_login(anon, "owner", TEST_PASSWORD))
     assert admin_login(client, "owner", TEST_PASSWORD).status_code == 429
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="parallel connections need PostgreSQL")
+def test_parallel_guesses_cannot_overshoot_the_account_limit(tenant):
+    UserFactory(tenant=tenant, username="target")
+    count = 16
+    barrier = threading.Barrier(count)
+    statuses, errors = [], []
+
+    def guess():
+        client = client_for(None)
+        try:
+            barrier.wait(timeout=10)
+            statuses.append(api_login(client, "target", "wrong").status_code)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert sorted(statuses) == [401] * 10 + [429] * 6
