@@ -180,8 +180,11 @@ def _pipeline_form(pipeline, forms: list[dict], initial: int) -> dict:
     return form
 
 
+@pytest.mark.parametrize("delete", [False, True], ids=["edit", "delete"])
 @pytest.mark.parametrize("forged", ["foreign", "other_pipeline_of_own_tenant", "missing", "absent"])
-def test_a_forged_stage_inline_id_creates_and_changes_nothing(staff_client, tenant, pipeline, other_pipeline, forged):
+def test_a_forged_stage_inline_id_creates_and_changes_nothing(
+    staff_client, tenant, pipeline, other_pipeline, forged, delete
+):
     second = Pipeline.objects.create(tenant=tenant, name="Вторая")
     own_other = Stage.objects.create(tenant=tenant, pipeline=second, name="Чужая для формы", order_index=0)
     forged_id = {
@@ -191,6 +194,7 @@ def test_a_forged_stage_inline_id_creates_and_changes_nothing(staff_client, tena
         "absent": "",
     }[forged]
     row = {"id": forged_id, "pipeline": pipeline.pk, "name": "Подделка", "order_index": 7, "color": ""}
+    row |= {"DELETE": "on"} if delete else {}
     before = _stage_rows(pipeline)
 
     # The forged row posted as an existing ("initial") row of this pipeline's stage inline.
