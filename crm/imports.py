@@ -15,7 +15,9 @@ import base64
 import csv
 import io
 import secrets
-from collections.abc import Callable, Sequence
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -35,7 +37,11 @@ from crm.dashboard import backoffice_tenant
 from crm.errors import ApplicationError
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
-MAX_IMPORT_ROWS = 5000
+MAX_IMPORT_ROWS = 5000  # data rows, blank ones included
+MAX_IMPORT_COLUMNS = 50  # columns read from the left; the specs have at most ten
+# An XLSX is a zip: a 5,000-row export of every lead column unpacks to a few MB; a "bomb" to hundreds.
+MAX_XLSX_UNPACKED_BYTES = 25 * 1024 * 1024
+MAX_IMPORT_READ_SECONDS = 10
 _SESSION_PREFIX = "backoffice-import:"
 NEW, DUPLICATE, ERROR = "new", "duplicate", "error"
 STATUS_LABELS = {NEW: "новая", DUPLICATE: "дубликат", ERROR: "ошибка"}
@@ -115,36 +121,74 @@ def _decode(content: bytes) -> str:
     raise ImportFileError("Не удалось прочитать файл: сохраните CSV в кодировке UTF-8.")
 
 
+def _bounded_rows(rows: Iterator[list]) -> list[list[str]]:
+    """The file's rows as text, blank ones included: each counts toward the cap, and reading stops past it.
+
+    Blank rows used to be skipped before counting, so 3 million of them (a 429 KB XLSX) were all read: a worker
+    tied for 30 s. The time bound is the last line of defence behind the size and row caps.
+    """
+    deadline = time.monotonic() + MAX_IMPORT_READ_SECONDS
+    read = []
+    for row in rows:
+        if len(read) == MAX_IMPORT_ROWS + 1:
+            raise ImportFileError(f"Не больше {MAX_IMPORT_ROWS} строк за один импорт (пустые строки тоже считаются).")
+        if time.monotonic() > deadline:
+            raise ImportFileError("Файл читается слишком долго: разбейте его на части поменьше.")
+        cells = ["" if value is None else str(value) for value in row[:MAX_IMPORT_COLUMNS]]
+        if any("\x00" in cell for cell in cells):
+            # PostgreSQL cannot store U+0000; a file full of them is usually UTF-16 text read as cp1251.
+            raise ImportFileError("В файле есть символы NUL: сохраните его как CSV в кодировке UTF-8.")
+        read.append(cells)
+    return read
+
+
 def _csv_rows(content: bytes) -> list[list[str]]:
     text = _decode(content)
     first_line = text.split("\n", 1)[0]
     delimiter = max(";,\t", key=first_line.count)
-    return [
-        row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if any(c.strip() for c in row)
-    ]
+    try:
+        return _bounded_rows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:  # a field over the csv module's size limit, a stray quote at the end
+        raise ImportFileError(f"Не удалось прочитать CSV-файл: {exc}.") from exc
 
 
 def _xlsx_rows(content: bytes) -> list[list[str]]:
+    _check_unpacked_size(content)
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile, KeyError and its own errors for a broken file
         raise ImportFileError("Не удалось прочитать XLSX-файл.") from exc
     try:
-        sheet = workbook.worksheets[0]
-        rows = []
-        for values in sheet.iter_rows(values_only=True):
-            cells = ["" if value is None else str(value) for value in values]
-            if any(cell.strip() for cell in cells):
-                rows.append(cells)
-            if len(rows) > MAX_IMPORT_ROWS + 1:
-                break
-        return rows
+        # max_row stops the parser right after the cap (openpyxl fills gaps in the row numbers with empty rows).
+        rows = workbook.worksheets[0].iter_rows(
+            max_row=MAX_IMPORT_ROWS + 2, max_col=MAX_IMPORT_COLUMNS, values_only=True
+        )
+        return _bounded_rows(rows)
+    except ImportFileError:
+        raise
+    except Exception as exc:  # a broken sheet part surfaces only while it is read
+        raise ImportFileError("Не удалось прочитать XLSX-файл.") from exc
     finally:
         workbook.close()
 
 
+def _check_unpacked_size(content: bytes) -> None:
+    # The sizes a zip declares bound what zipfile will inflate (it stops at the declared size), so checking them
+    # refuses a small file that would inflate to gigabytes before any of it is inflated.
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ImportFileError("Не удалось прочитать XLSX-файл.") from exc
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise ImportFileError(
+            f"XLSX-файл распаковывается в {unpacked // (1024 * 1024)} МБ, больше "
+            f"{MAX_XLSX_UNPACKED_BYTES // (1024 * 1024)} МБ: сохраните его без пустых строк или как CSV."
+        )
+
+
 def read_table(*, name: str, content: bytes, spec: ImportSpec) -> list[tuple[int, dict[str, str]]]:
-    """(line number, {column key: text}) for each data row; the header row names the columns (any order)."""
+    """(line number, {column key: text}) for each non-blank data row; the first non-blank row names the columns."""
     if len(content) > MAX_IMPORT_BYTES:
         raise ImportFileError(f"Файл больше {MAX_IMPORT_BYTES // (1024 * 1024)} МБ.")
     if name.lower().endswith(".xlsx"):
@@ -153,9 +197,10 @@ def read_table(*, name: str, content: bytes, spec: ImportSpec) -> list[tuple[int
         rows = _csv_rows(content)
     else:
         raise ImportFileError("Загрузите файл CSV или XLSX.")
-    if not rows:
+    lines = [(line, row) for line, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
+    if not lines:
         raise ImportFileError("Файл пуст.")
-    header = [_header_key(cell) for cell in rows[0]]
+    header = [_header_key(cell) for cell in lines[0][1]]
     positions = {}
     for column in spec.columns:
         names = {_header_key(name) for name in (column.key, *column.headers)}
@@ -166,12 +211,9 @@ def read_table(*, name: str, content: bytes, spec: ImportSpec) -> list[tuple[int
             positions[column.key] = index
     if not positions:
         raise ImportFileError("Ни одна колонка не узнана: первая строка должна содержать заголовки.")
-    data = rows[1:]
-    if len(data) > MAX_IMPORT_ROWS:
-        raise ImportFileError(f"Не больше {MAX_IMPORT_ROWS} строк за один импорт.")
     return [
         (line, {key: _unguard(row[index].strip()) if index < len(row) else "" for key, index in positions.items()})
-        for line, row in enumerate(data, start=2)
+        for line, row in lines[1:]
     ]
 
 
