@@ -49,6 +49,11 @@ class Migration(migrations.Migration):
         migrations.RunPython(clear_conflicting_emails, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='user',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('email'), condition=models.Q(('is_active', True), models.Q(('email', ''), _negated=True)), name='crm_user_active_email_ci_unique'),
+            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('email'), condition=models.Q(('is_active', True), models.Q(('email', ''), _negated=True)), name='crm_user_active_email_ci_unique', violation_error_message='This email is taken.'),
+        ),
+        migrations.AlterConstraint(
+            model_name='user',
+            name='crm_user_username_ci_unique',
+            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('username'), name='crm_user_username_ci_unique', violation_error_message='This username is taken.'),
         ),
     ]

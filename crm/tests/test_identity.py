@@ -278,3 +278,21 @@ def test_gateway_tokens_issued_before_a_revocation_are_refused(owner_client, man
 def test_a_token_version_other_than_the_users_is_refused(manager, api_client, version):
     token = _gateway_token(manager, token_version=version)
     assert _me(api_client, token).status_code == 401
+
+
+def test_the_admin_cannot_take_another_tenants_login_string_either(client, owner, manager, beta):
+    client.login(username="owner", password=TEST_PASSWORD)
+    before = _snapshot()
+    form = {"username": "manager", "full_name": "M", "role": "manager", "is_active": "on"}
+    for email in ("b_rop@beta.test", "b_manager@beta.test"):
+        response = client.post(f"/admin/crm/user/{manager.pk}/change/", {**form, "email": email}, follow=True)
+        assert response.status_code == 200
+        assert "is taken" in response.content.decode()  # the form's error or the service's message
+        assert "Beta" not in response.content.decode()
+    added = client.post(
+        "/admin/crm/user/add/",
+        {"username": "B_MANAGER@beta.test", "password": STRONG, "full_name": "", "email": "", "role": "manager"},
+        follow=True,
+    )
+    assert "This username is taken." in added.content.decode()
+    assert _snapshot() == before
