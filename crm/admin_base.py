@@ -58,6 +58,10 @@ def _strict(list_filter):
     return (field, lambda *args, **kwargs: _applied_when_used(filter_class(*args, **kwargs)))
 
 
+class UnknownFilter(IncorrectLookupParameters):
+    pass
+
+
 class StrictChangeList(ChangeList):
     """Applies every declared list filter named in the query string; any other parameter is refused.
 
@@ -75,7 +79,7 @@ class StrictChangeList(ChangeList):
         hierarchy = {f"{self.date_hierarchy}__gte", f"{self.date_hierarchy}__lt"} if self.date_hierarchy else set()
         unknown = sorted(set(remaining) - hierarchy)
         if unknown:
-            raise IncorrectLookupParameters(f"Нет такого фильтра: {', '.join(unknown)}.")
+            raise UnknownFilter(f"Нет такого фильтра: {', '.join(unknown)}.")
         return specs, has_filters, remaining, may_have_duplicates, has_active_filters
 
 
@@ -87,11 +91,14 @@ class StrictChangeListMixin:
         """The changelist (also behind the exports); a bad filter is a 400 here, not the admin's `?e=1` redirect."""
         try:
             return super().get_changelist_instance(request)
+        except UnknownFilter as exc:
+            raise BadRequest(str(exc)) from exc
         except DisallowedModelAdminLookup as exc:
+            # Django's own refusal of a lookup across relations: "Filtering by <name> not allowed".
             raise BadRequest(f"Нет такого фильтра: {str(exc).removeprefix('Filtering by ').split()[0]}.") from exc
         except IncorrectLookupParameters as exc:
-            message = str(exc) if str(exc).startswith("Нет такого фильтра") else "Неверное значение фильтра."
-            raise BadRequest(message) from exc
+            # A declared filter given a value it cannot use (not a number, not a date, an unknown bucket).
+            raise BadRequest("Неверное значение фильтра.") from exc
 
     def changelist_view(self, request, extra_context=None):
         try:
