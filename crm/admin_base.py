@@ -17,8 +17,9 @@ from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import BadRequest, ValidationError
 from django.forms import ModelChoiceField
 from django.forms.models import BaseInlineFormSet
-from django.template.response import TemplateResponse
+from django.template.response import SimpleTemplateResponse, TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.text import Truncator
 
 from crm.errors import ApplicationError
@@ -83,7 +84,35 @@ class StrictChangeList(ChangeList):
         return specs, has_filters, remaining, may_have_duplicates, has_active_filters
 
 
-class StrictChangeListMixin:
+def in_tenant_timezone(request, view, *args, **kwargs):
+    """Run an admin view and render its page in the staff user's tenant timezone (SPEC §15), like the API.
+
+    Forms read naive dates and times in it, and the page is rendered inside it (a TemplateResponse would otherwise
+    render after the override ended). A platform superuser without a tenant keeps the server's timezone.
+    """
+    if not request.user.tenant_id:
+        return view(*args, **kwargs)
+    with timezone.override(request.user.tenant.tzinfo):
+        response = view(*args, **kwargs)
+        if isinstance(response, SimpleTemplateResponse) and not response.is_rendered:
+            response.render()
+    return response
+
+
+class BackofficeViewsMixin:
+    """The model admin pages with dates: each runs in the tenant's timezone."""
+
+    def changeform_view(self, request, *args, **kwargs):
+        return in_tenant_timezone(request, super().changeform_view, request, *args, **kwargs)
+
+    def history_view(self, request, *args, **kwargs):
+        return in_tenant_timezone(request, super().history_view, request, *args, **kwargs)
+
+    def delete_view(self, request, *args, **kwargs):
+        return in_tenant_timezone(request, super().delete_view, request, *args, **kwargs)
+
+
+class StrictChangeListMixin(BackofficeViewsMixin):
     def get_changelist(self, request, **kwargs):
         return StrictChangeList
 
@@ -102,7 +131,7 @@ class StrictChangeListMixin:
 
     def changelist_view(self, request, extra_context=None):
         try:
-            return super().changelist_view(request, extra_context)
+            return in_tenant_timezone(request, super().changelist_view, request, extra_context)
         except BadRequest as exc:
             context = {**self.admin_site.each_context(request), "title": "Неверный фильтр", "message": str(exc)}
             context["changelist_url"] = request.path

@@ -1,6 +1,6 @@
 """The tasks back-office: tenant-scoped changelist with its filters, writes through the services, lead inline."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib import admin
@@ -150,3 +150,16 @@ def test_an_unknown_filter_or_bucket_is_a_400(staff_client, lead, params):
     LeadTaskFactory(lead=lead)
 
     assert staff_client.get(CHANGELIST, params).status_code == 400
+
+
+def test_the_admin_reads_and_shows_times_in_the_tenant_timezone(staff_client, lead, manager, tenant):
+    """SPEC §15: 14:00 typed in a Moscow tenant's admin is 11:00 UTC, and the page shows 14:00 again."""
+    assert tenant.timezone == "Europe/Moscow"
+    form = {"lead": lead.pk, "type": "call", "due_at_0": "2025-01-29", "due_at_1": "14:00", "note": ""}
+
+    staff_client.post(f"{CHANGELIST}add/", {**form, "assigned_to": manager.pk})
+
+    task = LeadTask.objects.get()
+    assert task.due_at == datetime(2025, 1, 29, 11, 0, tzinfo=UTC)
+    page = staff_client.get(f"{CHANGELIST}{task.pk}/change/").content.decode()
+    assert 'name="due_at_1" value="14:00:00"' in page
