@@ -133,12 +133,27 @@ def _unavailable(exc: DatabaseError) -> str:
     return _stream_error("service_unavailable", "The event store is unavailable; reconnect with Last-Event-ID.")
 
 
+class StreamListener(Listener):
+    closing = False  # set by end_all_streams(): the server is shutting down
+
+
+def end_all_streams() -> None:
+    """End every open stream of this process (server shutdown), so each releases its slot and its connection closes
+    before the server exits, instead of being cut off with its slot held until it expires."""
+    manager = get_listener_manager()
+    with manager.lock:
+        listeners = {listener for members in manager.listeners_by_channel.values() for listener in members}
+        for listener in listeners:
+            listener.closing = True
+            listener.wake_threadsafe()
+
+
 class EventStream:
     """Async iterator of SSE chunks for one subscription."""
 
     def __init__(self, subscription: Subscription):
         self.subscription = subscription
-        self.listener = Listener()
+        self.listener = StreamListener()
         self.listener.user_id = subscription.user.pk
         self.listener.channels = set(subscription.channels)
         self.last_ids: dict[str, int] = {}
@@ -285,6 +300,8 @@ class EventStream:
             queued, overflow, error = self.listener.channel_items, self.listener.overflow, self.listener.error
             self.listener.channel_items, self.listener.overflow = {}, False
             self.listener.aevent.clear()
+            if self.listener.closing:
+                return "", True
         body = ""
         missed = overflow
         for channel, items in queued.items():

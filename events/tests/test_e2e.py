@@ -54,6 +54,7 @@ def server_env(django_db_setup):
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "EVENTS_PING_SECONDS": "1",
+        "EVENTS_MAX_STREAMS_PER_USER": "1000",  # these tests open dozens of streams per user; the caps: test_limits_e2e
         "EVENTS_REDIS_CHANNEL_PREFIX": f"sse-e2e-{uuid.uuid4().hex[:8]}",
         "LOG_LEVEL": "WARNING",
     }

@@ -134,3 +134,21 @@ def test_slots_of_a_killed_server_expire_on_their_own(limits_env, owner):
         assert wait_until(lambda: _try_open(replacement, token).status_code == 200, timeout=30, interval=0.5)
     finally:
         replacement.stop()
+
+
+def test_a_server_shutting_down_releases_its_slots(limits_env, owner):
+    token = token_for(owner)
+    server = ServerProcess(limits_env, workers=1)
+    streams = [_open(server, owner, token) for _ in range(USER_CAP)]
+    for stream in streams:
+        assert stream.next().event == "connected"
+    server.stop(signal.SIGTERM)  # uvicorn's graceful shutdown ends the streams
+    for stream in streams:
+        stream.close()
+
+    replacement = ServerProcess(limits_env, workers=1)
+    try:
+        for _ in range(USER_CAP):
+            assert _try_open(replacement, token).status_code == 200  # no slot left behind, no expiry to wait for
+    finally:
+        replacement.stop()
