@@ -3,7 +3,7 @@
 import phonenumbers
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.errors import Forbidden, ValidationFailed
@@ -151,6 +151,7 @@ def lead_create(
         pipeline = stage.pipeline
     if pipeline.tenant_id != tenant.pk:
         raise ValidationFailed.for_field(wrong_tenant_field, "Not in your tenant.")
+    _hold_stage(stage)
     now = timezone.now()
     lead = Lead(
         tenant=tenant,
@@ -178,6 +179,28 @@ def lead_create(
     )
     _emit("lead_created", lead)
     return lead
+
+
+# A fixed table name; the id is a parameter.
+_HOLD_STAGE_SQL = f"SELECT 1 FROM {Stage._meta.db_table} WHERE id = %s FOR KEY SHARE"  # noqa: S608
+
+
+def _hold_stage(stage: Stage) -> None:
+    """Keep the stage from being deleted until this transaction ends (FOR KEY SHARE on its row).
+
+    Foreign keys are checked only at COMMIT (Django makes them DEFERRABLE INITIALLY DEFERRED), so a lead written
+    into a stage deleted meanwhile failed there with an IntegrityError (a 500). With the row held, a concurrent
+    `stage_delete` (FOR UPDATE) waits for this write and then sees the lead (409 stage_has_leads); a write that
+    comes second waits for the delete and finds no stage (400). Other moves into the stage are not blocked.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_HOLD_STAGE_SQL, [stage.pk])
+            held = cursor.fetchone() is not None
+    else:
+        held = Stage.objects.filter(pk=stage.pk).exists()
+    if not held:
+        raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant (it was just deleted).")
 
 
 def _lock_lead(lead: Lead) -> Lead:
@@ -249,6 +272,7 @@ def lead_move_to_stage(*, lead: Lead, stage: Stage, user: User | None = None) ->
         raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant.")
     if stage.pk == lead.stage_id:
         return lead
+    _hold_stage(stage)
     from_stage = lead.stage
     text = f"Стадия: «{from_stage.name}» → «{stage.name}»"
     if stage.pipeline_id != lead.pipeline_id:

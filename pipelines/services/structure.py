@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, ProtectedError
 from django.utils import timezone
 
-from crm.errors import Conflict, ValidationFailed
+from crm.errors import Conflict, NotFound, ValidationFailed
 from crm.models import Tenant
 from pipelines.models import MAX_PIPELINES_PER_TENANT, MAX_STAGES_PER_PIPELINE, Lead, Pipeline, Stage
 from pipelines.services.common import full_clean, reject_unknown
@@ -160,6 +160,10 @@ def stage_update(*, stage: Stage, **fields) -> Stage:
 def stage_delete(*, stage: Stage) -> None:
     """Delete an empty stage; one that still holds leads is a 409 `stage_has_leads`."""
     _lock_pipeline(stage.pipeline)
+    # FOR UPDATE waits for the writes holding the stage (leads._hold_stage) to commit, so the check below sees
+    # their leads; a stage deleted by a concurrent request is gone.
+    if not Stage.objects.select_for_update().filter(pk=stage.pk).exists():
+        raise NotFound(f"Stage {stage.pk} not found.")
     if Lead.objects.filter(stage=stage).exists():
         raise StageHasLeads(f"Stage «{stage.name}» still holds leads; move them first.")
     try:
