@@ -1,6 +1,7 @@
 """Reading configuration from the environment: one helper, laptop defaults, loud failures in production."""
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -23,6 +24,19 @@ def env_optional(name: str, default: str) -> str | None:
     if value is None:
         return default
     return value.strip() or None
+
+
+_RATE = re.compile(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A request rate such as `600/min`; set and empty means no limit (None). Checked at startup, not per request."""
+    value = env_optional(name, default)
+    if value is not None and not _RATE.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name} must look like 600/min (N/s, N/min, N/h, N/day) or be empty, got {value!r}."
+        )
+    return value
 
 
 def env_bool(name: str, default: bool) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.env import env_bool, env_int, env_list, env_optional, env_str
+from crm.env import env_bool, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -139,9 +139,9 @@ REST_FRAMEWORK = {
 
 # Fixed-window request limits (crm.api.throttling); "" disables one.
 THROTTLE_RATES = {
-    "user": env_optional("THROTTLE_USER_RATE", "6000/min"),
-    "tenant": env_optional("THROTTLE_TENANT_RATE", "30000/min"),
-    "webhook": env_optional("THROTTLE_WEBHOOK_RATE", "3000/min"),
+    "user": env_rate("THROTTLE_USER_RATE", "6000/min"),
+    "tenant": env_rate("THROTTLE_TENANT_RATE", "30000/min"),
+    "webhook": env_rate("THROTTLE_WEBHOOK_RATE", "3000/min"),
 }
 
 # Failed logins (crm.login_limits) at /api/auth/token and /admin/login/, per account and per client IP, in a window.

@@ -85,7 +85,7 @@ def test_a_disabled_limit_is_not_applied(store, settings, api_client, owner):
     assert "RateLimit-Limit" not in responses[-1]
 
 
-def _throttle_rates_with(env_value: str) -> str:
+def _settings_with_rates(env_value: str) -> subprocess.CompletedProcess:
     code = "from django.conf import settings; import django; django.setup(); print(settings.THROTTLE_RATES)"
     env = {
         "PATH": "/usr/bin:/bin",
@@ -95,10 +95,16 @@ def _throttle_rates_with(env_value: str) -> str:
         "THROTTLE_TENANT_RATE": env_value,
         "THROTTLE_WEBHOOK_RATE": env_value,
     }
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    return result.stdout.strip()
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def test_an_empty_rate_in_the_environment_disables_the_limit():
-    assert _throttle_rates_with("") == "{'user': None, 'tenant': None, 'webhook': None}"
-    assert _throttle_rates_with("5/min") == "{'user': '5/min', 'tenant': '5/min', 'webhook': '5/min'}"
+    assert _settings_with_rates("").stdout.strip() == "{'user': None, 'tenant': None, 'webhook': None}"
+    assert _settings_with_rates("5/min").stdout.strip() == "{'user': '5/min', 'tenant': '5/min', 'webhook': '5/min'}"
+
+
+@pytest.mark.parametrize("rate", ["lots", "5", "5/fortnight", "/min"])
+def test_a_malformed_rate_stops_the_server_at_startup_not_every_request(rate):
+    result = _settings_with_rates(rate)
+    assert result.returncode != 0
+    assert "THROTTLE_USER_RATE must look like 600/min" in result.stderr

@@ -224,3 +224,21 @@ async def test_an_admin_session_stream_ends_at_logout(settings, owner):
         assert await stream.next() is END
     finally:
         await stream.close()
+
+
+async def test_a_password_change_ends_the_token_stream(settings, owner):
+    """The token is revoked (crm.tokens) and the open stream learns it at its next re-check."""
+    settings.EVENTS_USER_RECHECK_SECONDS = 0.2
+    stream = await _open(token_for(owner))
+    try:
+
+        def change_password():
+            owner.set_password("A-new-password-42")
+            owner.save()
+
+        await sync_to_async(change_password)()
+        error = await stream.next(timeout=5)
+        assert error.json["data"]["error"] == "unauthorized"
+        assert await stream.next() is END
+    finally:
+        await stream.close()
