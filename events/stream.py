@@ -11,6 +11,9 @@ The loop here keeps the library's model (a `Listener` registered with the `Liste
 `get_events`, ids `channel:N`), with one rule that makes delivery exactly-once: register first, then read storage;
 afterwards an event is sent only if its id is the next one of its channel. Older ids are duplicates and are skipped;
 a jump means something was missed (a message lost, a publisher that raced another), and storage is re-read.
+
+Every `EVENTS_USER_RECHECK_SECONDS` the stream re-authenticates its credentials (the view says how) and renews its slot
+under the caps (events.slots); it ends once the user may no longer listen, and releases the slot whenever it ends.
 """
 
 import asyncio
