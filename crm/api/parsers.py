@@ -44,31 +44,37 @@ def parse_json(raw: bytes | str):
 
 def json_problem(value) -> str | None:
     """What makes a parsed JSON value unstorable, or None; iterative, so any depth is safe to walk."""
-    stack = [(value, 1, "$")]
+    stack = [(value, 1, None)]
     while stack:
-        item, depth, where = stack.pop()
-        if isinstance(item, dict):
+        item, depth, where = stack.pop()  # `where` links to the parent: (parent's where, key or index)
+        if isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
                 return f"nested deeper than {MAX_JSON_DEPTH} levels."
+            if isinstance(item, list):
+                stack.extend((child, depth + 1, (where, index)) for index, child in enumerate(item))
+                continue
             for key, child in item.items():
                 if "\x00" in key:
-                    return f"{NUL_MESSAGE[:-1]} in a key at {where}."
-                stack.append((child, depth + 1, f"{where}.{key[:40]}"))
-        elif isinstance(item, list):
-            if depth > MAX_JSON_DEPTH:
-                return f"nested deeper than {MAX_JSON_DEPTH} levels."
-            stack.extend((child, depth + 1, f"{where}[{index}]") for index, child in enumerate(item))
+                    return f"{NUL_MESSAGE} (a key at {_path(where)})"
+                stack.append((child, depth + 1, (where, key)))
         elif isinstance(item, str):
             if "\x00" in item:
-                return f"{NUL_MESSAGE[:-1]} at {where}."
+                return f"{NUL_MESSAGE} (at {_path(where)})"
         elif isinstance(item, bool) or item is None:
             continue
-        elif isinstance(item, int):
-            if not MIN_INTEGER <= item <= MAX_INTEGER:
-                return f"the number at {where} is out of range."
-        elif isinstance(item, float) and (not math.isfinite(item) or abs(item) >= 2.0**63):
-            return f"the number at {where} is out of range."
+        elif (isinstance(item, int) and not MIN_INTEGER <= item <= MAX_INTEGER) or (
+            isinstance(item, float) and (not math.isfinite(item) or abs(item) >= 2.0**63)
+        ):
+            return f"the number at {_path(where)} is out of range."
     return None
+
+
+def _path(where) -> str:
+    parts = []
+    while where is not None:
+        where, key = where
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key[:40]}")
+    return "$" + "".join(reversed(parts))
 
 
 def request_json(request):
