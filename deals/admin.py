@@ -4,14 +4,43 @@ Every write goes through `deals.services`, like the API's: a status change in th
 and writes the journal. The inlines only show the deal's rows.
 """
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
 from deals import services
-from deals.models import Calculation, Client, Deal, DealStatus, JournalEntry, Payment, Policy
+from deals.models import Calculation, Client, Deal, DealStatus, JournalEntry, Payment, Policy, validate_contacts
 from deals.services.clients import CLIENT_FIELDS
 from deals.services.deals import DEAL_EDITABLE_FIELDS
+
+MAX_TAGS, MAX_TAG_LENGTH = 50, 64  # the API's limits (deals.api.inputs)
+
+
+def _json_list(value, message: str) -> list:
+    # An emptied box is an empty list; Django's JSONField would store null (a 500 at the NOT NULL column) or,
+    # for `{}`, skip the model's validators as an "empty" value and store a dict the API cannot read.
+    if value in (None, "", {}, []):
+        return []
+    if not isinstance(value, list):
+        raise forms.ValidationError(message)
+    return value
+
+
+class ClientForm(forms.ModelForm):
+    def clean_contacts(self):
+        contacts = _json_list(self.cleaned_data.get("contacts"), "Нужен список контактов.")
+        validate_contacts(contacts)
+        return contacts
+
+
+class DealForm(forms.ModelForm):
+    def clean_tags(self):
+        message = f"Нужен список строк: до {MAX_TAGS}, каждая до {MAX_TAG_LENGTH} символов."
+        tags = _json_list(self.cleaned_data.get("tags"), message)
+        if len(tags) > MAX_TAGS or not all(isinstance(tag, str) and len(tag) <= MAX_TAG_LENGTH for tag in tags):
+            raise forms.ValidationError(message)
+        return tags
 
 
 class _CreateThroughServiceMixin:
@@ -24,6 +53,7 @@ class _CreateThroughServiceMixin:
 
 @admin.register(Client)
 class ClientAdmin(_CreateThroughServiceMixin, TenantScopedAdmin):
+    form = ClientForm
     list_display = ["full_name", "type", "status", "tax_number", "segment", "created_at"]
     list_filter = ["type", "status"]
     # search_text holds the names, the tax number and every contact value.
@@ -96,6 +126,7 @@ def _status_action(status: str, label: str):
 
 @admin.register(Deal)
 class DealAdmin(_CreateThroughServiceMixin, TenantScopedAdmin):
+    form = DealForm
     list_display = ["title", "client", "status", "sales_agent", "executor", "expected_close_date", "created_at"]
     list_filter = ["status", ("sales_agent", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["client", "sales_agent", "executor"]

@@ -126,3 +126,48 @@ def test_a_deal_status_action_on_a_foreign_deal_changes_nothing(browser, deal, f
     foreign_deal.refresh_from_db()
     assert foreign_deal.status == "draft"
     assert not foreign_deal.journal.exists()
+
+
+_NO_INLINE_ROWS = {
+    f"{prefix}-{key}": "0"
+    for prefix in ("journal", "calculations", "policies", "payments")
+    for key in ("TOTAL_FORMS", "INITIAL_FORMS")
+}
+
+
+@pytest.mark.parametrize("tags", ["", "null", "{}"])
+def test_an_emptied_tags_box_stores_no_tags(browser, deal, owner, tags):
+    form = {"title": deal.title, "description": "", "sales_agent": str(owner.uuid), "executor": "", "tags": tags}
+    form |= _NO_INLINE_ROWS
+
+    response = browser.post(f"/admin/deals/deal/{deal.pk}/change/", form)
+
+    assert response.status_code == 302
+    deal.refresh_from_db()
+    assert deal.tags == []
+
+
+@pytest.mark.parametrize("tags", ['"x"', "[1]", '{"a": 1}', '["' + "x" * 65 + '"]'])
+def test_tags_that_are_not_a_list_of_short_strings_are_refused(browser, deal, owner, tags):
+    deal.tags = ["было"]
+    deal.save()
+    form = {"title": "Новое", "description": "", "sales_agent": str(owner.uuid), "executor": "", "tags": tags}
+    form |= _NO_INLINE_ROWS
+
+    response = browser.post(f"/admin/deals/deal/{deal.pk}/change/", form)
+
+    assert response.status_code == 200
+    assert "Нужен список строк" in response.content.decode()
+    deal.refresh_from_db()
+    assert (deal.title, deal.tags) == ("КАСКО Toyota", ["было"])
+
+
+@pytest.mark.parametrize(("contacts", "status"), [("", 302), ("{}", 302), ('"x"', 200), ("[1]", 200)])
+def test_client_contacts_are_a_list_or_nothing(browser, client_obj, contacts, status):
+    form = {"type": "company", "full_name": "ООО Ромашка", "status": "active", "contacts": contacts, "tax_number": ""}
+
+    response = browser.post(f"/admin/deals/client/{client_obj.pk}/change/", form)
+
+    assert response.status_code == status
+    client_obj.refresh_from_db()
+    assert client_obj.contacts == []
