@@ -55,11 +55,17 @@ class InputGuardMiddleware:
             _check_input(request)
         except RequestDataTooBig:
             return self.get_response(request)  # Django answers an oversized body itself
+        except SuspiciousOperation as exc:  # more query parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS
+            return _refused(request, ValidationFailed(str(exc), details={"query": [str(exc)]}))
         except ValidationFailed as exc:
-            if request.path.startswith("/admin/") and request.content_type != "application/json":
-                return defaults.bad_request(request, SuspiciousOperation(exc.message))  # the admin's HTML pages
-            return error_response(exc.code, exc.message, status=exc.status, details=exc.details)
+            return _refused(request, exc)
         return self.get_response(request)
+
+
+def _refused(request, exc: ValidationFailed):
+    if request.path.startswith("/admin/") and request.content_type != "application/json":
+        return defaults.bad_request(request, SuspiciousOperation(exc.message))  # the admin's HTML pages
+    return error_response(exc.code, exc.message, status=exc.status, details=exc.details)
 
 
 def _check_input(request) -> None:

@@ -166,6 +166,12 @@ def test_signed_whatsapp_notification_with_nul_is_400(world):
     assert not InboundDelivery.objects.exists()
 
 
+def test_too_many_query_parameters_are_a_400_in_the_envelope(world):
+    query = "&".join(f"p{n}=1" for n in range(1500))
+
+    assert_refused(client_for(world.owner).get(f"/api/leads?{query}"), "query")
+
+
 # ---------------------------------------------------------------- numbers beyond range in query values
 
 
