@@ -1,6 +1,6 @@
 """The Deals API's own error codes (seed 002): specific 404s and 409 conflicts."""
 
-from crm.errors import Conflict, NotFound
+from crm.errors import Conflict, NotFound, PreconditionFailed
 
 
 class ClientNotFound(NotFound):
@@ -33,3 +33,16 @@ class DealConflict(Conflict):
 
 class PolicyConflict(Conflict):
     code, default_message = "policy_conflict", "A policy with this number already exists."
+
+
+class ClientNotConfirmed(PreconditionFailed):
+    """412: a deal moves to issuing/active, or a policy to active, while its client is not `active` (SPEC §11)."""
+
+    default_message = "The deal's client is not confirmed (not active)."
+
+    def __init__(self, client):
+        self.client = client
+        super().__init__(
+            f"Client {client.pk} is {client.status}, not active: confirm the client first.",
+            details={"client_id": [f"The client is {client.status}; it must be active."]},
+        )

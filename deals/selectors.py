@@ -125,7 +125,7 @@ WITH total AS (
     ORDER BY created_at DESC, id DESC LIMIT %s OFFSET {offset}
 )
 SELECT total.n, d.id, d.client_id, c.full_name, d.title, d.description, d.status, d.sales_agent_id, d.executor_id,
-       d.expected_close_date, d.tags, d.folder_id, d.created_at, d.updated_at
+       d.expected_close_date, d.tags, d.folder_id, d.created_at, d.updated_at, d.version
 FROM total
 LEFT JOIN (page JOIN {deals} d ON d.id = page.id JOIN {clients} c ON c.id = d.client_id) ON TRUE
 ORDER BY d.created_at DESC, d.id DESC
@@ -175,6 +175,7 @@ class DealRow:
     folder_id: str
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    version: int
 
 
 class DealWeekPage:

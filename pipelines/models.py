@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from crm.tenancy import TenantModel
+from crm.versions import version_field
 
 MAX_PIPELINES_PER_TENANT = 50
 MAX_STAGES_PER_PIPELINE = 100
@@ -80,6 +81,7 @@ class Lead(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="assigned_leads"
     )
     source_payload = models.JSONField(null=True, blank=True)
+    version = version_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

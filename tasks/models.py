@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from crm.tenancy import TenantModel
+from crm.versions import version_field
 
 MAX_NOTE_LENGTH = 10_000
 DUE_AT_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC))
@@ -54,6 +55,7 @@ class LeadTask(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     completed_at = models.DateTimeField(null=True, blank=True)
+    version = version_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

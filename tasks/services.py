@@ -13,6 +13,7 @@ from django.utils import timezone
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import User
 from crm.tenancy import check_may_touch, sees_whole_tenant
+from crm.versions import ANY, Expected, save_bumped
 from pipelines.models import HistoryKind, Lead
 from pipelines.services import lead_touch
 from tasks.models import LeadTask, TaskStatus, TaskType
@@ -97,8 +98,11 @@ def _describe(task: LeadTask, name: str, before) -> str:
 
 
 @transaction.atomic
-def task_update(*, task: LeadTask, user: User | None, **fields) -> LeadTask:
-    """Change type, status, due time, note or assignee; done sets `completed_at`, leaving done clears it."""
+def task_update(*, task: LeadTask, user: User | None, expected: Expected = ANY, **fields) -> LeadTask:
+    """Change type, status, due time, note or assignee; done sets `completed_at`, leaving done clears it.
+
+    `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
+    """
     for name in fields:
         if name not in TASK_EDITABLE_FIELDS:
             raise ValidationFailed.for_field(name, "This field cannot be changed.")
@@ -110,6 +114,7 @@ def task_update(*, task: LeadTask, user: User | None, **fields) -> LeadTask:
     )
     # The task's own rule (its assignee), not its lead's: a manager changes the tasks assigned to them (SPEC §15).
     check_may_touch(user, task, "This task is assigned to a colleague.")
+    expected.check(task.version)
     if "note" in fields:
         fields["note"] = fields["note"] or ""
     if "assigned_to" in fields and getattr(fields["assigned_to"], "pk", None) != task.assigned_to_id:
@@ -122,7 +127,7 @@ def task_update(*, task: LeadTask, user: User | None, **fields) -> LeadTask:
     if "status" in changed:
         task.completed_at = timezone.now() if task.status == TaskStatus.DONE else None
     _full_clean(task)
-    task.save()
+    save_bumped(task)
     text = f"Задача #{task.pk}: " + "; ".join(_describe(task, name, before) for name, before in changed.items())
     lead_touch(
         lead=task.lead,

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from crm.versions import version_field
 from deals.models.base import UUIDTenantModel
 
 MAX_CONTACTS = 50
@@ -61,6 +62,7 @@ class Client(UUIDTenantModel):
     contacts = models.JSONField(default=list, blank=True, validators=[validate_contacts])
     notes = models.TextField(max_length=10_000, blank=True, default="")
     search_text = models.TextField(blank=True, default="", editable=False)
+    version = version_field()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from crm.versions import version_field
 from deals.models.base import Transitions, UUIDTenantModel
 
 
@@ -49,6 +50,7 @@ class Deal(UUIDTenantModel):
     expected_close_date = models.DateField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     folder_id = models.CharField(max_length=255, blank=True, default="")
+    version = version_field()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -3,6 +3,7 @@
 from django.db import models
 from django.db.models import F, Q
 
+from crm.versions import version_field
 from deals.models.base import MONEY, Transitions, UUIDTenantModel
 from deals.models.deals import Deal
 
@@ -73,6 +74,7 @@ class Policy(UUIDTenantModel):
     coverage_sum = models.DecimalField(**MONEY, null=True, blank=True)
     status = models.CharField(max_length=16, choices=PolicyStatus.choices, default=PolicyStatus.DRAFT)
     documents = models.JSONField(default=list, blank=True)
+    version = version_field()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -129,6 +131,7 @@ class Payment(UUIDTenantModel):
     currency = models.CharField(max_length=3, default=CURRENCY_RUB, editable=False)
     external_ref = models.CharField(max_length=255, null=True, blank=True)
     notes = models.TextField(max_length=10_000, blank=True, default="")
+    version = version_field()
 
     class Meta:
         ordering = ["-created_at", "-id"]

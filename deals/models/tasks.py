@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from crm.versions import version_field
 from deals.models.base import Transitions, UUIDTenantModel
 from deals.models.deals import Deal
 
@@ -52,6 +53,7 @@ class DealTask(UUIDTenantModel):
     status = models.CharField(max_length=16, choices=DealTaskStatus.choices, default=DealTaskStatus.NEW)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    version = version_field()
 
     class Meta:
         ordering = [F("due_date").asc(nulls_last=True), "id"]

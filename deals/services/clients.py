@@ -4,6 +4,7 @@ from django.db import transaction
 
 from crm.errors import Forbidden
 from crm.tenancy import sees_whole_tenant
+from crm.versions import ANY, Expected
 from deals.errors import ClientExists
 from deals.models import Client, Deal
 from deals.services.common import assign_changes, clean_fields, save_or_conflict
@@ -37,16 +38,21 @@ def client_may_change(*, client: Client, actor) -> bool:
 
 
 @transaction.atomic
-def client_update(*, client: Client, actor, **changes) -> Client:
-    """Change a client's fields; a tax number taken by another client is 409 client_exists."""
+def client_update(*, client: Client, actor, expected: Expected = ANY, **changes) -> Client:
+    """Change a client's fields; a tax number taken by another client is 409 client_exists.
+
+    `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
+    """
     if not client_may_change(client=client, actor=actor):
         raise Forbidden("Managers change only clients of their own deals.")
     client = Client.objects.for_tenant(client.tenant_id).select_for_update().get(pk=client.pk)
+    expected.check(client.version)
     changed = assign_changes(client, CLIENT_FIELDS, changes)
     if not changed:
         return client
     client.refresh_search_text()
     clean_fields(client)
     update_fields = [*changed, "search_text", "updated_at"]
-    save_or_conflict(client, {"deals_client_tax_uniq": _client_exists(client.tax_number)}, update_fields=update_fields)
+    conflicts = {"deals_client_tax_uniq": _client_exists(client.tax_number)}
+    save_or_conflict(client, conflicts, bump=True, update_fields=update_fields)
     return client

@@ -3,6 +3,9 @@
 from django.db import IntegrityError, models, transaction
 
 from crm.errors import ApplicationError, InvalidStatusTransition
+from crm.versions import save_bumped
+from deals.errors import ClientNotConfirmed
+from deals.models import Client, ClientStatus
 from deals.models.base import Transitions
 
 
@@ -35,11 +38,19 @@ def violated_constraint(exc: IntegrityError, model: type[models.Model]) -> str |
     return None
 
 
-def save_or_conflict(instance: models.Model, conflicts: dict[str, ApplicationError], **save_kwargs) -> None:
-    """Save in a savepoint; a unique-constraint violation becomes its 409, so concurrent duplicates get one 201."""
+def save_or_conflict(
+    instance: models.Model, conflicts: dict[str, ApplicationError], *, bump: bool = False, **save_kwargs
+) -> None:
+    """Save in a savepoint; a unique-constraint violation becomes its 409, so concurrent duplicates get one 201.
+
+    `bump=True` saves a change of a locked row with `version + 1` (crm.versions.save_bumped).
+    """
     try:
         with transaction.atomic():
-            instance.save(**save_kwargs)
+            if bump:
+                save_bumped(instance, **save_kwargs)
+            else:
+                instance.save(**save_kwargs)
     except IntegrityError as exc:
         error = conflicts.get(violated_constraint(exc, type(instance)))
         if error is None:
@@ -55,3 +66,9 @@ def transition_allowed(table: Transitions, current: str, requested: str, *, http
     if requested not in allowed:
         raise InvalidStatusTransition(current, requested, allowed, status=http_status)
     return True
+
+
+def require_active_client(client: Client) -> None:
+    """A deal issues or becomes active, a policy becomes active, only for a confirmed (`active`) client: else 412."""
+    if client.status != ClientStatus.ACTIVE:
+        raise ClientNotConfirmed(client)

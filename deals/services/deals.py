@@ -4,13 +4,22 @@ from django.db import transaction
 
 from crm.errors import Forbidden
 from crm.tenancy import check_may_touch, sees_whole_tenant
+from crm.versions import ANY, Expected
 from deals.errors import ClientNotFound, DealConflict, DealNotFound
 from deals.folders import folder_provider
-from deals.models import DEAL_TRANSITIONS, Client, Deal, JournalEntry, JournalKind
-from deals.services.common import assign_changes, clean_fields, save_or_conflict, transition_allowed
+from deals.models import DEAL_TRANSITIONS, Client, Deal, DealStatus, JournalEntry, JournalKind
+from deals.services.common import (
+    assign_changes,
+    clean_fields,
+    require_active_client,
+    save_or_conflict,
+    transition_allowed,
+)
 
 DEAL_EDITABLE_FIELDS = frozenset({"title", "description", "expected_close_date", "tags"})
 _PEOPLE = (("sales_agent", "Агент"), ("executor", "Исполнитель"))
+# A deal is issued and becomes active only for a confirmed client (SPEC §11).
+CONFIRMED_CLIENT_STATUSES = frozenset({DealStatus.ISSUING, DealStatus.ACTIVE})
 
 
 def _deal_conflict(title: str) -> DealConflict:
@@ -67,15 +76,37 @@ def _person(user) -> str:
     return user.display_name if user is not None else "—"
 
 
-@transaction.atomic
-def deal_update(*, deal: Deal, actor, status: str | None = None, **changes) -> Deal:
-    """Change a deal's fields and people (journalled), then its status through `deal_transition`."""
-    deal = (
+def _locked(deal: Deal) -> Deal:
+    return (
         Deal.objects.for_tenant(deal.tenant_id)
         .select_for_update(of=("self",))
         .select_related("client", "sales_agent", "executor")
         .get(pk=deal.pk)
     )
+
+
+def _move_status(deal: Deal, status: str) -> str | None:
+    """The one enforcer of DEAL_TRANSITIONS (400 invalid_status_transition) and of the confirmed-client rule (412).
+
+    Sets the new status and returns its journal text; None for the current status (a no-op).
+    """
+    previous = deal.status
+    if not transition_allowed(DEAL_TRANSITIONS, previous, status):
+        return None
+    if status in CONFIRMED_CLIENT_STATUSES:
+        require_active_client(deal.client)
+    deal.status = status
+    return f"Статус: {previous} → {status}"
+
+
+@transaction.atomic
+def deal_update(*, deal: Deal, actor, status: str | None = None, expected: Expected = ANY, **changes) -> Deal:
+    """Change a deal's fields, people and status (people and status journalled) as one new version.
+
+    `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
+    """
+    deal = _locked(deal)
+    expected.check(deal.version)
     update_fields = assign_changes(deal, DEAL_EDITABLE_FIELDS, changes)
     notes = []
     for name, label in _PEOPLE:
@@ -86,33 +117,27 @@ def deal_update(*, deal: Deal, actor, status: str | None = None, **changes) -> D
         notes.append(f"{label}: {_person(getattr(deal, name))} → {_person(changes[name])}")
         setattr(deal, name, changes[name])
         update_fields.append(name)
+    status_note = _move_status(deal, status) if status is not None else None
+    if status_note is not None:
+        notes.append(status_note)
+        update_fields.append("status")
     if update_fields:
         clean_fields(deal)
+        # A move out of `closed` could collide with the open-title constraint, but the table forbids it.
         save_or_conflict(
             deal,
             {"deals_deal_open_title_uniq": _deal_conflict(deal.title)},
+            bump=True,
             update_fields=[*update_fields, "updated_at"],
         )
         for text in notes:
             _journal_system(deal=deal, actor=actor, text=text)
-    if status is not None:
-        deal = deal_transition(deal=deal, status=status, actor=actor)
     return deal
 
 
-@transaction.atomic
-def deal_transition(*, deal: Deal, status: str, actor) -> Deal:
-    """The one enforcer of DEAL_TRANSITIONS: 400 invalid_status_transition, a no-op for the current status."""
-    deal = (
-        Deal.objects.for_tenant(deal.tenant_id).select_for_update(of=("self",)).select_related("client").get(pk=deal.pk)
-    )
-    previous = deal.status
-    if transition_allowed(DEAL_TRANSITIONS, previous, status):
-        deal.status = status
-        # Only a move out of `closed` could collide with the open-title constraint, and the table forbids it.
-        deal.save(update_fields=["status", "updated_at"])
-        _journal_system(deal=deal, actor=actor, text=f"Статус: {previous} → {status}")
-    return deal
+def deal_transition(*, deal: Deal, status: str, actor, expected: Expected = ANY) -> Deal:
+    """Only a status change (the admin's status actions, the demo data): `deal_update` with just `status`."""
+    return deal_update(deal=deal, actor=actor, status=status, expected=expected)
 
 
 def _journal_system(*, deal: Deal, actor, text: str) -> JournalEntry:

@@ -3,6 +3,7 @@
 from django.db import transaction
 
 from crm.errors import ValidationFailed
+from crm.versions import ANY, Expected, save_bumped
 from deals.errors import PolicyNotFound
 from deals.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus, Policy
 from deals.services.common import assign_changes, clean_fields, transition_allowed
@@ -38,23 +39,24 @@ def payment_create(
 
 
 @transaction.atomic
-def payment_update(*, payment: Payment, status: str | None = None, **changes) -> Payment:
-    """Change a payment's reference, date and notes, then its status through `payment_transition`."""
+def payment_update(*, payment: Payment, status: str | None = None, expected: Expected = ANY, **changes) -> Payment:
+    """Change a payment's reference, date, notes and status as one new version.
+
+    `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
+    """
     payment = Payment.objects.for_tenant(payment.tenant_id).select_for_update().get(pk=payment.pk)
+    expected.check(payment.version)
     changed = assign_changes(payment, PAYMENT_EDITABLE_FIELDS, changes)
+    # The one enforcer of PAYMENT_TRANSITIONS: 400 invalid_status_transition, a no-op for the current status.
+    if status is not None and transition_allowed(PAYMENT_TRANSITIONS, payment.status, status):
+        payment.status = status
+        changed.append("status")
     if changed:
         clean_fields(payment)
-        payment.save(update_fields=[*changed, "updated_at"])
-    if status is not None:
-        payment = payment_transition(payment=payment, status=status)
+        save_bumped(payment, update_fields=[*changed, "updated_at"])
     return payment
 
 
-@transaction.atomic
-def payment_transition(*, payment: Payment, status: str) -> Payment:
-    """The one enforcer of PAYMENT_TRANSITIONS: 400 invalid_status_transition, a no-op for the current status."""
-    payment = Payment.objects.for_tenant(payment.tenant_id).select_for_update().get(pk=payment.pk)
-    if transition_allowed(PAYMENT_TRANSITIONS, payment.status, status):
-        payment.status = status
-        payment.save(update_fields=["status", "updated_at"])
-    return payment
+def payment_transition(*, payment: Payment, status: str, expected: Expected = ANY) -> Payment:
+    """Only a status change: `payment_update` with just `status`."""
+    return payment_update(payment=payment, status=status, expected=expected)

@@ -3,9 +3,16 @@
 from django.db import transaction
 
 from crm.errors import ValidationFailed
+from crm.versions import ANY, Expected, save_bumped
 from deals.errors import PolicyConflict
-from deals.models import POLICY_TRANSITIONS, Calculation, Deal, Policy
-from deals.services.common import assign_changes, clean_fields, save_or_conflict, transition_allowed
+from deals.models import POLICY_TRANSITIONS, Calculation, Deal, Policy, PolicyStatus
+from deals.services.common import (
+    assign_changes,
+    clean_fields,
+    require_active_client,
+    save_or_conflict,
+    transition_allowed,
+)
 
 POLICY_EDITABLE_FIELDS = frozenset({"effective_to", "documents", "premium_amount", "coverage_sum"})
 
@@ -29,11 +36,16 @@ def calculation_create(*, deal: Deal, **fields) -> Calculation:
 
 @transaction.atomic
 def policy_create(*, deal: Deal, calculation: Calculation | None = None, **fields) -> Policy:
-    """Register a policy of the deal; its number is unique in the tenant (409 policy_conflict)."""
+    """Register a policy of the deal; its number is unique in the tenant (409 policy_conflict).
+
+    An `active` policy needs the deal's client confirmed (412 precondition_failed).
+    """
     if calculation is not None and calculation.deal_id != deal.pk:
         raise ValidationFailed.for_field("calculation_id", "The calculation belongs to another deal.")
     policy = Policy(tenant_id=deal.tenant_id, deal=deal, calculation=calculation, **fields)
     _check_dates(policy)
+    if policy.status == PolicyStatus.ACTIVE:
+        require_active_client(deal.client)
     clean_fields(policy)
     save_or_conflict(policy, {"deals_policy_number_uniq": _policy_conflict(policy.policy_number)}, force_insert=True)
     return policy
@@ -44,25 +56,42 @@ def _check_dates(policy: Policy) -> None:
         raise ValidationFailed.for_field("effective_to", "Must not be before effective_from.")
 
 
+def _move_status(policy: Policy, status: str) -> bool:
+    """The one enforcer of POLICY_TRANSITIONS (400) and of the confirmed-client rule for `active` (412).
+
+    Sets the new status; False for the current status (a no-op).
+    """
+    if not transition_allowed(POLICY_TRANSITIONS, policy.status, status):
+        return False
+    if status == PolicyStatus.ACTIVE:
+        require_active_client(policy.deal.client)
+    policy.status = status
+    return True
+
+
 @transaction.atomic
-def policy_update(*, policy: Policy, status: str | None = None, **changes) -> Policy:
-    """Change a policy's dates, documents and sums, then its status through `policy_transition`."""
-    policy = Policy.objects.for_tenant(policy.tenant_id).select_for_update().get(pk=policy.pk)
+def policy_update(*, policy: Policy, status: str | None = None, expected: Expected = ANY, **changes) -> Policy:
+    """Change a policy's dates, documents, sums and status as one new version.
+
+    `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
+    """
+    policy = (
+        Policy.objects.for_tenant(policy.tenant_id)
+        .select_for_update(of=("self",))
+        .select_related("deal__client")
+        .get(pk=policy.pk)
+    )
+    expected.check(policy.version)
     changed = assign_changes(policy, POLICY_EDITABLE_FIELDS, changes)
+    if status is not None and _move_status(policy, status):
+        changed.append("status")
     if changed:
         _check_dates(policy)
         clean_fields(policy)
-        policy.save(update_fields=[*changed, "updated_at"])
-    if status is not None:
-        policy = policy_transition(policy=policy, status=status)
+        save_bumped(policy, update_fields=[*changed, "updated_at"])
     return policy
 
 
-@transaction.atomic
-def policy_transition(*, policy: Policy, status: str) -> Policy:
-    """The one enforcer of POLICY_TRANSITIONS: 400 invalid_status_transition, a no-op for the current status."""
-    policy = Policy.objects.for_tenant(policy.tenant_id).select_for_update().get(pk=policy.pk)
-    if transition_allowed(POLICY_TRANSITIONS, policy.status, status):
-        policy.status = status
-        policy.save(update_fields=["status", "updated_at"])
-    return policy
+def policy_transition(*, policy: Policy, status: str, expected: Expected = ANY) -> Policy:
+    """Only a status change (the demo data): `policy_update` with just `status`."""
+    return policy_update(policy=policy, status=status, expected=expected)

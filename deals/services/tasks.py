@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from crm.errors import Forbidden, ValidationFailed
 from crm.tenancy import check_may_touch, sees_whole_tenant
+from crm.versions import ANY, Expected, save_bumped
 from deals.models import DEAL_TASK_TRANSITIONS, FINAL_TASK_STATUSES, DealTask, DealTaskStatus
 from deals.services.common import assign_changes, clean_fields, transition_allowed
 from deals.services.deals import deal_for_actor
@@ -52,33 +53,45 @@ def deal_task_create(
     return task
 
 
+def _move_status(task: DealTask, status: str) -> bool:
+    """The one enforcer of DEAL_TASK_TRANSITIONS: 409 invalid_status_transition; sets started_at/completed_at.
+
+    False for the current status (a no-op).
+    """
+    if not transition_allowed(DEAL_TASK_TRANSITIONS, task.status, status, http_status=409):
+        return False
+    task.status = status
+    now = timezone.now()
+    if status == DealTaskStatus.IN_PROGRESS and task.started_at is None:
+        task.started_at = now
+    if status in FINAL_TASK_STATUSES:
+        task.completed_at = now
+    return True
+
+
 @transaction.atomic
-def deal_task_update(*, task: DealTask, actor, status: str | None = None, assignee=None, **changes) -> DealTask:
-    """Change a task's fields and assignee, then its status through `deal_task_transition`."""
+def deal_task_update(
+    *, task: DealTask, actor, status: str | None = None, assignee=None, expected: Expected = ANY, **changes
+) -> DealTask:
+    """Change a task's fields, assignee and status as one new version.
+
+    `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
+    """
     task = DealTask.objects.for_tenant(task.tenant_id).select_for_update().get(pk=task.pk)
+    expected.check(task.version)
     changed = assign_changes(task, TASK_EDITABLE_FIELDS, changes)
     if assignee is not None and assignee.uuid != task.assignee_id:
         _check_assignee(actor=actor, assignee=assignee)
         task.assignee = assignee
         changed.append("assignee")
+    if status is not None and _move_status(task, status):
+        changed += ["status", "started_at", "completed_at"]
     if changed:
         clean_fields(task)
-        task.save(update_fields=[*changed, "updated_at"])
-    if status is not None:
-        task = deal_task_transition(task=task, status=status)
+        save_bumped(task, update_fields=[*changed, "updated_at"])
     return task
 
 
-@transaction.atomic
-def deal_task_transition(*, task: DealTask, status: str) -> DealTask:
-    """The one enforcer of DEAL_TASK_TRANSITIONS: 409 invalid_status_transition; sets started_at/completed_at."""
-    task = DealTask.objects.for_tenant(task.tenant_id).select_for_update().get(pk=task.pk)
-    if transition_allowed(DEAL_TASK_TRANSITIONS, task.status, status, http_status=409):
-        task.status = status
-        now = timezone.now()
-        if status == DealTaskStatus.IN_PROGRESS and task.started_at is None:
-            task.started_at = now
-        if status in FINAL_TASK_STATUSES:
-            task.completed_at = now
-        task.save(update_fields=["status", "started_at", "completed_at", "updated_at"])
-    return task
+def deal_task_transition(*, task: DealTask, status: str, actor=None, expected: Expected = ANY) -> DealTask:
+    """Only a status change (the demo data): `deal_task_update` with just `status`."""
+    return deal_task_update(task=task, actor=actor, status=status, expected=expected)

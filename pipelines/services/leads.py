@@ -9,6 +9,7 @@ from django.utils import timezone
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import Tenant, User
 from crm.tenancy import check_may_touch, sees_whole_tenant
+from crm.versions import ANY, Expected, save_bumped
 from events.services import lead_event_emit
 from pipelines.models import HistoryKind, Lead, LeadHistory, LeadSource, Pipeline, Stage
 from pipelines.services.common import full_clean, reject_unknown
@@ -211,11 +212,15 @@ def _lock_lead(lead: Lead) -> Lead:
 
 
 @transaction.atomic
-def lead_update(*, lead: Lead, user: User | None = None, **fields) -> Lead:
-    """Edit name, phone, email, comment or assignee; one history entry per kind of change, one event."""
+def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = ANY, **fields) -> Lead:
+    """Edit name, phone, email, comment or assignee; one history entry per kind of change, one event.
+
+    `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
+    """
     reject_unknown(fields, LEAD_EDITABLE_FIELDS)
     lead = _lock_lead(lead)
     check_may_touch(user, lead, "This lead is assigned to a colleague.")
+    expected.check(lead.version)
     tenant = lead.tenant
     if "phone" in fields:
         fields["phone"] = phone_normalize(fields["phone"], region=tenant.phone_region)
@@ -240,7 +245,7 @@ def lead_update(*, lead: Lead, user: User | None = None, **fields) -> Lead:
     for name in changed:
         setattr(lead, name, fields[name])
     full_clean(lead, exclude=["tenant", "pipeline", "stage", "assigned_to"])
-    lead.save()
+    save_bumped(lead)
     edited = [name for name in changed if name in _FIELD_LABELS]
     if edited:
         text = "; ".join(f"{_FIELD_LABELS[name]}: {getattr(lead, name) or '—'}" for name in edited)
@@ -264,10 +269,11 @@ def _key(value):
 
 
 @transaction.atomic
-def lead_move_to_stage(*, lead: Lead, stage: Stage, user: User | None = None) -> Lead:
+def lead_move_to_stage(*, lead: Lead, stage: Stage, user: User | None = None, expected: Expected = ANY) -> Lead:
     """Move a lead to a stage of its tenant (another pipeline's stage moves it there too); history + event."""
     lead = _lock_lead(lead)
     check_may_touch(user, lead, "This lead is assigned to a colleague.")
+    expected.check(lead.version)
     if stage.tenant_id != lead.tenant_id:
         raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant.")
     if stage.pk == lead.stage_id:
@@ -280,7 +286,7 @@ def lead_move_to_stage(*, lead: Lead, stage: Stage, user: User | None = None) ->
     lead.stage = stage
     lead.pipeline_id = stage.pipeline_id
     lead.moved_to_stage_at = timezone.now()
-    lead.save(update_fields=["stage", "pipeline", "moved_to_stage_at", "updated_at"])
+    save_bumped(lead, update_fields=["stage", "pipeline", "moved_to_stage_at", "updated_at"])
     lead_history_record(
         lead=lead, kind=HistoryKind.STAGE_CHANGED, user=user, text=text, from_stage=from_stage, to_stage=stage
     )
