@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from crm.api.versioning import VersionedInputSerializer
 from deals.api.fields import (
     MoneyField,
     OptionalTextField,
@@ -63,7 +64,7 @@ class ClientCreateInputSerializer(ClientInputSerializer):
     pass
 
 
-class ClientUpdateInputSerializer(ClientInputSerializer):
+class ClientUpdateInputSerializer(VersionedInputSerializer, ClientInputSerializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, partial=True, **kwargs)
 
@@ -78,7 +79,7 @@ class DealCreateInputSerializer(serializers.Serializer):
     tags = string_list(max_length=64)
 
 
-class DealUpdateInputSerializer(serializers.Serializer):
+class DealUpdateInputSerializer(VersionedInputSerializer):
     title = StrictCharField(max_length=NAME, required=False)
     description = OptionalTextField(max_length=LONG_TEXT)
     status = serializers.ChoiceField(choices=DealStatus.choices, required=False)
@@ -137,7 +138,7 @@ class PolicyCreateInputSerializer(serializers.Serializer):
         return attrs
 
 
-class PolicyUpdateInputSerializer(serializers.Serializer):
+class PolicyUpdateInputSerializer(VersionedInputSerializer):
     status = serializers.ChoiceField(choices=PolicyStatus.choices, required=False)
     effective_to = StrictDateField(required=False)
     documents = string_list()
@@ -164,7 +165,7 @@ class PaymentCreateInputSerializer(serializers.Serializer):
         return attrs
 
 
-class PaymentUpdateInputSerializer(serializers.Serializer):
+class PaymentUpdateInputSerializer(VersionedInputSerializer):
     status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
     external_ref = StrictCharField(max_length=NAME, required=False, allow_null=True)
     planned_date = StrictDateField(required=False, allow_null=True)
@@ -182,7 +183,7 @@ class DealTaskCreateInputSerializer(serializers.Serializer):
     priority = serializers.ChoiceField(choices=DealTaskPriority.choices, required=False)
 
 
-class DealTaskUpdateInputSerializer(serializers.Serializer):
+class DealTaskUpdateInputSerializer(VersionedInputSerializer):
     subject = StrictCharField(max_length=NAME, required=False)
     description = StrictCharField(max_length=LONG_TEXT, required=False)
     status = serializers.ChoiceField(choices=DealTaskStatus.choices, required=False)

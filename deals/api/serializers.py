@@ -10,6 +10,8 @@ from rest_framework import serializers
 
 from deals.models import ContactType
 
+VERSION_HELP = 'Also the `ETag` ("<version>"); send it back as `If-Match` or `version` on a PATCH (SPEC §11).'
+
 
 def _dt(value) -> str | None:
     """ISO-8601 in the tenant's (active) timezone, like DRF's DateTimeField."""
@@ -65,6 +67,7 @@ class ClientSerializer(PresentedSerializer):
     status = serializers.CharField()
     contacts = ContactSerializer(many=True)
     notes = serializers.CharField()
+    version = serializers.IntegerField(help_text=VERSION_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -81,6 +84,7 @@ class ClientSerializer(PresentedSerializer):
             "status": client.status,
             "contacts": client.contacts,
             "notes": client.notes,
+            "version": client.version,
             "created_at": _dt(client.created_at),
             "updated_at": _dt(client.updated_at),
         }
@@ -98,6 +102,7 @@ class DealSerializer(PresentedSerializer):
     expected_close_date = serializers.DateField(allow_null=True)
     tags = serializers.ListField(child=serializers.CharField())
     folder_id = serializers.CharField(help_text="The deal's document folder (from the folder provider).")
+    version = serializers.IntegerField(help_text=VERSION_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -115,6 +120,7 @@ class DealSerializer(PresentedSerializer):
             "expected_close_date": _date(deal.expected_close_date),
             "tags": deal.tags,
             "folder_id": deal.folder_id,
+            "version": deal.version,
             "created_at": _dt(deal.created_at),
             "updated_at": _dt(deal.updated_at),
         }
@@ -197,6 +203,7 @@ class PolicySerializer(PresentedSerializer):
     coverage_sum = serializers.FloatField(allow_null=True)
     status = serializers.CharField()
     documents = serializers.ListField(child=serializers.CharField())
+    version = serializers.IntegerField(help_text=VERSION_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -215,6 +222,7 @@ class PolicySerializer(PresentedSerializer):
             "coverage_sum": _money(policy.coverage_sum),
             "status": policy.status,
             "documents": policy.documents,
+            "version": policy.version,
             "created_at": _dt(policy.created_at),
             "updated_at": _dt(policy.updated_at),
         }
@@ -231,6 +239,7 @@ class PaymentSerializer(PresentedSerializer):
     currency = serializers.CharField()
     external_ref = serializers.CharField(allow_null=True, help_text="The record in the Payments service.")
     notes = serializers.CharField()
+    version = serializers.IntegerField(help_text=VERSION_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -247,6 +256,7 @@ class PaymentSerializer(PresentedSerializer):
             "currency": payment.currency,
             "external_ref": payment.external_ref,
             "notes": payment.notes,
+            "version": payment.version,
             "created_at": _dt(payment.created_at),
             "updated_at": _dt(payment.updated_at),
         }
@@ -266,6 +276,7 @@ class DealTaskSerializer(PresentedSerializer):
     status = serializers.CharField()
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
+    version = serializers.IntegerField(help_text=VERSION_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -285,6 +296,7 @@ class DealTaskSerializer(PresentedSerializer):
             "status": task.status,
             "started_at": _dt(task.started_at),
             "completed_at": _dt(task.completed_at),
+            "version": task.version,
             "created_at": _dt(task.created_at),
             "updated_at": _dt(task.updated_at),
         }

@@ -1,17 +1,18 @@
 """The /api/v1 endpoints (seed 002 + SPEC §9). Views configure and call one service each; no rules live here."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.api.idempotency import idempotent
 from crm.api.pagination import V1Pagination
+from crm.api.versioning import VersionedViewMixin
 from crm.api.viewsets import TenantScopedViewSet
 from deals import services
 from deals.api import inputs
 from deals.api.renderers import OrjsonRenderer
+from deals.api.schema import PAGE_PARAMETERS, STALE, VERSIONED_PATCH, errors, transitions_doc
 from deals.api.serializers import (
     CalculationSerializer,
     ClientSerializer,
@@ -20,7 +21,6 @@ from deals.api.serializers import (
     JournalEntrySerializer,
     PaymentSerializer,
     PolicySerializer,
-    V1ErrorSerializer,
 )
 from deals.filtersets import ClientFilterSet, DealFilterSet, DealTaskFilterSet, PaymentFilterSet, deal_status_filter
 from deals.models import (
@@ -35,37 +35,12 @@ from deals.models import (
     JournalEntry,
     Payment,
     Policy,
-    transitions_markdown,
 )
 from deals.selectors import deal_week_page, list_source
 
-PAGE_PARAMETERS = [
-    OpenApiParameter("limit", OpenApiTypes.INT, description="1..200, default 25."),
-    OpenApiParameter("offset", OpenApiTypes.INT, description="0 or more."),
-]
 
-
-def errors(*codes: str) -> dict:
-    """OpenAPI responses for the envelope: `errors("400 validation_error", "404 deal_not_found")`."""
-    by_status: dict[int, list[str]] = {}
-    for item in codes:
-        http_status, code = item.split(" ", 1)
-        by_status.setdefault(int(http_status), []).append(f"`{code}`")
-    return {
-        http_status: OpenApiResponse(V1ErrorSerializer, description=", ".join(names))
-        for http_status, names in by_status.items()
-    }
-
-
-def transitions_doc(name: str, table, http_status: int) -> str:
-    return (
-        f"Allowed {name} status transitions (anything else → {http_status} `invalid_status_transition`; "
-        f"setting the current status is a no-op 200):\n\n{transitions_markdown(table)}"
-    )
-
-
-class V1ViewSet(TenantScopedViewSet):
-    """Shared plumbing of the /api/v1 resources: JSON arrays with X-Total-Count/Link, orjson, id-first pages."""
+class V1ViewSet(VersionedViewMixin, TenantScopedViewSet):
+    """Shared plumbing of the /api/v1 resources: JSON arrays with X-Total-Count/Link, orjson, id-first pages, ETags."""
 
     renderer_classes = [OrjsonRenderer]
     pagination_class = V1Pagination
@@ -127,13 +102,15 @@ class ClientViewSet(V1ListMixin, V1ViewSet):
         request=inputs.ClientUpdateInputSerializer,
         responses={
             200: ClientSerializer,
-            **errors("400 validation_error", "403 forbidden", "404 client_not_found", "409 client_exists"),
+            **errors("400 validation_error", "403 forbidden", "404 client_not_found", "409 client_exists", *STALE),
         },
+        **VERSIONED_PATCH,
     )
     def partial_update(self, request, **kwargs):
         client = self.get_object()
-        data = self.validated_input(inputs.ClientUpdateInputSerializer)
-        return Response(ClientSerializer(services.client_update(client=client, actor=request.user, **data)).data)
+        data, expected = self.validated_update(inputs.ClientUpdateInputSerializer)
+        client = services.client_update(client=client, actor=request.user, expected=expected, **data)
+        return Response(ClientSerializer(client).data)
 
 
 @extend_schema(tags=["Deals"])
@@ -188,7 +165,8 @@ class DealViewSet(V1ViewSet):
         summary="Change a deal: title, description, status, people, dates",
         description=transitions_doc("deal", DEAL_TRANSITIONS, 400)
         + "\n\nStatus, sales agent and executor changes are written to the journal. "
-        "Managers may not change the sales agent or the executor.",
+        "Managers may not change the sales agent or the executor. Moving to `issuing` or `active` needs the "
+        "client `active` (else 412 `precondition_failed`, `details.client_id`).",
         request=inputs.DealUpdateInputSerializer,
         responses={
             200: DealSerializer,
@@ -198,13 +176,17 @@ class DealViewSet(V1ViewSet):
                 "403 forbidden",
                 "404 deal_not_found",
                 "409 deal_conflict",
+                *STALE,
             ),
         },
+        **VERSIONED_PATCH,
     )
     def partial_update(self, request, **kwargs):
         deal = self.get_object()
-        data = self.validated_input(inputs.DealUpdateInputSerializer)
-        return Response(DealSerializer(services.deal_update(deal=deal, actor=request.user, **data)).data)
+        data, expected = self.validated_update(inputs.DealUpdateInputSerializer)
+        return Response(
+            DealSerializer(services.deal_update(deal=deal, actor=request.user, expected=expected, **data)).data
+        )
 
     @extend_schema(
         summary="The deal's journal, newest first (notes and system entries)",
@@ -276,11 +258,18 @@ class DealViewSet(V1ViewSet):
     @extend_schema(
         tags=["Policies"],
         summary="Register a policy of the deal",
-        description="`calculation_id` must be a calculation of the same deal; `effective_from <= effective_to`.",
+        description="`calculation_id` must be a calculation of the same deal; `effective_from <= effective_to`. "
+        "An `active` policy needs the deal's client `active` (else 412 `precondition_failed`, `details.client_id`).",
         request=inputs.PolicyCreateInputSerializer,
         responses={
             201: PolicySerializer,
-            **errors("400 validation_error", "403 forbidden", "404 deal_not_found", "409 policy_conflict"),
+            **errors(
+                "400 validation_error",
+                "403 forbidden",
+                "404 deal_not_found",
+                "409 policy_conflict",
+                "412 precondition_failed",
+            ),
         },
     )
     @policies.mapping.post
@@ -307,17 +296,22 @@ class PolicyViewSet(V1ViewSet):
 
     @extend_schema(
         summary="Change a policy's status, end date, documents and sums",
-        description=transitions_doc("policy", POLICY_TRANSITIONS, 400),
+        description=transitions_doc("policy", POLICY_TRANSITIONS, 400)
+        + "\n\nMoving to `active` needs the deal's client `active` "
+        "(else 412 `precondition_failed`, `details.client_id`).",
         request=inputs.PolicyUpdateInputSerializer,
         responses={
             200: PolicySerializer,
-            **errors("400 validation_error", "400 invalid_status_transition", "403 forbidden", "404 policy_not_found"),
+            **errors(
+                "400 validation_error", "400 invalid_status_transition", "403 forbidden", "404 policy_not_found", *STALE
+            ),
         },
+        **VERSIONED_PATCH,
     )
     def partial_update(self, request, **kwargs):
         policy = self.get_object()
-        data = self.validated_input(inputs.PolicyUpdateInputSerializer)
-        return Response(PolicySerializer(services.policy_update(policy=policy, **data)).data)
+        data, expected = self.validated_update(inputs.PolicyUpdateInputSerializer)
+        return Response(PolicySerializer(services.policy_update(policy=policy, expected=expected, **data)).data)
 
 
 @extend_schema(tags=["Payments"])
@@ -357,13 +351,20 @@ class PaymentViewSet(V1ListMixin, V1ViewSet):
         request=inputs.PaymentUpdateInputSerializer,
         responses={
             200: PaymentSerializer,
-            **errors("400 validation_error", "400 invalid_status_transition", "403 forbidden", "404 payment_not_found"),
+            **errors(
+                "400 validation_error",
+                "400 invalid_status_transition",
+                "403 forbidden",
+                "404 payment_not_found",
+                *STALE,
+            ),
         },
+        **VERSIONED_PATCH,
     )
     def partial_update(self, request, **kwargs):
         payment = self.get_object()
-        data = self.validated_input(inputs.PaymentUpdateInputSerializer)
-        return Response(PaymentSerializer(services.payment_update(payment=payment, **data)).data)
+        data, expected = self.validated_update(inputs.PaymentUpdateInputSerializer)
+        return Response(PaymentSerializer(services.payment_update(payment=payment, expected=expected, **data)).data)
 
 
 @extend_schema(tags=["Tasks (v1)"])
@@ -409,10 +410,14 @@ class DealTaskViewSet(V1ListMixin, V1ViewSet):
         request=inputs.DealTaskUpdateInputSerializer,
         responses={
             200: DealTaskSerializer,
-            **errors("400 validation_error", "403 forbidden", "404 task_not_found", "409 invalid_status_transition"),
+            **errors(
+                "400 validation_error", "403 forbidden", "404 task_not_found", "409 invalid_status_transition", *STALE
+            ),
         },
+        **VERSIONED_PATCH,
     )
     def partial_update(self, request, **kwargs):
         task = self.get_object()
-        data = self.validated_input(inputs.DealTaskUpdateInputSerializer)
-        return Response(DealTaskSerializer(services.deal_task_update(task=task, actor=request.user, **data)).data)
+        data, expected = self.validated_update(inputs.DealTaskUpdateInputSerializer)
+        task = services.deal_task_update(task=task, actor=request.user, expected=expected, **data)
+        return Response(DealTaskSerializer(task).data)

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from crm.api.fields import TenantRelatedField
+from crm.api.versioning import VersionedInputSerializer
 from crm.models import User
 from pipelines.models import (
     MAX_ORDER_INDEX,
@@ -97,6 +98,7 @@ class LeadSerializer(serializers.ModelSerializer):
             "assigned_to_user_id",
             "created_at",
             "updated_at",
+            "version",
         ]
         read_only_fields = fields
 
@@ -128,7 +130,7 @@ class LeadCreateInputSerializer(serializers.Serializer):
     )
 
 
-class LeadUpdateInputSerializer(serializers.Serializer):
+class LeadUpdateInputSerializer(VersionedInputSerializer):
     name = serializers.CharField(max_length=255, required=False)
     phone = serializers.CharField(max_length=64, required=False, allow_blank=True, allow_null=True)
     email = serializers.CharField(max_length=254, required=False, allow_blank=True, allow_null=True)
@@ -140,7 +142,7 @@ class LeadUpdateInputSerializer(serializers.Serializer):
     )
 
 
-class LeadStageInputSerializer(serializers.Serializer):
+class LeadStageInputSerializer(VersionedInputSerializer):
     stage_id = TenantRelatedField(model=Stage)
 
 

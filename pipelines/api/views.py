@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.api.pagination import ApiPagination, parse_limit_offset
+from crm.api.versioning import ETAG_PARAMETER, IF_MATCH_PARAMETER, STALE_RESPONSES, VersionedViewMixin
 from crm.api.viewsets import TenantScopedViewSet
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import SUPERVISOR_ROLES
@@ -143,11 +144,12 @@ class StageViewSet(TenantScopedViewSet):
     partial_update=extend_schema(
         summary="Edit a lead; only supervisors reassign",
         request=LeadUpdateInputSerializer,
-        responses={200: LeadDetailSerializer},
+        parameters=[IF_MATCH_PARAMETER, ETAG_PARAMETER],
+        responses={200: LeadDetailSerializer, **STALE_RESPONSES},
     ),
 )
 @extend_schema(tags=["Leads"])
-class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+class LeadViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     queryset = Lead.objects.order_by("-created_at", "-id")
     serializer_class = LeadSerializer
     filterset_class = LeadFilterSet
@@ -164,21 +166,22 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
 
     def partial_update(self, request, pk=None):
         lead = self.get_object()
-        data = self.validated_input(LeadUpdateInputSerializer)
-        lead = services.lead_update(lead=lead, user=request.user, **_service_kwargs(data))
+        data, expected = self.validated_update(LeadUpdateInputSerializer)
+        lead = services.lead_update(lead=lead, user=request.user, expected=expected, **_service_kwargs(data))
         return Response(LeadDetailSerializer(lead).data)
 
     @extend_schema(
         tags=["Pipelines"],
         summary="Move the lead to a stage (managers: only their leads)",
         request=LeadStageInputSerializer,
-        responses={200: LeadDetailSerializer},
+        parameters=[IF_MATCH_PARAMETER, ETAG_PARAMETER],
+        responses={200: LeadDetailSerializer, **STALE_RESPONSES},
     )
     @action(detail=True, methods=["patch"])
     def stage(self, request, pk=None):
         lead = self.get_object()
-        data = self.validated_input(LeadStageInputSerializer)
-        lead = services.lead_move_to_stage(lead=lead, stage=data["stage_id"], user=request.user)
+        data, expected = self.validated_update(LeadStageInputSerializer)
+        lead = services.lead_move_to_stage(lead=lead, stage=data["stage_id"], user=request.user, expected=expected)
         return Response(LeadDetailSerializer(lead).data)
 
     @extend_schema(

@@ -18,6 +18,7 @@ LEAD_KEYS = {
     "assigned_to_user_id",
     "created_at",
     "updated_at",
+    "version",
 }
 
 

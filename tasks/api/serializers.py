@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from crm.api.fields import TenantRelatedField
+from crm.api.versioning import VersionedInputSerializer
 from crm.models import User
 from tasks.models import MAX_NOTE_LENGTH, LeadTask, TaskStatus, TaskType
 
@@ -30,6 +31,7 @@ class LeadTaskSerializer(serializers.ModelSerializer):
             "completed_at",
             "created_at",
             "updated_at",
+            "version",
         ]
         read_only_fields = fields
 
@@ -52,7 +54,7 @@ class LeadTaskCreateInputSerializer(serializers.Serializer):
     )
 
 
-class LeadTaskUpdateInputSerializer(serializers.Serializer):
+class LeadTaskUpdateInputSerializer(VersionedInputSerializer):
     type = serializers.ChoiceField(choices=TaskType.choices, required=False)
     status = serializers.ChoiceField(
         choices=TaskStatus.choices, required=False, help_text="`done` sets completed_at; leaving `done` clears it."

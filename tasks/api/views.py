@@ -5,6 +5,7 @@ from rest_framework import mixins, status
 from rest_framework.response import Response
 
 from crm.api.pagination import ApiPagination
+from crm.api.versioning import ETAG_PARAMETER, IF_MATCH_PARAMETER, STALE_RESPONSES, VersionedViewMixin
 from crm.api.viewsets import TenantScopedViewSet
 from pipelines.selectors import lead_get_for_user
 from tasks import services
@@ -19,11 +20,12 @@ from tasks.models import LeadTask
     partial_update=extend_schema(
         summary="Change a task's status, due time, note, type or assignee",
         request=LeadTaskUpdateInputSerializer,
-        responses={200: LeadTaskSerializer},
+        parameters=[IF_MATCH_PARAMETER, ETAG_PARAMETER],
+        responses={200: LeadTaskSerializer, **STALE_RESPONSES},
     ),
 )
 @extend_schema(tags=["Tasks"])
-class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+class TaskViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     queryset = LeadTask.objects.all()
     serializer_class = LeadTaskSerializer
     pagination_class = ApiPagination.for_rows("tasks")
@@ -31,8 +33,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
 
     def partial_update(self, request, pk=None):
         task = self.get_object()
-        data = self.validated_input(LeadTaskUpdateInputSerializer)
-        task = services.task_update(task=task, user=request.user, **data)
+        data, expected = self.validated_update(LeadTaskUpdateInputSerializer)
+        task = services.task_update(task=task, user=request.user, expected=expected, **data)
         return Response(LeadTaskSerializer(task).data)
 
 
@@ -45,7 +47,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
     ),
 )
 @extend_schema(tags=["Tasks"])
-class LeadTaskViewSet(TenantScopedViewSet):
+class LeadTaskViewSet(VersionedViewMixin, TenantScopedViewSet):
     queryset = LeadTask.objects.all()
     # Every task of a lead the caller may see, whoever it is assigned to (SPEC §15).
     visible_through = "lead"

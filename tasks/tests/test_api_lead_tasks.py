@@ -22,6 +22,7 @@ FIELDS = {
     "completed_at",
     "created_at",
     "updated_at",
+    "version",
 }
 
 
