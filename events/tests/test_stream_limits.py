@@ -242,3 +242,21 @@ async def test_a_password_change_ends_the_token_stream(settings, owner):
         assert await stream.next() is END
     finally:
         await stream.close()
+
+
+async def test_with_redis_unreachable_the_caps_still_hold_in_this_process(settings, owner, caplog):
+    reachable = settings.REDIS_URL
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: refused at once
+    settings.EVENTS_MAX_STREAMS_PER_USER = 1
+    token = token_for(owner)
+    try:
+        stream = await _open(token)
+        try:
+            _assert_rate_limited(await _get(token), "user", 1)
+            assert "Redis unavailable" in caplog.text
+        finally:
+            await stream.close()
+        again = await _open(token)
+        await again.close()
+    finally:
+        settings.REDIS_URL = reachable
