@@ -25,56 +25,56 @@ NUL_MESSAGE = "NUL characters (U+0000) are not allowed."
 _PARSED = "_crm_parsed_json"
 
 
-def body_error(message: str) -> ValidationFailed:
-    return ValidationFailed(f"Malformed request body: {message}", details={"body": [message]})
-
-
 def parse_json(raw: bytes | str):
-    """The JSON document in `raw`, or ValidationFailed naming what is wrong and where (`$.contact.name`)."""
+    """The JSON document in `raw`, or ValidationFailed naming the field at fault (`contact.phone`) or `body`."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         # orjson refuses invalid UTF-8, lone surrogates, NaN and more than 1024 levels of nesting itself.
-        raise body_error(f"JSON parse error - {exc}") from None
-    problem = json_problem(value)
-    if problem:
-        raise body_error(problem)
-    return value
+        problem = ("body", f"JSON parse error - {exc}")
+    else:
+        problem = json_problem(value)
+    if problem is None:
+        return value
+    field, message = problem
+    prefix = "Malformed request body" if field == "body" else field
+    raise ValidationFailed(f"{prefix}: {message}", details={field: [message]})
 
 
-def json_problem(value) -> str | None:
-    """What makes a parsed JSON value unstorable, or None; iterative, so any depth is safe to walk."""
+def json_problem(value) -> tuple[str, str] | None:
+    """(field, message) of what makes a parsed JSON value unstorable, or None; iterative, so any depth is safe."""
     stack = [(value, 1, None)]
     while stack:
         item, depth, where = stack.pop()  # `where` links to the parent: (parent's where, key or index)
         if isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
-                return f"nested deeper than {MAX_JSON_DEPTH} levels."
+                return "body", f"Nested deeper than {MAX_JSON_DEPTH} levels."
             if isinstance(item, list):
                 stack.extend((child, depth + 1, (where, index)) for index, child in enumerate(item))
                 continue
             for key, child in item.items():
                 if "\x00" in key:
-                    return f"{NUL_MESSAGE} (a key at {_path(where)})"
+                    return _field(where), f"{NUL_MESSAGE} (in a key)"
                 stack.append((child, depth + 1, (where, key)))
         elif isinstance(item, str):
             if "\x00" in item:
-                return f"{NUL_MESSAGE} (at {_path(where)})"
+                return _field(where), NUL_MESSAGE
         elif isinstance(item, bool) or item is None:
             continue
         elif (isinstance(item, int) and not MIN_INTEGER <= item <= MAX_INTEGER) or (
             isinstance(item, float) and (not math.isfinite(item) or abs(item) >= 2.0**63)
         ):
-            return f"the number at {_path(where)} is out of range."
+            return _field(where), "The number is out of range (at most a 64-bit integer)."
     return None
 
 
-def _path(where) -> str:
+def _field(where) -> str:
+    """The dotted name of a place in the body, as the envelope names fields (`contacts.0.value`)."""
     parts = []
     while where is not None:
         where, key = where
-        parts.append(f"[{key}]" if isinstance(key, int) else f".{key[:40]}")
-    return "$" + "".join(reversed(parts))
+        parts.append(str(key)[:40])
+    return ".".join(reversed(parts)) or "body"
 
 
 def request_json(request):

@@ -67,10 +67,29 @@ def test_parse_json_accepts_the_limits_themselves():
 
 @pytest.mark.parametrize("raw", list(POISONED_JSON.values()), ids=list(POISONED_JSON))
 def test_parse_json_refuses_each_poison(raw):
+    with pytest.raises(ValidationFailed):
+        parse_json(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"name": "a\\u0000"}', "name"),
+        (b'{"contact": {"phone": 99999999999999999999}}', "contact.phone"),
+        (b'{"contacts": [{"type": "phone"}, {"value": "\\u0000"}]}', "contacts.1.value"),
+        (b'{"contact": {"k\\u0000": 1}}', "contact"),
+        (b'["\\u0000"]', "0"),
+        (b'"\\u0000"', "body"),
+        (b"[" * 101 + b"]" * 101, "body"),
+        (b"{", "body"),
+    ],
+)
+def test_the_refusal_names_the_field_at_fault(raw, field):
     with pytest.raises(ValidationFailed) as caught:
         parse_json(raw)
 
-    assert caught.value.details.keys() == {"body"}
+    assert list(caught.value.details) == [field]
+    assert caught.value.message.startswith(f"{field}: " if field != "body" else "Malformed request body: ")
 
 
 # ---------------------------------------------------------------- every routed endpoint
@@ -85,7 +104,7 @@ def test_every_endpoint_refuses_unparseable_json(world, route, method):
     for name, raw in POISONED_JSON.items():
         response = client.generic(method, url, raw, content_type="application/json")
         assert response.status_code == 400, (name, response.status_code, response.content[:300])
-        assert_refused(response, "body")
+        assert_refused(response)
 
     assert database_rows() == before
 
@@ -115,7 +134,7 @@ def test_auth_token_refuses_deep_json_and_nul(world):
     nul = client.post("/api/auth/token", {"username": "owner\x00", "password": "x"}, format="json")
 
     assert_refused(deep, "body")
-    assert_refused(nul, "body")
+    assert_refused(nul, "username")
 
 
 @pytest.mark.parametrize(
@@ -162,7 +181,7 @@ def test_signed_whatsapp_notification_with_nul_is_400(world):
         HTTP_X_HUB_SIGNATURE_256=signature,
     )
 
-    assert_refused(response, "body")
+    assert_refused(response, "entry.0.changes.0.value.messages.0.text.body")
     assert not InboundDelivery.objects.exists()
 
 
@@ -289,6 +308,6 @@ def test_a_request_error_is_one_envelope_json(world):
 
     assert json.loads(response.content) == {
         "error": "validation_error",
-        "message": f"Malformed request body: nested deeper than {MAX_JSON_DEPTH} levels.",
-        "details": {"body": [f"nested deeper than {MAX_JSON_DEPTH} levels."]},
+        "message": f"Malformed request body: Nested deeper than {MAX_JSON_DEPTH} levels.",
+        "details": {"body": [f"Nested deeper than {MAX_JSON_DEPTH} levels."]},
     }
