@@ -199,7 +199,7 @@ def _hold_stage(stage: Stage) -> None:
             cursor.execute(_HOLD_STAGE_SQL, [stage.pk])
             held = cursor.fetchone() is not None
     else:
-        held = Stage.objects.filter(pk=stage.pk).exists()
+        held = Stage.objects.for_tenant(stage.tenant_id).filter(pk=stage.pk).exists()
     if not held:
         raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant (it was just deleted).")
 

@@ -162,7 +162,7 @@ def stage_delete(*, stage: Stage) -> None:
     _lock_pipeline(stage.pipeline)
     # FOR UPDATE waits for the writes holding the stage (leads._hold_stage) to commit, so the check below sees
     # their leads; a stage deleted by a concurrent request is gone.
-    if not Stage.objects.select_for_update().filter(pk=stage.pk).exists():
+    if not Stage.objects.for_tenant(stage.tenant_id).select_for_update().filter(pk=stage.pk).exists():
         raise NotFound(f"Stage {stage.pk} not found.")
     if Lead.objects.filter(stage=stage).exists():
         raise StageHasLeads(f"Stage «{stage.name}» still holds leads; move them first.")
