@@ -7,9 +7,10 @@ A body that cannot be stored or parsed is a 400 `validation_error` before any vi
 - integers outside a signed 64-bit integer (PostgreSQL bigint, the widest id we have); orjson hands larger ones
   back as floats, so floats as large are refused too.
 
-`parse_json` is the one JSON reader. `crm.middleware.InputGuardMiddleware` runs it on every JSON body (so even a
-view that ignores its body answers 400 to a poisoned one) and checks paths, query strings, headers and form bodies;
-DRF's `JSONParser` and the webhooks then reuse that parse (`request_json`).
+`parse_json` is the one JSON reader. `crm.middleware.InputGuardMiddleware` runs it on every JSON body under /api
+(so even a view that ignores its body answers 400 to a poisoned one) and checks paths, query strings, headers and
+form bodies everywhere; DRF's `JSONParser` and the webhooks then reuse that parse (`request_json`), and the
+back-office's JSON views call `parse_json` themselves.
 """
 
 import math
