@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from crm.tests.test_schema_conformance import assert_conforms
 from deals.models import Client, Deal, DealTask, Payment, Policy
 from deals.tests.factories import ClientFactory, DealFactory, PolicyFactory
 from pipelines.models import Lead
@@ -270,3 +271,21 @@ def test_an_idempotent_replay_carries_the_etag_of_the_first_response(owner_clien
 
     assert replay["Idempotent-Replayed"] == "true"
     assert (first["ETag"], replay["ETag"]) == ('"1"', '"1"')
+
+
+@pytest.mark.parametrize("stale", [{"HTTP_IF_MATCH": '"9"'}, {"version": 9}], ids=["if-match", "body-version"])
+def test_stale_answers_conform_to_the_schema(owner_client, tenant, owner, stale):
+    lead = make_lead(tenant=tenant, assigned_to=owner)
+    deal = DealFactory(tenant=tenant, sales_agent=owner)
+    headers = {key: value for key, value in stale.items() if key.startswith("HTTP_")}
+    body = {key: value for key, value in stale.items() if not key.startswith("HTTP_")}
+    for url, template, change in (
+        (f"/api/leads/{lead.pk}", "/api/leads/{id}", {"name": "Б"}),
+        (f"/api/v1/deals/{deal.pk}", "/api/v1/deals/{deal_id}", {"title": "Б"}),
+    ):
+        response = owner_client.patch(url, {**change, **body}, format="json", **headers)
+        assert response.status_code == (412 if headers else 409)
+        assert_conforms(template, "PATCH", response)
+        fresh = owner_client.patch(url, change, format="json", HTTP_IF_MATCH='"1"')
+        assert fresh.status_code == 200
+        assert_conforms(template, "PATCH", fresh)
