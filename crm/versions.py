@@ -16,6 +16,22 @@ from crm.errors import Conflict, PreconditionFailed
 
 # The column is a PostgreSQL integer; nothing larger can ever be a current version.
 MAX_VERSION = 2**31 - 1
+# What the back-office shows for a stale save (its change forms carry the version they were opened with).
+STALE_ADMIN_MESSAGE = (
+    "Объект изменён другим пользователем, пока вы его редактировали. Откройте его заново и повторите изменения."
+)
+
+
+class StaleIfMatch(PreconditionFailed):
+    """412: `If-Match` (or an admin form's version) is not the current version."""
+
+    admin_message = STALE_ADMIN_MESSAGE
+
+
+class StaleVersion(Conflict):
+    """409 conflict: the body's `version` is not the current version."""
+
+    admin_message = STALE_ADMIN_MESSAGE
 
 
 def version_field() -> models.PositiveIntegerField:
@@ -40,12 +56,12 @@ class Expected:
     def check(self, current: int) -> None:
         """Raise unless every given expectation is the current version; call it with the row locked."""
         if self.if_match is not None and self.if_match != current:
-            raise PreconditionFailed(
+            raise StaleIfMatch(
                 f"The object has changed: If-Match is {self.if_match}, the current version is {current}.",
                 details={"If-Match": [f"The current version is {current}."]},
             )
         if self.body is not None and self.body != current:
-            raise Conflict(
+            raise StaleVersion(
                 f"Version conflict: you sent version {self.body}, the current version is {current}.",
                 details={"version": [f"The current version is {current}."]},
             )

@@ -42,6 +42,11 @@ class ClientNotConfirmed(PreconditionFailed):
 
     def __init__(self, client):
         self.client = client
+        # The back-office (the deal status actions) says the same in Russian.
+        self.admin_message = (
+            f"Клиент «{client}» не подтверждён (статус «{client.get_status_display()}»): сделку нельзя перевести "
+            "в «Оформление» или «Действует», а полис — в «Действует», пока клиент не станет активным."
+        )
         super().__init__(
             f"Client {client.pk} is {client.status}, not active: confirm the client first.",
             details={"client_id": [f"The client is {client.status}; it must be active."]},
