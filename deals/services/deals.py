@@ -123,7 +123,6 @@ def deal_update(*, deal: Deal, actor, status: str | None = None, expected: Expec
         update_fields.append("status")
     if update_fields:
         clean_fields(deal)
-        # A move out of `closed` could collide with the open-title constraint, but the table forbids it.
         save_or_conflict(
             deal,
             {"deals_deal_open_title_uniq": _deal_conflict(deal.title)},
