@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run test install lint check-migrations schema fuzz screenshots
+.PHONY: run test test-fast install lint check-migrations schema fuzz screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ run: install $(VENV)/.secret_key
 # The whole suite. SQLite by default; DATABASE_URL=postgres://… and REDIS_URL=redis://… for the real services.
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: no live servers or browsers, and the test database kept between runs (`make test` builds it anew,
+# so a switched branch's migrations never meet a stale schema).
+test-fast: install
+	$(PY) -m pytest -m "not e2e and not browser" --reuse-db $(PYTEST_ARGS)
 
 # The long schemathesis run (crm/tests/test_fuzz.py) against a live server; needs DATABASE_URL=postgres://…
 fuzz: install

@@ -123,7 +123,7 @@ def test_compose_holds_no_literal_secret():
             assert ":?" in str(value), f"{name} must be required"
     assert ":?" in compose["x-app"]["environment"]["DATABASE_URL"]  # its password too
     assert ".env" in (ROOT / ".dockerignore").read_text().split()
-    example = Path(ROOT / "deploy" / "env.example").read_text()
+    example = Path(ROOT / ".env.example").read_text()
     assert "SECRET_KEY=\n" in example
     assert "POSTGRES_PASSWORD=\n" in example
 
