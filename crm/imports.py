@@ -275,44 +275,56 @@ def import_view(request, *, site, spec: ImportSpec):
         "form": ImportForm(),
     }
     if request.method == "POST" and request.POST.get("token"):
-        stored = request.session.pop(_SESSION_PREFIX + request.POST["token"], None)
-        if stored is None or stored["model"] != opts.label_lower or stored["tenant"] != tenant.pk:
-            messages.error(request, "Предпросмотр устарел: загрузите файл ещё раз.")
-            return HttpResponseRedirect(request.path)
-        rows = read_table(name=stored["name"], content=base64.b64decode(stored["content"]), spec=spec)
-        report = run_import(spec=spec, rows=rows, tenant=tenant, user=_acting_user(request), dry_run=False)
-        messages.success(
-            request,
-            f"Импорт «{stored['name']}»: создано {report.created}, дубликатов пропущено {report.duplicates}, "
-            f"строк с ошибками {report.errors}.",
-        )
-        return TemplateResponse(request, "admin/backoffice/import.html", {**context, "report": report, "done": True})
+        return _import_previewed(request, spec=spec, tenant=tenant, context=context)
     if request.method == "POST":
-        form = ImportForm(request.POST, request.FILES)
-        context["form"] = form
-        if form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                if upload.size > MAX_IMPORT_BYTES:
-                    raise ImportFileError(f"Файл больше {MAX_IMPORT_BYTES // (1024 * 1024)} МБ.")
-                content = upload.read()
-                rows = read_table(name=upload.name, content=content, spec=spec)
-            except ImportFileError as exc:
-                form.add_error("file", str(exc))
-            else:
-                report = run_import(spec=spec, rows=rows, tenant=tenant, user=_acting_user(request), dry_run=True)
-                token = secrets.token_urlsafe(16)
-                # One pending preview per session: an older one goes with its file (a session is not iterable).
-                for key in [key for key in request.session.keys() if key.startswith(_SESSION_PREFIX)]:  # noqa: SIM118
-                    del request.session[key]
-                request.session[_SESSION_PREFIX + token] = {
-                    "name": upload.name,
-                    "content": base64.b64encode(content).decode(),
-                    "model": opts.label_lower,
-                    "tenant": tenant.pk,
-                }
-                context.update(report=report, token=token, file_name=upload.name)
+        _preview_upload(request, spec=spec, tenant=tenant, context=context)
     return TemplateResponse(request, "admin/backoffice/import.html", context)
+
+
+def _import_previewed(request, *, spec: ImportSpec, tenant, context: dict):
+    """The real import of the file this session previewed (the token names it)."""
+    opts = spec.model._meta
+    stored = request.session.pop(_SESSION_PREFIX + request.POST["token"], None)
+    if stored is None or stored["model"] != opts.label_lower or stored["tenant"] != tenant.pk:
+        messages.error(request, "Предпросмотр устарел: загрузите файл ещё раз.")
+        return HttpResponseRedirect(request.path)
+    rows = read_table(name=stored["name"], content=base64.b64decode(stored["content"]), spec=spec)
+    report = run_import(spec=spec, rows=rows, tenant=tenant, user=_acting_user(request), dry_run=False)
+    messages.success(
+        request,
+        f"Импорт «{stored['name']}»: создано {report.created}, дубликатов пропущено {report.duplicates}, "
+        f"строк с ошибками {report.errors}.",
+    )
+    return TemplateResponse(request, "admin/backoffice/import.html", {**context, "report": report, "done": True})
+
+
+def _preview_upload(request, *, spec: ImportSpec, tenant, context: dict) -> None:
+    """The dry run of an uploaded file: its report in `context`, the file kept in the session for the real run."""
+    form = ImportForm(request.POST, request.FILES)
+    context["form"] = form
+    if not form.is_valid():
+        return
+    upload = form.cleaned_data["file"]
+    try:
+        if upload.size > MAX_IMPORT_BYTES:
+            raise ImportFileError(f"Файл больше {MAX_IMPORT_BYTES // (1024 * 1024)} МБ.")
+        content = upload.read()
+        rows = read_table(name=upload.name, content=content, spec=spec)
+    except ImportFileError as exc:
+        form.add_error("file", str(exc))
+        return
+    report = run_import(spec=spec, rows=rows, tenant=tenant, user=_acting_user(request), dry_run=True)
+    token = secrets.token_urlsafe(16)
+    # One pending preview per session: an older one goes with its file (a session is not iterable).
+    for key in [key for key in request.session.keys() if key.startswith(_SESSION_PREFIX)]:  # noqa: SIM118
+        del request.session[key]
+    request.session[_SESSION_PREFIX + token] = {
+        "name": upload.name,
+        "content": base64.b64encode(content).decode(),
+        "model": spec.model._meta.label_lower,
+        "tenant": tenant.pk,
+    }
+    context.update(report=report, token=token, file_name=upload.name)
 
 
 def _acting_user(request):

@@ -73,19 +73,44 @@ def not_found_code(context) -> str:
 
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every exception a DRF view raises leaves as the envelope."""
-    headers = {}
-    if isinstance(exc, ApplicationError):
-        return Response(envelope(exc.code, exc.message, exc.details), status=exc.status)
-    if isinstance(exc, (Http404, exceptions.NotFound)):
-        code = not_found_code(context)
-        message = str(exc.detail) if isinstance(exc, exceptions.NotFound) and code == "not_found" else None
-        return Response(envelope(code, message or _not_found_message(code)), status=404)
+    exc = _as_drf_exception(exc)
+    for convert in (_application_error, _not_found, _bad_request, _drf_error, _database_unavailable):
+        response = convert(exc, context)
+        if response is not None:
+            return response
+    if isinstance(exc, DatabaseError):
+        logger.exception("Unhandled database error")
+    else:
+        logger.exception("Unhandled exception", exc_info=exc)
+    return Response(envelope("internal_error", "Internal server error."), status=500)
+
+
+def _as_drf_exception(exc):
+    """Django's own PermissionDenied and ValidationError, raised in a DRF view, answer like DRF's."""
     if isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
+        return exceptions.PermissionDenied()
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(
+        return exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
+    return exc
+
+
+def _application_error(exc, context):
+    if isinstance(exc, ApplicationError):
+        return Response(envelope(exc.code, exc.message, exc.details), status=exc.status)
+    return None
+
+
+def _not_found(exc, context):
+    if not isinstance(exc, (Http404, exceptions.NotFound)):
+        return None
+    code = not_found_code(context)
+    message = str(exc.detail) if isinstance(exc, exceptions.NotFound) and code == "not_found" else None
+    return Response(envelope(code, message or _not_found_message(code)), status=404)
+
+
+def _bad_request(exc, context):
     if isinstance(exc, SuspiciousOperation):
         # Django's own refusals of a request (too many form fields, a malformed multipart body…): 400, as Django
         # itself answers them outside DRF.
@@ -96,8 +121,13 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         details = _flatten(exc.detail)
         return Response(envelope("validation_error", _validation_message(details), details), status=400)
+    return None
+
+
+def _drf_error(exc, context):
     for exc_class, code, http_status in _DRF_CODES:
         if isinstance(exc, exc_class):
+            headers = {}
             if getattr(exc, "wait", None):
                 headers["Retry-After"] = str(int(exc.wait) + 1)
             if getattr(exc, "auth_header", None):
@@ -105,18 +135,18 @@ def exception_handler(exc, context):
             return Response(envelope(code, str(exc.detail)), status=http_status, headers=headers)
     if isinstance(exc, exceptions.APIException):
         return Response(envelope(exc.default_code, str(exc.detail)), status=exc.status_code)
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        logger.warning("Database unavailable: %s", exc)
-        return Response(
-            envelope("service_unavailable", "The database is unavailable, retry shortly."),
-            status=503,
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(exc, DatabaseError):
-        logger.exception("Unhandled database error")
-    else:
-        logger.exception("Unhandled exception", exc_info=exc)
-    return Response(envelope("internal_error", "Internal server error."), status=500)
+    return None
+
+
+def _database_unavailable(exc, context):
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return None
+    logger.warning("Database unavailable: %s", exc)
+    return Response(
+        envelope("service_unavailable", "The database is unavailable, retry shortly."),
+        status=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def _not_found_message(code: str) -> str:

@@ -47,25 +47,33 @@ def json_problem(value) -> tuple[str, str] | None:
     stack = [(value, 1, None)]
     while stack:
         item, depth, where = stack.pop()  # `where` links to the parent: (parent's where, key or index)
-        if isinstance(item, dict | list):
-            if depth > MAX_JSON_DEPTH:
-                return "body", f"Nested deeper than {MAX_JSON_DEPTH} levels."
-            if isinstance(item, list):
-                stack.extend((child, depth + 1, (where, index)) for index, child in enumerate(item))
-                continue
-            for key, child in item.items():
-                if "\x00" in key:
-                    return _field(where), f"{NUL_MESSAGE} (in a key)"
-                stack.append((child, depth + 1, (where, key)))
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return _field(where), NUL_MESSAGE
-        elif isinstance(item, bool) or item is None:
+        if not isinstance(item, dict | list):
+            message = _scalar_problem(item)
+            if message is not None:
+                return _field(where), message
             continue
-        elif (isinstance(item, int) and not MIN_INTEGER <= item <= MAX_INTEGER) or (
-            isinstance(item, float) and (not math.isfinite(item) or abs(item) >= 2.0**63)
-        ):
-            return _field(where), "The number is out of range (at most a 64-bit integer)."
+        if depth > MAX_JSON_DEPTH:
+            return "body", f"Nested deeper than {MAX_JSON_DEPTH} levels."
+        if isinstance(item, list):
+            stack.extend((child, depth + 1, (where, index)) for index, child in enumerate(item))
+            continue
+        for key, child in item.items():
+            if "\x00" in key:
+                return _field(where), f"{NUL_MESSAGE} (in a key)"
+            stack.append((child, depth + 1, (where, key)))
+    return None
+
+
+def _scalar_problem(item) -> str | None:
+    """What makes one JSON scalar unstorable: a NUL in a string, a number beyond a 64-bit integer."""
+    if isinstance(item, str):
+        return NUL_MESSAGE if "\x00" in item else None
+    if isinstance(item, bool) or item is None:
+        return None
+    if (isinstance(item, int) and not MIN_INTEGER <= item <= MAX_INTEGER) or (
+        isinstance(item, float) and (not math.isfinite(item) or abs(item) >= 2.0**63)
+    ):
+        return "The number is out of range (at most a 64-bit integer)."
     return None
 
 
