@@ -114,10 +114,9 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             return
         data = {name: form.cleaned_data[name] for name in ("name", "slug", "timezone", "phone_region")}
         created = self.save_with_service(request, lambda: services.tenant_create(**data))
-        if created is not None:
-            obj.pk = created.pk
-            if secrets := form.secret_changes():
-                self.save_with_service(request, lambda: services.tenant_update(tenant=created, **secrets))
+        obj.pk = created.pk
+        if secrets := form.secret_changes():
+            self.save_with_service(request, lambda: services.tenant_update(tenant=created, **secrets))
 
     @admin.action(description="Выпустить новый ключ вебхуков", permissions=["change"])
     def rotate_webhook_key(self, request, queryset):
@@ -185,8 +184,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
                 acting_user=acting_user,
             ),
         )
-        if created is not None:
-            obj.pk = created.pk
+        obj.pk = created.pk
 
 
 @admin.register(IdempotencyKey)

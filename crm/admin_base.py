@@ -8,7 +8,7 @@ the ids an inline formset resolves. A foreign id is simply not found. Superusers
 Both use `StrictChangeList`: a query parameter that is not a filter of the page is a 400, never ignored.
 """
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.filters import FieldListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -22,7 +22,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from crm.errors import ApplicationError
+from crm.admin_refusals import RefusalAwareAdminMixin
 from crm.models import Tenant
 from crm.tenancy import is_tenant_staff, scoped
 
@@ -99,11 +99,15 @@ def in_tenant_timezone(request, view, *args, **kwargs):
     return response
 
 
-class BackofficeViewsMixin:
-    """The model admin pages with dates: each runs in the tenant's timezone."""
+class BackofficeViewsMixin(RefusalAwareAdminMixin):
+    """The model admin pages with dates: each runs in the tenant's timezone; a service's refusal of a save comes
+    back as form errors (crm.admin_refusals)."""
 
     def changeform_view(self, request, *args, **kwargs):
-        return in_tenant_timezone(request, super().changeform_view, request, *args, **kwargs)
+        view = super().changeform_view
+        return self.refusal_aware_changeform(
+            request, lambda: in_tenant_timezone(request, view, request, *args, **kwargs)
+        )
 
     def history_view(self, request, *args, **kwargs):
         return in_tenant_timezone(request, super().history_view, request, *args, **kwargs)
@@ -231,12 +235,9 @@ class TenantScopedAdminMixin(StrictChangeListMixin):
         return request.user.is_superuser
 
     def save_with_service(self, request, action):
-        """Run a service call; a rule it enforces becomes an admin error message, not a 500."""
-        try:
-            return action()
-        except ApplicationError as exc:
-            self.message_user(request, f"{exc.message} {exc.details or ''}".strip(), level=messages.ERROR)
-            return None
+        """Run a service call from a save; a refusal (ApplicationError) escapes to `changeform_view`, which rolls
+        the save back and shows the form again with the refusal as its errors (crm.admin_refusals)."""
+        return action()
 
 
 class TenantScopedInline(TenantScopedAdminMixin, admin.TabularInline):

@@ -5,12 +5,21 @@ and writes the journal. The inlines only show the deal's rows.
 """
 
 from django import forms
-from django.contrib import admin
-from django.http import HttpResponseRedirect
+from django.contrib import admin, messages
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
 from deals import services
-from deals.models import Calculation, Client, Deal, DealStatus, JournalEntry, Payment, Policy, validate_contacts
+from deals.models import (
+    DEAL_TRANSITIONS,
+    Calculation,
+    Client,
+    Deal,
+    DealStatus,
+    JournalEntry,
+    Payment,
+    Policy,
+    validate_contacts,
+)
 from deals.services.clients import CLIENT_FIELDS
 from deals.services.deals import DEAL_EDITABLE_FIELDS
 
@@ -43,16 +52,8 @@ class DealForm(forms.ModelForm):
         return tags
 
 
-class _CreateThroughServiceMixin:
-    def response_add(self, request, obj, post_url_continue=None):
-        if obj.pk is None or not type(obj).objects.filter(pk=obj.pk).exists():
-            # The service refused (its message is already shown): stay on the form.
-            return HttpResponseRedirect(request.get_full_path())
-        return super().response_add(request, obj, post_url_continue)
-
-
 @admin.register(Client)
-class ClientAdmin(_CreateThroughServiceMixin, TenantScopedAdmin):
+class ClientAdmin(TenantScopedAdmin):
     form = ClientForm
     list_display = ["full_name", "type", "status", "tax_number", "segment", "created_at"]
     list_filter = ["type", "status"]
@@ -79,9 +80,7 @@ class ClientAdmin(_CreateThroughServiceMixin, TenantScopedAdmin):
             self.save_with_service(request, lambda: services.client_update(client=obj, actor=request.user, **changed))
             return
         tenant = obj.tenant if request.user.is_superuser else request.user.tenant
-        created = self.save_with_service(request, lambda: services.client_create(tenant=tenant, **data))
-        if created is not None:
-            obj.pk = created.pk
+        obj.pk = self.save_with_service(request, lambda: services.client_create(tenant=tenant, **data)).pk
 
 
 class JournalEntryInline(TenantScopedReadOnlyInline):
@@ -112,20 +111,31 @@ class PaymentInline(TenantScopedReadOnlyInline):
 
 def _status_action(status: str, label: str):
     def change_status(modeladmin, request, queryset):
-        moved = 0
+        movable = []
         for deal in queryset:
-            result = modeladmin.save_with_service(
-                request, lambda deal=deal: services.deal_transition(deal=deal, status=status, actor=request.user)
+            allowed = DEAL_TRANSITIONS[deal.status]
+            if status == deal.status or status in allowed:
+                movable.append(deal)
+                continue
+            choices = ", ".join(f"«{s.label}»" for s in DealStatus if s in allowed) or "никуда"
+            modeladmin.message_user(
+                request,
+                f"«{deal}»: из статуса «{deal.get_status_display()}» нельзя перейти в «{label}» (можно: {choices}).",
+                level=messages.ERROR,
             )
-            moved += result is not None
-        modeladmin.message_user(request, f"Статус «{label}»: {moved} из {len(queryset)}.")
+        modeladmin.run_per_row(
+            request,
+            movable,
+            lambda deal: services.deal_transition(deal=deal, status=status, actor=request.user),
+            f"Переведены в статус «{label}»",
+        )
 
     change_status.__name__ = f"move_to_{status}"
     return admin.action(description=f"Перевести в статус «{label}»")(change_status)
 
 
 @admin.register(Deal)
-class DealAdmin(_CreateThroughServiceMixin, TenantScopedAdmin):
+class DealAdmin(TenantScopedAdmin):
     form = DealForm
     list_display = ["title", "client", "status", "sales_agent", "executor", "expected_close_date", "created_at"]
     list_filter = ["status", ("sales_agent", admin.RelatedOnlyFieldListFilter)]
@@ -183,5 +193,4 @@ class DealAdmin(_CreateThroughServiceMixin, TenantScopedAdmin):
                 tags=data.get("tags") or [],
             ),
         )
-        if created is not None:
-            obj.pk = created.pk
+        obj.pk = created.pk

@@ -49,8 +49,7 @@ class PipelineAdmin(TenantScopedAdmin):
                 tenant=tenant, name=form.cleaned_data["name"], is_default=form.cleaned_data["is_default"]
             ),
         )
-        if created is not None:
-            obj.pk = created.pk
+        obj.pk = created.pk
 
     def save_formset(self, request, form, formset, change):
         # Like Django's formset.save(): rows are created from the extra forms only and changed from the initial
@@ -132,8 +131,7 @@ class LeadAdmin(TenantScopedAdmin):
                     **{name: data.get(name) for name in LEAD_FORM_FIELDS},
                 ),
             )
-            if created is not None:
-                obj.pk = created.pk
+            obj.pk = created.pk
             return
         fields = {name: data[name] for name in form.changed_data if name in LEAD_FORM_FIELDS}
         if fields:

@@ -6,7 +6,6 @@ and links to each task's own page.
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.http import HttpResponseRedirect
 from django.utils import timezone
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
@@ -64,14 +63,7 @@ class LeadTaskAdmin(TenantScopedAdmin):
         created = self.save_with_service(
             request, lambda: services.task_create(lead=form.cleaned_data["lead"], user=user, **data)
         )
-        if created is not None:
-            obj.pk = created.pk
-
-    def response_add(self, request, obj, post_url_continue=None):
-        if obj.pk is None:
-            # The service refused (its message is already shown): stay on the form instead of a broken redirect.
-            return HttpResponseRedirect(request.get_full_path())
-        return super().response_add(request, obj, post_url_continue)
+        obj.pk = created.pk
 
 
 class LeadTaskInline(TenantScopedReadOnlyInline):

@@ -34,13 +34,17 @@ def test_client_add_goes_through_the_service(browser, tenant, client_obj):
     data = {"type": "company", "full_name": "ООО Новая", "status": "active", "contacts": "[]", "tax_number": ""}
 
     browser.post("/admin/deals/client/add/", data)
-    duplicate = browser.post("/admin/deals/client/add/", {**data, "tax_number": client_obj.tax_number}, follow=True)
+    duplicate = browser.post("/admin/deals/client/add/", {**data, "tax_number": client_obj.tax_number})
 
     created = Client.objects.get(full_name="ООО Новая")
     assert created.tenant == tenant
     assert created.search_text == "ООО Новая"
     assert Client.objects.filter(tax_number=client_obj.tax_number).count() == 1
-    assert "already exists" in duplicate.content.decode()
+    # Refused by the service: the form again, the API's detail on the tax number, the input kept.
+    assert duplicate.status_code == 200
+    form = duplicate.context["adminform"].form
+    assert form.errors["tax_number"] == [f"{client_obj.tax_number} is taken."]
+    assert form["full_name"].value() == "ООО Новая"
 
 
 def test_deal_page_shows_journal_calculations_policies_payments(browser, deal):
@@ -76,7 +80,13 @@ def test_status_action_obeys_the_state_machine_and_writes_the_journal(browser, d
     )
     deal.refresh_from_db()
     assert deal.status == "estimating"
-    assert "Cannot change status from estimating to active" in response.content.decode()
+    # Said per row, in Russian, with the statuses the deal may move to.
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown[0] == f"Переведены в статус «Расчёт»: «{deal}»."  # the first post's report
+    assert shown[1:] == [
+        f"«{deal}»: из статуса «Расчёт» нельзя перейти в «Действует» "
+        "(можно: «Черновик», «Ожидание клиента», «Закрыта»)."
+    ]
 
 
 def test_deal_edit_goes_through_the_service(browser, deal, owner):
