@@ -1,8 +1,9 @@
 """The events sink the domain apps call. It imports no domain app: callers pass plain ids.
 
-`lead_event_emit` schedules one realtime event for after the current transaction commits (nothing is sent for
-a rolled-back transaction). Delivery stores the event (ids, replay) and then wakes the streams; a failure there
-is logged and never reaches the API caller, whose transaction has already committed.
+`lead_event_emit` stores the event in the caller's transaction (the event log, events.storage): it exists if and
+only if the change commits. After the commit the stored events are published as a wake-up for the open streams; a
+failure there is logged and never reaches the API caller, and nothing is lost by it: streams read the log on their
+next gap, their periodic catch-up or a reconnect with Last-Event-ID.
 """
 
 import logging
@@ -13,7 +14,7 @@ from django.db import transaction
 from django_eventstream.utils import get_storage
 
 from crm.models import Role, User
-from events import broker
+from events import broker, storage
 from events.channels import tenant_channel, user_channel
 from events.stream import envelope
 
@@ -29,44 +30,35 @@ def lead_event_emit(
     lead_id: int,
     assignee_ids: Iterable[int | None] = (),
 ) -> None:
-    """Schedule `event_type` for the lead after commit.
+    """Store `event_type` for the lead in the current transaction; wake the streams after commit.
 
     `assignee_ids`: the managers who must hear of it besides the tenant's supervisors: the current assignee and,
     on a reassignment, the previous one (SPEC §8).
     """
     recipients = frozenset(user_id for user_id in assignee_ids if user_id is not None)
+    data = envelope(event_type, {"lead_id": lead_id, "tenant_id": tenant_id})
+    # The tenant channel first in every transaction: the counter rows of a tenant are always locked in one order.
+    channels = [tenant_channel(tenant_id)] + [
+        user_channel(tenant_id, user_id) for user_id in _manager_ids(tenant_id, recipients)
+    ]
+    # Part of the caller's transaction (no savepoint): if the event cannot be stored, the change fails with it.
+    with transaction.atomic(savepoint=False):
+        pks = tuple(storage.append_pending(channel, event_type, data) for channel in channels)
     transaction.on_commit(
-        lambda: _deliver(event_type=event_type, tenant_id=tenant_id, lead_id=lead_id, assignee_ids=recipients),
+        lambda: _deliver(event_type=event_type, tenant_id=tenant_id, lead_id=lead_id, assignee_ids=recipients, pks=pks),
         robust=True,
     )
 
 
-def _deliver(*, event_type: str, tenant_id: int, lead_id: int, assignee_ids: frozenset[int]) -> None:
-    """Store the event on the tenant channel and each concerned manager's channel, then wake the streams."""
-    data = envelope(event_type, {"lead_id": lead_id, "tenant_id": tenant_id})
+def _deliver(*, event_type: str, tenant_id: int, lead_id: int, assignee_ids: frozenset[int], pks=()) -> None:
+    """After commit: publish the stored events (with the positions the commit gave them) to wake the streams."""
     try:
-        channels = [tenant_channel(tenant_id)] + [
-            user_channel(tenant_id, user_id) for user_id in _manager_ids(tenant_id, assignee_ids)
-        ]
-    except Exception:
-        logger.exception("Could not resolve the recipients of %s for lead %s", event_type, lead_id)
-        channels = [tenant_channel(tenant_id)]
-    storage = get_storage()
-    events = []
-    # One transaction per channel, as the library does: its counter creation recovers from a concurrent insert
-    # (IntegrityError) only outside an enclosing transaction.
-    for channel in channels:
-        try:
-            events.append(storage.append_event(channel, event_type, data))
-        except Exception:
-            logger.exception("Could not store %s for lead %s on %s", event_type, lead_id, channel)
-    if not events:
-        return
-    try:
+        events = storage.committed(pks)
+        get_storage().trim_event_log()
         broker.publish(events)
-    except Exception as exc:  # noqa: BLE001 - a committed request must not fail because of its event
+    except Exception as exc:  # noqa: BLE001 - a committed request must not fail because of its wake-up
         # Stored, so not lost: streams read it back when Redis returns (the subscriber makes them re-read
-        # storage) or at their next event (a gap in the ids triggers a re-read).
+        # storage), at their next event (a gap in the ids triggers a re-read) or at their periodic catch-up.
         logger.warning(
             "Could not publish %s for lead %s of tenant %s (stored, streams will catch up): %r",
             event_type,

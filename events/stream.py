@@ -12,8 +12,9 @@ The loop here keeps the library's model (a `Listener` registered with the `Liste
 afterwards an event is sent only if its id is the next one of its channel. Older ids are duplicates and are skipped;
 a jump means something was missed (a message lost, a publisher that raced another), and storage is re-read.
 
-Every `EVENTS_USER_RECHECK_SECONDS` the stream re-authenticates its credentials (the view says how) and renews its slot
-under the caps (events.slots); it ends once the user may no longer listen, and releases the slot whenever it ends.
+Every `EVENTS_USER_RECHECK_SECONDS` the stream re-authenticates its credentials (the view says how), renews its slot
+under the caps (events.slots) and re-reads the event log (a wake-up that never came is caught up); it ends once the
+user may no longer listen, and releases the slot whenever it ends.
 """
 
 import asyncio
@@ -190,6 +191,7 @@ class EventStream:
                     if (ended := await self._recheck()) is not None:
                         yield ended
                         return
+                    self._catch_up()
                     next_recheck = time.monotonic() + recheck_every
                 until_ping = silent_since + ping_every - time.monotonic()
                 if not await self._wait(min(until_ping, remaining, next_recheck - time.monotonic())):
@@ -241,6 +243,13 @@ class EventStream:
             return None
         logger.info("Ending the event stream of user %s: no longer authorized", self.subscription.user.pk)
         return _stream_error("unauthorized", "Your access has been revoked or has changed; sign in again.")
+
+    def _catch_up(self) -> None:
+        """Re-read the log at the next turn: an event whose wake-up never came (its publisher died right after the
+        commit, a message was lost) is sent within one re-check interval even if nothing else happens."""
+        with get_listener_manager().lock:
+            self.listener.overflow = True
+            self.listener.aevent.set()
 
     def _still_valid(self) -> bool:
         if self.subscription.slot is not None:

@@ -55,7 +55,7 @@ def events(monkeypatch, django_capture_on_commit_callbacks):
     """
     sent: list[Emitted] = []
 
-    def deliver(**kwargs):
+    def deliver(pks=(), **kwargs):  # pks: the stored rows being published
         sent.append(Emitted(**kwargs))
 
     monkeypatch.setattr("events.services._deliver", deliver)

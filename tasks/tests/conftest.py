@@ -39,7 +39,7 @@ def events(monkeypatch, django_capture_on_commit_callbacks):
     `with events.capture(): ...` around the code under test; then `events.sent`.
     """
     sent: list[Emitted] = []
-    monkeypatch.setattr("events.services._deliver", lambda **kwargs: sent.append(Emitted(**kwargs)))
+    monkeypatch.setattr("events.services._deliver", lambda pks=(), **kwargs: sent.append(Emitted(**kwargs)))
 
     class Recorder:
         def capture(self):
