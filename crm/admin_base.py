@@ -23,18 +23,34 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from crm.admin_refusals import RefusalAwareAdminMixin
-from crm.models import Tenant
-from crm.tenancy import is_tenant_staff, scoped
+from crm.models import Role, Tenant
+from crm.tenancy import is_tenant_staff, scoped, sees_whole_tenant
+
+
+def is_backoffice_manager(user) -> bool:
+    """A tenant's manager: not Django staff, yet works their own leads, tasks and deals in the back-office."""
+    return bool(user.is_active and user.tenant_id and not user.is_superuser and user.role == Role.MANAGER)
+
+
+def may_enter_backoffice(user) -> bool:
+    """Who the admin site lets in: Django staff (what each page shows is then up to its admin) and managers."""
+    return bool(user.is_active and (user.is_staff or is_backoffice_manager(user)))
 
 
 def tenant_rows(queryset, user):
-    """The rows of `queryset` an admin user may see: their tenant's (or their tenant itself); a superuser's all."""
+    """The rows of `queryset` an admin user may see: their tenant's (or their tenant itself); a superuser's all.
+
+    A manager sees of a model with a role rule (`visibility_q`) only what the API shows them (crm.tenancy).
+    """
     if user.is_superuser:
         return queryset
     if queryset.model is Tenant:
         return queryset.filter(pk=user.tenant_id) if user.tenant_id else queryset.none()
     if any(field.name == "tenant" for field in queryset.model._meta.concrete_fields):
-        return scoped(queryset, user.tenant_id)
+        rows = scoped(queryset, user.tenant_id)
+        if not sees_whole_tenant(user) and hasattr(queryset.model, "visibility_q"):
+            rows = rows.filter(queryset.model.visibility_q(user))
+        return rows
     # Fail closed: a table without a tenant is nothing tenant staff may read.
     return queryset.none()
 
@@ -181,7 +197,13 @@ class TenantScopedInlineFormSet(BaseInlineFormSet):
 
 
 class TenantScopedAdminMixin(StrictChangeListMixin):
-    """Limits an admin (or inline) to the staff user's tenant; superusers bypass it."""
+    """Limits an admin (or inline) to the staff user's tenant; superusers bypass it.
+
+    Tenant staff (owners, ROPs) may view, add and change; a manager only what `manager_permissions` names, on
+    their own rows (`tenant_rows`): everything else answers 403, like the API's role checks.
+    """
+
+    manager_permissions: frozenset[str] = frozenset()
 
     def get_queryset(self, request):
         return tenant_rows(super().get_queryset(request), request.user)
@@ -219,17 +241,23 @@ class TenantScopedAdminMixin(StrictChangeListMixin):
             return False
         return found == len(values)
 
+    def role_may(self, request, permission: str) -> bool:
+        user = request.user
+        if user.is_superuser or is_tenant_staff(user):
+            return True
+        return permission in self.manager_permissions and is_backoffice_manager(user)
+
     def has_module_permission(self, request):
-        return request.user.is_superuser or is_tenant_staff(request.user)
+        return self.role_may(request, "view")
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or is_tenant_staff(request.user)
+        return self.role_may(request, "view")
 
     def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser or is_tenant_staff(request.user)
+        return self.role_may(request, "change")
 
     def has_add_permission(self, request, obj=None):
-        return request.user.is_superuser or is_tenant_staff(request.user)
+        return self.role_may(request, "add")
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
@@ -249,6 +277,8 @@ class TenantScopedReadOnlyInline(TenantScopedInline):
     """Rows shown on their parent's page, never edited there: changes go through the services elsewhere."""
 
     can_delete = False
+    # Whoever may open the parent page sees its rows (a manager: of their own lead or deal).
+    manager_permissions = frozenset({"view"})
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields

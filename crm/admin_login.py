@@ -3,8 +3,10 @@
 import math
 
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from crm.admin_base import may_enter_backoffice
 from crm.login_limits import LoginLimited, authenticate_limited
 
 
@@ -30,3 +32,13 @@ class LimitedAdminAuthenticationForm(AdminAuthenticationForm):
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
+
+    def confirm_login_allowed(self, user):
+        # Django's admin form admits staff only; the site's own rule admits managers too (crm.admin_base).
+        AuthenticationForm.confirm_login_allowed(self, user)
+        if not may_enter_backoffice(user):
+            raise ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
+from crm.tenancy import sees_whole_tenant
 from deals import services
 from deals.models import (
     DEAL_TRANSITIONS,
@@ -158,9 +159,13 @@ class DealAdmin(TenantScopedAdmin):
     inlines = [JournalEntryInline, CalculationInline, PolicyInline, PaymentInline]
     actions = [_status_action(status, label) for status, label in DealStatus.choices]
 
+    # A manager works the deals where they are the agent or the executor; (re)assigning is a supervisor's job.
+    manager_permissions = frozenset({"view", "change"})
+
     def get_readonly_fields(self, request, obj=None):
         # A deal stays with its client; its status moves only through the state-machine actions.
-        return [*self.readonly_fields, "client"] if obj is not None else self.readonly_fields
+        readonly = [*self.readonly_fields, "client"] if obj is not None else self.readonly_fields
+        return readonly if sees_whole_tenant(request.user) else [*readonly, "sales_agent", "executor"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -7,6 +7,7 @@ so the admin records history and emits events exactly like the API.
 from django.contrib import admin
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedInline, TenantScopedReadOnlyInline
+from crm.tenancy import sees_whole_tenant
 from pipelines import services
 from pipelines.models import Lead, LeadHistory, Pipeline, Stage
 
@@ -112,10 +113,13 @@ class LeadAdmin(TenantScopedAdmin):
         "updated_at",
     ]
     inlines = [LeadHistoryInline]
+    # A manager works their own leads (the list, the card, a new lead is theirs); assigning is a supervisor's job.
+    manager_permissions = frozenset({"view", "add", "change"})
 
     def get_readonly_fields(self, request, obj=None):
         readonly = ["external_id", "moved_to_stage_at", "source_payload", "created_at", "updated_at"]
-        return [*readonly, "source"] if obj is not None else readonly
+        readonly += ["source"] if obj is not None else []
+        return readonly if sees_whole_tenant(request.user) else [*readonly, "assigned_to"]
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Window
+from django.db.models import Count, F, QuerySet, Window
 from django.db.models.functions import RowNumber
-from django.http import JsonResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -20,11 +20,12 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from crm.admin_base import is_backoffice_manager
 from crm.api.exceptions import error_response
 from crm.api.parsers import parse_json
 from crm.errors import ApplicationError, NotFound, ValidationFailed
 from crm.models import User
-from crm.tenancy import is_tenant_staff, tenant_users
+from crm.tenancy import is_tenant_staff, sees_whole_tenant, tenant_users
 from pipelines import services
 from pipelines.filtersets import LeadFilterSet
 from pipelines.models import Lead, LeadSource, Pipeline, Stage
@@ -52,8 +53,19 @@ def board_filters(params) -> dict[str, str]:
     return {target: params[name].strip() for name, target in _FILTER_PARAMS.items() if params.get(name, "").strip()}
 
 
-def _filtered_leads(*, pipeline: Pipeline, filters: dict):
-    leads = Lead.objects.for_tenant(pipeline.tenant_id).filter(pipeline=pipeline)
+def _visible_leads(*, pipeline: Pipeline, user) -> QuerySet:
+    """The leads of the pipeline's tenant the user may see: a manager's own (as in the API), all for staff."""
+    if not sees_whole_tenant(user):
+        return Lead.objects.visible_to(user)
+    return Lead.objects.for_tenant(pipeline.tenant_id)
+
+
+def _board_leads(*, pipeline: Pipeline, user) -> QuerySet:
+    return _visible_leads(pipeline=pipeline, user=user).filter(pipeline=pipeline)
+
+
+def _filtered_leads(*, pipeline: Pipeline, filters: dict, user):
+    leads = _board_leads(pipeline=pipeline, user=user)
     filterset = LeadFilterSet(data=filters, queryset=leads)
     if not filterset.is_valid():
         raise ValidationFailed(
@@ -62,10 +74,10 @@ def _filtered_leads(*, pipeline: Pipeline, filters: dict):
     return filterset.qs
 
 
-def board_columns(*, pipeline: Pipeline, filters: dict) -> list[Column]:
+def board_columns(*, pipeline: Pipeline, filters: dict, user) -> list[Column]:
     """Stages in board order with their lead counts and up to PER_COLUMN cards each, in five queries in all."""
     stages = list(Stage.objects.for_tenant(pipeline.tenant_id).filter(pipeline=pipeline).order_by("order_index", "id"))
-    leads = _filtered_leads(pipeline=pipeline, filters=filters)
+    leads = _filtered_leads(pipeline=pipeline, filters=filters, user=user)
     counts = dict(leads.order_by().values_list("stage").annotate(n=Count("pk")))
     newest_first = [F("moved_to_stage_at").desc(), F("pk").desc()]
     ranked = leads.annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=newest_first))
@@ -79,9 +91,9 @@ def board_columns(*, pipeline: Pipeline, filters: dict) -> list[Column]:
     return [Column(stage=stage, count=counts.get(stage.pk, 0), cards=by_stage.get(stage.pk, [])) for stage in stages]
 
 
-def board_card(*, pipeline: Pipeline, lead: Lead, filters: dict) -> dict | None:
+def board_card(*, pipeline: Pipeline, lead: Lead, filters: dict, user) -> dict | None:
     """The card row of one lead as the board shows it, or None when it is not on this board with these filters."""
-    leads = _filtered_leads(pipeline=pipeline, filters=filters).filter(pk=lead.pk)
+    leads = _filtered_leads(pipeline=pipeline, filters=filters, user=user).filter(pk=lead.pk)
     rows = lead_table(leads=leads, filters={}, limit=1).rows
     return rows[0] if rows else None
 
@@ -89,15 +101,27 @@ def board_card(*, pipeline: Pipeline, lead: Lead, filters: dict) -> dict | None:
 # ---------------------------------------------------------------- views
 
 
-def _scoped_pipeline(request, pipeline_id: int) -> Pipeline:
+def _boards(request) -> QuerySet:
     user = request.user
     if user.is_superuser:
-        pipelines = Pipeline.objects.unscoped()  # a platform superuser opens any tenant's board
-    elif is_tenant_staff(user):
-        pipelines = Pipeline.objects.for_tenant(user.tenant_id)
-    else:
-        raise PermissionDenied
-    return get_object_or_404(pipelines.select_related("tenant"), pk=pipeline_id)
+        return Pipeline.objects.unscoped()  # a platform superuser opens any tenant's board
+    if is_tenant_staff(user) or is_backoffice_manager(user):
+        # Managers read every pipeline of their tenant; the board shows them their own leads only.
+        return Pipeline.objects.for_tenant(user.tenant_id)
+    raise PermissionDenied
+
+
+def _scoped_pipeline(request, pipeline_id: int) -> Pipeline:
+    return get_object_or_404(_boards(request).select_related("tenant"), pk=pipeline_id)
+
+
+@require_GET
+def default_board_view(request):
+    """The board of the default pipeline (the first one for a superuser): the back-office's "Доска" link."""
+    pipeline = _boards(request).order_by("-is_default", "id").first()
+    if pipeline is None:
+        raise Http404("No pipeline.")
+    return HttpResponseRedirect(reverse("admin:pipelines_pipeline_board", args=[pipeline.pk]))
 
 
 def _acting_user(request) -> User | None:
@@ -111,7 +135,7 @@ def _card_html(request, pipeline: Pipeline, row: dict) -> str:
 
 
 def _card_payload(request, pipeline: Pipeline, lead: Lead, filters: dict) -> dict:
-    row = board_card(pipeline=pipeline, lead=lead, filters=filters)
+    row = board_card(pipeline=pipeline, lead=lead, filters=filters, user=request.user)
     return {
         "lead_id": lead.pk,
         "stage_id": row["stage_id"] if row else None,
@@ -123,8 +147,9 @@ def _error(exc: ApplicationError) -> JsonResponse:
     return error_response(exc.code, exc.message, status=exc.status, details=exc.details)
 
 
-def _lead_of(pipeline: Pipeline, lead_id: int) -> Lead:
-    lead = Lead.objects.for_tenant(pipeline.tenant_id).filter(pk=lead_id).first()
+def _lead_of(request, pipeline: Pipeline, lead_id: int) -> Lead:
+    # A colleague's lead is not on a manager's board: 404, as for a lead of another tenant.
+    lead = _visible_leads(pipeline=pipeline, user=request.user).filter(pk=lead_id).first()
     if lead is None:
         raise NotFound(f"Lead {lead_id} not found.")
     return lead
@@ -137,10 +162,10 @@ def board_view(request, pipeline_id: int, *, site):
     filters = board_filters(request.GET)
     with timezone.override(tenant.tzinfo):
         try:
-            columns = board_columns(pipeline=pipeline, filters=filters)
+            columns = board_columns(pipeline=pipeline, filters=filters, user=request.user)
             filter_error = None
         except ValidationFailed as exc:
-            columns = board_columns(pipeline=pipeline, filters={})
+            columns = board_columns(pipeline=pipeline, filters={}, user=request.user)
             filter_error = exc.message
         for column in columns:
             for card in column.cards:
@@ -171,7 +196,7 @@ def board_card_view(request, pipeline_id: int, lead_id: int):
     pipeline = _scoped_pipeline(request, pipeline_id)
     with timezone.override(pipeline.tenant.tzinfo):
         try:
-            lead = _lead_of(pipeline, lead_id)
+            lead = _lead_of(request, pipeline, lead_id)
             return JsonResponse(_card_payload(request, pipeline, lead, board_filters(request.GET)))
         except ApplicationError as exc:
             return _error(exc)
@@ -183,7 +208,7 @@ def board_move_view(request, pipeline_id: int, lead_id: int):
     pipeline = _scoped_pipeline(request, pipeline_id)
     with timezone.override(pipeline.tenant.tzinfo):
         try:
-            lead = _lead_of(pipeline, lead_id)
+            lead = _lead_of(request, pipeline, lead_id)
             stage = _stage_from_body(request, pipeline)
             lead = services.lead_move_to_stage(lead=lead, stage=stage, user=_acting_user(request))
             return JsonResponse(_card_payload(request, pipeline, lead, board_filters(request.GET)))
@@ -207,6 +232,7 @@ def _stage_from_body(request, pipeline: Pipeline) -> Stage:
 def admin_urls(site) -> list:
     """The board's admin URLs (listed in settings.BACKOFFICE_URLS)."""
     return [
+        path("pipelines/board/", site.admin_view(default_board_view), name="pipelines_default_board"),
         path(
             "pipelines/pipeline/<int:pipeline_id>/board/",
             site.admin_view(partial(board_view, site=site)),

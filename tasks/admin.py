@@ -9,6 +9,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
+from crm.tenancy import sees_whole_tenant
 from pipelines.models import Lead
 from tasks import services
 from tasks.models import DueBucket, LeadTask
@@ -42,10 +43,13 @@ class LeadTaskAdmin(TenantScopedAdmin):
     raw_id_fields = ["lead"]
     fields = ["lead", "type", "status", "due_at", "note", "assigned_to", "created_by", "completed_at", "created_at"]
     readonly_fields = ["created_by", "completed_at", "created_at"]
+    # A manager works the tasks assigned to them (SPEC §15) and adds tasks for themself.
+    manager_permissions = frozenset({"view", "add", "change"})
 
     def get_readonly_fields(self, request, obj=None):
         # A task is created open on a lead and stays on that lead.
-        return [*self.readonly_fields, "lead" if obj is not None else "status"]
+        readonly = [*self.readonly_fields, "lead" if obj is not None else "status"]
+        return readonly if sees_whole_tenant(request.user) else [*readonly, "assigned_to"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -51,10 +51,12 @@ def test_owner_cannot_create_a_user_in_another_tenant(staff_client, tenant, othe
     assert User.objects.get(username="fresh").tenant_id == tenant.id  # the posted tenant is ignored
 
 
-def test_manager_cannot_enter_the_admin(client, manager):
+def test_a_manager_enters_the_admin_but_not_tenant_settings_or_users(client, manager, tenant):
     client.login(username="manager", password=TEST_PASSWORD)
-    response = client.get("/admin/")
-    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    for url in ("/admin/crm/tenant/", f"/admin/crm/tenant/{tenant.pk}/change/", "/admin/crm/user/"):
+        assert client.get(url).status_code == 403, url
+    assert client.get(f"/admin/crm/user/{manager.pk}/change/").status_code == 403
 
 
 def test_superuser_sees_all_tenants(client, tenant, other_tenant):

@@ -377,6 +377,13 @@ def _board_pages(attacker, world):
     yield attacker.post(reverse(move, args=[victim[Pipeline].pk, victim[Lead].pk]), body, "application/json"), 404
 
 
+def _default_board_pages(attacker, world):
+    # The «Доска» link: always the attacker's own default pipeline.
+    response = attacker.get(reverse("admin:pipelines_default_board"))
+    yield response, 302
+    assert response["Location"] == reverse("admin:pipelines_pipeline_board", args=[world.own[Pipeline].pk])
+
+
 def _export_pages(attacker, world):
     for name, model in (("pipelines_lead", Lead), ("deals_client", Client), ("deals_deal", Deal)):
         url = reverse(f"admin:{name}_export", args=["csv"])
@@ -407,6 +414,7 @@ def _dashboard_pages(attacker, world):
 
 BACKOFFICE_CASES = {
     "backoffice_dashboard": _dashboard_pages,
+    "pipelines_default_board": _default_board_pages,
     "pipelines_pipeline_board": _board_pages,
     "pipelines_pipeline_board_card": _board_pages,
     "pipelines_pipeline_board_move": _board_pages,

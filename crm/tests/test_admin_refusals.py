@@ -12,7 +12,6 @@ from deals.models import Deal
 from deals.tests.factories import ClientFactory, DealFactory
 from pipelines.models import Lead, Stage
 from pipelines.services import default_pipeline_ensure, lead_create
-from tasks.tests.factories import make_lead
 
 pytestmark = pytest.mark.django_db
 

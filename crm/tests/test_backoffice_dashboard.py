@@ -96,9 +96,10 @@ def test_dashboard_query_count_does_not_grow(staff, tenant, owner, size, django_
         assert staff.get(URL).status_code == 200
 
 
-def test_managers_are_sent_to_the_login(client, manager):
+def test_managers_may_not_open_the_dashboard(client, manager):
+    assert client.get(URL).status_code == 302  # anonymous: the login
     client.login(username=manager.username, password=TEST_PASSWORD)
-    assert client.get(URL).status_code == 302
+    assert client.get(URL).status_code == 403
 
 
 def test_superuser_picks_a_tenant(client, tenant, other_tenant):

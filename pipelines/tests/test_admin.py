@@ -153,10 +153,17 @@ def test_stage_inline_edit(staff_client, pipeline, stages):
     assert Stage.objects.get(pk=stages[0].pk).name == "Входящие"
 
 
-def test_manager_cannot_enter(client, manager, pipeline):
+def test_a_manager_lists_only_their_own_leads_and_no_pipeline_settings(client, manager, owner, make_lead, pipeline):
+    mine = make_lead(name="Мой лид", assigned_to=manager)
+    make_lead(name="Лид владельца", assigned_to=owner)
+    make_lead(name="Ничей лид")
     client.login(username="manager", password=TEST_PASSWORD)
 
-    assert client.get("/admin/pipelines/lead/").status_code == 302
+    listing = client.get("/admin/pipelines/lead/")
+
+    assert [lead.pk for lead in listing.context["cl"].result_list] == [mine.pk]
+    assert client.get("/admin/pipelines/pipeline/").status_code == 403
+    assert client.get(f"/admin/pipelines/pipeline/{pipeline.pk}/change/").status_code == 403
 
 
 def test_superuser_sees_every_tenant(client, pipeline, other_pipeline):

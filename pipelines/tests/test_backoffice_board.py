@@ -142,10 +142,21 @@ def test_the_move_endpoint_requires_the_csrf_token(owner, pipeline, stages, make
     assert Lead.objects.get(pk=lead.pk).stage_id == stages[1].pk
 
 
-def test_managers_and_anonymous_users_are_sent_to_the_login(client, manager, pipeline):
+def test_anonymous_users_are_sent_to_the_login_and_a_manager_sees_their_own_cards(
+    client, manager, owner, pipeline, make_lead
+):
+    mine = make_lead(name="Мой лид", assigned_to=manager)
+    theirs = make_lead(name="Лид владельца", assigned_to=owner)
     assert client.get(board_url(pipeline)).status_code == 302
     client.login(username=manager.username, password=TEST_PASSWORD)
-    assert client.get(board_url(pipeline)).status_code == 302
+
+    board = client.get(board_url(pipeline))
+
+    assert board.status_code == 200
+    assert [card["id"] for column in board.context["columns"] for card in column.cards] == [mine.pk]
+    assert [column.count for column in board.context["columns"]][0] == 1
+    assert client.get(card_url(pipeline, theirs)).status_code == 404
+    assert client.get(card_url(pipeline, mine)).json()["stage_id"] == mine.stage_id
 
 
 def test_card_of_a_lead_moved_to_another_pipeline_leaves_the_board(staff, pipeline, make_lead):

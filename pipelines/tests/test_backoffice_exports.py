@@ -97,9 +97,15 @@ def test_unknown_format_is_404(staff):
     assert staff.get("/admin/pipelines/lead/export/pdf/").status_code == 404
 
 
-def test_managers_cannot_export(client, manager):
+def test_a_manager_exports_only_their_own_leads(client, manager, owner, make_lead):
+    make_lead(name="Мой лид", assigned_to=manager)
+    make_lead(name="Лид владельца", assigned_to=owner)
     client.login(username=manager.username, password=TEST_PASSWORD)
-    assert client.get(reverse(EXPORT, args=["csv"])).status_code == 302
+
+    exported = b"".join(client.get(reverse(EXPORT, args=["csv"])).streaming_content).decode("utf-8-sig")
+
+    assert "Мой лид" in exported
+    assert "Лид владельца" not in exported
 
 
 def test_keyset_chunks_cover_every_row_once(make_lead):
