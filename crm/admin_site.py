@@ -16,6 +16,8 @@ class BackofficeAdminSite(AdminSite):
     site_title = "CRM"
     index_title = "Бэк-офис"
     index_template = "admin/backoffice/index.html"
+    # No public site behind the back-office: no «Открыть сайт» link (`/` itself redirects here).
+    site_url = None
 
     def has_permission(self, request):
         # Django lets in active staff only; managers work their own leads, tasks and deals here too.

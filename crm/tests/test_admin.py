@@ -200,3 +200,13 @@ def test_a_superuser_reads_idempotency_keys(client, tenant, manager):
     client.force_login(UserFactory(tenant=None, username="root", is_superuser=True, is_staff=True))
 
     assert client.get(f"/admin/crm/idempotencykey/{stored.pk}/change/").status_code == 200
+
+
+def test_the_front_door_is_the_back_office_with_its_icon(client, owner):
+    assert client.get("/")["Location"] == "/admin/"
+    assert client.get("/favicon.ico")["Location"] == "/static/crm/favicon.svg"
+    client.force_login(owner)
+    page = client.get("/admin/").content.decode()
+    assert '<link rel="icon" type="image/svg+xml" href="/static/crm/favicon.svg">' in page
+    assert "Открыть сайт" not in page
+    assert "View site" not in page

@@ -355,3 +355,11 @@ def test_a_manager_logs_in_and_works_only_their_own_leads(browser, live):
         assert response.status == 403
     finally:
         page.context.close()
+
+
+def test_the_front_door_opens_the_back_office_with_its_icon(page, live):
+    page.goto("/")
+    assert page.url == f"{live.base_url}/admin/"
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert httpx.get(f"{live.base_url}{icon}", timeout=10).headers["content-type"].startswith("image/svg")
+    assert httpx.get(f"{live.base_url}/favicon.ico", follow_redirects=True, timeout=10).status_code == 200
