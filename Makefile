@@ -22,12 +22,14 @@ $(VENV)/.secret_key: | $(VENV)/.installed
 
 LOCAL_ENV = DEBUG=$${DEBUG:-0} SECRET_KEY="$${SECRET_KEY:-$$(cat $(VENV)/.secret_key)}"
 
-# Laptop quick start: SQLite, in-process events, demo data, the ASGI server on http://127.0.0.1:8000.
+# Laptop quick start: SQLite, in-process events, demo data, the ASGI server on http://127.0.0.1:8000, and the
+# background worker beside it (its queue is a SQLite file: no Redis needed), stopped with the server.
 run: install $(VENV)/.secret_key
 	$(LOCAL_ENV) $(PY) manage.py migrate --noinput
 	$(LOCAL_ENV) $(PY) manage.py demo_data
 	@echo "API docs: http://$(HOST):$(PORT)/docs   Admin: http://$(HOST):$(PORT)/admin/"
-	$(LOCAL_ENV) $(PY) -m crm.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	$(LOCAL_ENV) $(PY) manage.py run_worker & worker=$$!; trap 'kill $$worker' EXIT INT TERM; \
+		$(LOCAL_ENV) $(PY) -m crm.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # The whole suite. SQLite by default; DATABASE_URL=postgres://… and REDIS_URL=redis://… for the real services.
 test: install

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "tasks",
     "deals",
     "events",
+    "huey.contrib.djhuey",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -261,6 +263,18 @@ if REDIS_URL:
     if REDIS_URL.startswith("rediss://"):
         EVENTSTREAM_REDIS["ssl"] = True
     READINESS_CHECKS["events_subscriber"] = "events.subscriber.readiness"
+# Background jobs (jobs app, huey; README "Workers"): the queue is Redis with REDIS_URL, where any number of
+# `manage.py run_worker` processes share it; without it a SQLite file, so the laptop needs no extra service.
+JOBS_SQLITE_PATH = env_str("JOBS_SQLITE_PATH", str(BASE_DIR / "jobs.sqlite3"))
+HUEY = {
+    "name": env_str("JOBS_QUEUE_NAME", "crm"),
+    "huey_class": "huey.RedisHuey" if REDIS_URL else "huey.SqliteHuey",
+    "immediate": False,
+    "utc": True,
+    "connection": {"url": REDIS_URL} if REDIS_URL else {"filename": JOBS_SQLITE_PATH},
+    # Threads: the jobs wait on the network (deliveries) and the database, not on the CPU.
+    "consumer": {"workers": env_int("JOBS_WORKER_THREADS", 4), "worker_type": "thread"},
+}
 # Scale-out behind Pushpin: its control URL, e.g. http://127.0.0.1:5561?iss=pushpin&key=<sig_key> (README).
 GRIP_URL = env_str("GRIP_URL")
 if GRIP_URL:
@@ -280,6 +294,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # django-eventstream logs every stream's listener at INFO: thousands of lines on a reconnect wave.
         "django_eventstream": {"level": "WARNING"},
+        # With a handler of its own huey's worker adds none (it would print every line twice through the root).
+        "huey": {"handlers": ["console"], "propagate": False},
     },
 }
 

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Literal
 
 from django.db import transaction
-from django_eventstream.utils import get_storage
 
 from crm.models import Role, User
 from events import broker, storage
@@ -54,7 +53,6 @@ def _deliver(*, event_type: str, tenant_id: int, lead_id: int, assignee_ids: fro
     """After commit: publish the stored events (with the positions the commit gave them) to wake the streams."""
     try:
         events = storage.committed(pks)
-        get_storage().trim_event_log()
         broker.publish(events)
     except Exception as exc:  # noqa: BLE001 - a committed request must not fail because of its wake-up
         # Stored, so not lost: streams read it back when Redis returns (the subscriber makes them re-read

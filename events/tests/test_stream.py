@@ -14,8 +14,8 @@ from django_eventstream.models import Event
 from django_eventstream.views import get_listener_manager
 
 from crm.tests.factories import UserFactory
+from events.jobs import trim_event_log
 from events.services import lead_event_emit
-from events.storage import EventStorage
 from events.stream import EventStream
 from events.subscriber import resync_listeners
 from events.tests.conftest import emit, token_for
@@ -209,10 +209,10 @@ async def test_stream_reset_when_the_id_is_older_than_storage(owner):
     channel = f"tenant-{owner.tenant_id}"
     await aemit("lead_created", owner.tenant_id, 1)
     await aemit("lead_created", owner.tenant_id, 2)
-    # Events 0..2 fall out of the 24 h window and are trimmed on the next append.
+    # Events 0..2 fall out of the 24 h window and are trimmed by the scheduled job.
     await sync_to_async(Event.objects.filter(channel=channel).update)(created=timezone.now() - timedelta(hours=25))
-    EventStorage._next_trim = 0.0
     await aemit("lead_created", owner.tenant_id, 3)
+    await sync_to_async(trim_event_log.call_local)()
 
     stream = await open_stream(token, headers={"Last-Event-ID": f"{channel}:1"})
     try:
