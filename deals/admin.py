@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
 from crm.tenancy import sees_whole_tenant
 from deals import services
+from deals.admin_workflow import DealWorkflowMixin
 from deals.models import (
     DEAL_TRANSITIONS,
     Calculation,
@@ -136,7 +137,7 @@ def _status_action(status: str, label: str):
 
 
 @admin.register(Deal)
-class DealAdmin(TenantScopedAdmin):
+class DealAdmin(DealWorkflowMixin, TenantScopedAdmin):
     form = DealForm
     list_display = ["title", "client", "status", "sales_agent", "executor", "expected_close_date", "created_at"]
     list_filter = ["status", ("sales_agent", admin.RelatedOnlyFieldListFilter)]
@@ -163,7 +164,7 @@ class DealAdmin(TenantScopedAdmin):
     manager_permissions = frozenset({"view", "change"})
 
     def get_readonly_fields(self, request, obj=None):
-        # A deal stays with its client; its status moves only through the state-machine actions.
+        # A deal stays with its client; its status moves only through the state machine (buttons, actions).
         readonly = [*self.readonly_fields, "client"] if obj is not None else self.readonly_fields
         return readonly if sees_whole_tenant(request.user) else [*readonly, "sales_agent", "executor"]
 

@@ -137,6 +137,13 @@ def _default_board(client, world):
     assert response["Location"] == reverse("admin:pipelines_pipeline_board", args=[world.own[Pipeline].pk])
 
 
+def _deal_work(client, world):
+    for deal in (world.own[Deal], world.victim[Deal]):  # a colleague's deal and another tenant's: not found
+        for name in ("deals_deal_status", "deals_deal_journal"):
+            yield client.post(reverse(f"admin:{name}", args=[deal.pk]), {"status": "closed", "text": "x"}), 404
+    yield client.get(reverse("admin:deals_deal_status", args=[world.mine[Deal].pk])), 405
+
+
 def _dashboard(client, world):
     yield client.get(reverse("admin:backoffice_dashboard")), 403
 
@@ -158,6 +165,8 @@ MANAGER_PAGE_CASES = {
     "pipelines_pipeline_board": _board,
     "pipelines_pipeline_board_card": _board,
     "pipelines_pipeline_board_move": _board,
+    "deals_deal_status": _deal_work,
+    "deals_deal_journal": _deal_work,
     "pipelines_lead_export": _exports,
     "deals_client_export": _exports,
     "deals_deal_export": _exports,

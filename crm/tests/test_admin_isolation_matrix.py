@@ -384,6 +384,15 @@ def _default_board_pages(attacker, world):
     assert response["Location"] == reverse("admin:pipelines_pipeline_board", args=[world.own[Pipeline].pk])
 
 
+def _deal_work_pages(attacker, world):
+    # The deal page's status buttons and journal note: POST only, the victim's deal not found, a stale click refused.
+    for name in ("deals_deal_status", "deals_deal_journal"):
+        yield attacker.post(reverse(f"admin:{name}", args=[world.victim[Deal].pk]), {"status": "closed"}), 404
+        yield attacker.get(reverse(f"admin:{name}", args=[world.own[Deal].pk])), 405
+    stale = {"status": "closed", "version": world.own[Deal].version + 1}
+    yield attacker.post(reverse("admin:deals_deal_status", args=[world.own[Deal].pk]), stale), 302
+
+
 def _export_pages(attacker, world):
     for name, model in (("pipelines_lead", Lead), ("deals_client", Client), ("deals_deal", Deal)):
         url = reverse(f"admin:{name}_export", args=["csv"])
@@ -418,6 +427,8 @@ BACKOFFICE_CASES = {
     "pipelines_pipeline_board": _board_pages,
     "pipelines_pipeline_board_card": _board_pages,
     "pipelines_pipeline_board_move": _board_pages,
+    "deals_deal_status": _deal_work_pages,
+    "deals_deal_journal": _deal_work_pages,
     "pipelines_lead_export": _export_pages,
     "deals_client_export": _export_pages,
     "deals_deal_export": _export_pages,

@@ -363,3 +363,21 @@ def test_the_front_door_opens_the_back_office_with_its_icon(page, live):
     icon = page.locator("link[rel=icon]").get_attribute("href")
     assert httpx.get(f"{live.base_url}{icon}", timeout=10).headers["content-type"].startswith("image/svg")
     assert httpx.get(f"{live.base_url}/favicon.ico", follow_redirects=True, timeout=10).status_code == 200
+
+
+def test_a_deal_is_moved_and_noted_from_its_page(demo_page, live):
+    deal_id = live.sql(
+        "SELECT d.id FROM deals_deal d JOIN crm_tenant t ON t.id = d.tenant_id "
+        "WHERE t.slug = 'demo' AND d.status = 'draft' ORDER BY d.created_at LIMIT 1"
+    )[0][0]
+    demo_page.goto(f"/admin/deals/deal/{deal_id}/change/")
+    buttons = demo_page.locator("#deal-status button")
+    assert [buttons.nth(i).inner_text() for i in range(buttons.count())] == ["→ Расчёт", "→ Закрыта"]
+    buttons.first.click()
+    demo_page.wait_for_selector(".messagelist .success")
+    assert "Статус сделки: «Расчёт»." in demo_page.inner_text(".messagelist")
+    assert live.sql("SELECT status FROM deals_deal WHERE id = %s", deal_id) == [("estimating",)]
+    demo_page.fill("#deal-note-text", "Клиент просит перезвонить в пятницу")
+    demo_page.click("#deal-note button")
+    demo_page.wait_for_selector("text=Заметка добавлена в журнал.")
+    assert "Клиент просит перезвонить в пятницу" in demo_page.inner_text("#content-main")

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.test import Client as BrowserClient
 
@@ -181,3 +183,47 @@ def test_client_contacts_are_a_list_or_nothing(browser, client_obj, contacts, st
     assert response.status_code == status
     client_obj.refresh_from_db()
     assert client_obj.contacts == []
+
+
+def test_the_deal_page_offers_only_the_allowed_next_statuses(browser, deal):
+    page = browser.get(f"/admin/deals/deal/{deal.id}/change/")
+
+    buttons = re.findall(r'<button type="submit" name="status" value="(\w+)"', page.content.decode())
+    assert buttons == ["estimating", "closed"]  # from «Черновик», in the statuses' order
+
+
+def test_a_status_button_moves_the_deal_through_the_service(browser, deal, owner):
+    response = browser.post(
+        f"/admin/deals/deal/{deal.id}/status/", {"status": "estimating", "version": deal.version}, follow=True
+    )
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.version) == ("estimating", 2)
+    assert deal.journal.get().author_id == owner.uuid
+    assert [str(m) for m in response.context["messages"]] == ["Статус сделки: «Расчёт»."]
+
+
+@pytest.mark.parametrize(
+    ("posted", "message"),
+    [
+        ({"status": "active", "version": 1}, "Из статуса «Черновик» нельзя перейти в «Действует»."),
+        ({"status": "estimating", "version": 7}, "Объект изменён другим пользователем"),
+        ({"status": "estimating"}, "Статус не изменён: неверный запрос."),
+    ],
+)
+def test_a_refused_status_button_changes_nothing(browser, deal, posted, message):
+    response = browser.post(f"/admin/deals/deal/{deal.id}/status/", posted, follow=True)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.version) == ("draft", 1)
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 1
+    assert shown[0].startswith(message)
+
+
+def test_a_journal_note_from_the_deal_page(browser, deal, owner):
+    browser.post(f"/admin/deals/deal/{deal.id}/journal/", {"text": "  Клиент просит скидку  "})
+    browser.post(f"/admin/deals/deal/{deal.id}/journal/", {"text": "   "})
+
+    entry = deal.journal.get()
+    assert (entry.kind, entry.text, entry.author_id) == ("note", "Клиент просит скидку", owner.uuid)

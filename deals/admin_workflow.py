@@ -1,0 +1,108 @@
+"""The deal page's own work: a button per allowed next status and a journal note, both through the services.
+
+`DealWorkflowMixin` (for the deal admin) adds two POST-only pages under the deal, `…/status/` and `…/journal/`.
+Each finds the deal through the admin's own queryset (tenant and, for a manager, their deals: 404 otherwise), needs
+the change permission (403), calls the service the API calls and comes back to the deal page with the outcome in
+Russian. The status form carries the deal's version from when the page was opened, so a click on a page another
+user has since changed is refused (crm.versions) instead of moving a deal the clicker has not seen.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from crm.admin_refusals import refusal_text
+from crm.errors import ApplicationError
+from crm.versions import MAX_VERSION, Expected
+from deals import services
+from deals.models import DEAL_TRANSITIONS, DealStatus
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=DealStatus.choices)
+    version = forms.IntegerField(min_value=1, max_value=MAX_VERSION)
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(max_length=10_000, strip=True)
+
+
+def next_statuses(deal) -> list[DealStatus]:
+    """The statuses the deal may move to now, in the statuses' own order."""
+    allowed = DEAL_TRANSITIONS[deal.status]
+    return [status for status in DealStatus if status in allowed]
+
+
+class DealWorkflowMixin:
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/status/", view(require_POST(self.status_view)), name="deals_deal_status"),
+            path("<path:object_id>/journal/", view(require_POST(self.journal_view)), name="deals_deal_journal"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        deal = self.get_object(request, object_id)
+        if deal is not None and self.has_change_permission(request, deal):
+            extra_context = {
+                **(extra_context or {}),
+                "next_statuses": next_statuses(deal),
+                "deal_version": deal.version,
+                "status_url": reverse("admin:deals_deal_status", args=[deal.pk]),
+                "journal_url": reverse("admin:deals_deal_journal", args=[deal.pk]),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _deal_for_work(self, request, object_id):
+        deal = self.get_object(request, object_id)
+        if deal is None:
+            raise Http404("Нет такой сделки.")
+        if not self.has_change_permission(request, deal):
+            raise PermissionDenied
+        return deal
+
+    def _done(self, request, deal, action, success: str):
+        try:
+            action()
+        except ApplicationError as exc:
+            self.message_user(request, refusal_text(exc), level=messages.ERROR)
+        else:
+            self.message_user(request, success, level=messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:deals_deal_change", args=[deal.pk]))
+
+    def status_view(self, request, object_id):
+        deal = self._deal_for_work(request, object_id)
+        form = StatusForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, "Статус не изменён: неверный запрос.", level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:deals_deal_change", args=[deal.pk]))
+        target = DealStatus(form.cleaned_data["status"])
+        if target not in next_statuses(deal):
+            message = f"Из статуса «{deal.get_status_display()}» нельзя перейти в «{target.label}»."
+            self.message_user(request, message, level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:deals_deal_change", args=[deal.pk]))
+        expected = Expected(if_match=form.cleaned_data["version"])
+        return self._done(
+            request,
+            deal,
+            lambda: services.deal_transition(deal=deal, status=target, actor=request.user, expected=expected),
+            f"Статус сделки: «{target.label}».",
+        )
+
+    def journal_view(self, request, object_id):
+        deal = self._deal_for_work(request, object_id)
+        form = NoteForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, "Заметка пуста или длиннее 10 000 символов.", level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:deals_deal_change", args=[deal.pk]))
+        text = form.cleaned_data["text"]
+        return self._done(
+            request,
+            deal,
+            lambda: services.journal_entry_create(deal=deal, actor=request.user, text=text),
+            "Заметка добавлена в журнал.",
+        )
