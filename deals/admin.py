@@ -6,6 +6,8 @@ and writes the journal. The inlines only show the deal's rows.
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
 from crm.tenancy import sees_whole_tenant
@@ -72,8 +74,21 @@ class ClientAdmin(TenantScopedAdmin):
         "contacts",
         "notes",
         "created_at",
+        "client_deals",
     ]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "client_deals"]
+
+    @admin.display(description="Сделки")
+    def client_deals(self, client):
+        """The client's deals, newest first, each a link to its page (the client admin is tenant staff's)."""
+        if client.pk is None:
+            return "—"
+        deals = Deal.objects.for_tenant(client.tenant_id).filter(client=client).order_by("-created_at")
+        rows = [
+            (reverse("admin:deals_deal_change", args=[deal.pk]), deal.title, deal.get_status_display())
+            for deal in deals
+        ]
+        return format_html_join(format_html("<br>"), '<a href="{}">{}</a> — {}', rows) or "Сделок нет."
 
     def save_model(self, request, obj, form, change):
         data = {name: form.cleaned_data[name] for name in CLIENT_FIELDS if name in form.cleaned_data}
@@ -143,7 +158,7 @@ class DealAdmin(DealWorkflowMixin, TenantScopedAdmin):
     list_filter = ["status", ("sales_agent", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["client", "sales_agent", "executor"]
     search_fields = ["title", "client__full_name"]
-    raw_id_fields = ["client"]
+    autocomplete_fields = ["client"]  # searches the tenant's clients by name, tax number and contacts
     fields = [
         "client",
         "title",

@@ -5,6 +5,7 @@ so the admin records history and emits events exactly like the API.
 """
 
 from django.contrib import admin
+from django.forms.models import ModelChoiceIterator
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedInline, TenantScopedReadOnlyInline
 from crm.tenancy import sees_whole_tenant
@@ -22,6 +23,18 @@ def _record_formset_changes(formset, new=(), changed=(), deleted=()) -> None:
 def _acting_user(request):
     """The tenant user behind an admin write; a platform superuser acts like a system process."""
     return request.user if request.user.tenant_id else None
+
+
+class StageChoiceIterator(ModelChoiceIterator):
+    """A lead's stage select: each pipeline's stages under its name (an <optgroup>), the default pipeline first."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        groups: dict[int, tuple[str, list]] = {}
+        for stage in self.queryset:
+            groups.setdefault(stage.pipeline_id, (stage.pipeline.name, []))[1].append(self.choice(stage))
+        yield from groups.values()
 
 
 class StageInline(TenantScopedInline):
@@ -120,6 +133,24 @@ class LeadAdmin(TenantScopedAdmin):
         readonly = ["external_id", "moved_to_stage_at", "source_payload", "created_at", "updated_at"]
         readonly += ["source"] if obj is not None else []
         return readonly if sees_whole_tenant(request.user) else [*readonly, "assigned_to"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "stage" and field is not None:
+            field.iterator = StageChoiceIterator  # before the queryset, which hands the choices to the widget
+            order = ["-pipeline__is_default", "pipeline__name", "pipeline_id", "order_index", "id"]
+            field.queryset = field.queryset.select_related("pipeline").order_by(*order)
+        return field
+
+    def get_changeform_initial_data(self, request):
+        """A new lead starts in the default pipeline's first open stage, as the API puts it."""
+        initial = super().get_changeform_initial_data(request)
+        if "stage" not in initial and request.user.tenant_id:
+            stages = Stage.objects.for_tenant(request.user.tenant_id).filter(pipeline__is_default=True, is_closed=False)
+            first = stages.order_by("order_index", "id").first()
+            if first is not None:
+                initial["stage"] = first.pk
+        return initial
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

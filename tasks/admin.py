@@ -1,7 +1,7 @@
 """Back-office for lead tasks: a filtered changelist and a read-only inline for the lead page.
 
 Writes go through `tasks.services` (history and `lead_updated` like the API), so the inline only shows tasks
-and links to each task's own page.
+and links to each task's own page and to a new task of the lead (its add page with the lead chosen).
 """
 
 from django.contrib import admin
@@ -40,7 +40,7 @@ class LeadTaskAdmin(TenantScopedAdmin):
     list_filter = ["status", "type", ("assigned_to", admin.RelatedOnlyFieldListFilter), DueBucketFilter]
     list_select_related = ["lead", "assigned_to"]
     search_fields = ["note", "lead__name"]
-    raw_id_fields = ["lead"]
+    autocomplete_fields = ["lead"]  # searches the leads the user may see (the lead admin's own queryset)
     fields = ["lead", "type", "status", "due_at", "note", "assigned_to", "created_by", "completed_at", "created_at"]
     readonly_fields = ["created_by", "completed_at", "created_at"]
     # A manager works the tasks assigned to them (SPEC §15) and adds tasks for themself.
@@ -50,6 +50,13 @@ class LeadTaskAdmin(TenantScopedAdmin):
         # A task is created open on a lead and stays on that lead.
         readonly = [*self.readonly_fields, "lead" if obj is not None else "status"]
         return readonly if sees_whole_tenant(request.user) else [*readonly, "assigned_to"]
+
+    def get_changeform_initial_data(self, request):
+        # Like the API: a new task is the author's unless someone else is named.
+        initial = super().get_changeform_initial_data(request)
+        if request.user.tenant_id:
+            initial.setdefault("assigned_to", request.user.pk)
+        return initial
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -77,9 +84,15 @@ class LeadTaskInline(TenantScopedReadOnlyInline):
     fk_name = "lead"
     fields = ["type", "status", "due_at", "note", "assigned_to", "completed_at"]
     show_change_link = True
+    template = "admin/tasks/leadtask/lead_inline.html"  # the table and a link to add a task to this lead
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("assigned_to")
+        # Every task of a lead the user may see (SPEC §15): a manager sees a colleague's task on their lead too.
+        if sees_whole_tenant(request.user):
+            tasks = super().get_queryset(request)
+        else:
+            tasks = LeadTask.objects.visible_through(request.user, "lead")
+        return tasks.select_related("assigned_to")
 
 
 # The lead page lists its tasks. The pipelines app knows nothing of tasks (its lead table gets the task columns the

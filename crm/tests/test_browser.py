@@ -381,3 +381,23 @@ def test_a_deal_is_moved_and_noted_from_its_page(demo_page, live):
     demo_page.click("#deal-note button")
     demo_page.wait_for_selector("text=Заметка добавлена в журнал.")
     assert "Клиент просит перезвонить в пятницу" in demo_page.inner_text("#content-main")
+
+
+def test_a_task_is_added_from_its_lead_page_with_the_lead_chosen(page, live):
+    page.goto(f"/admin/pipelines/lead/{live.leads['Григорий Орлов']}/change/")
+    page.click("text=Добавить задачу по этому лиду")
+    page.wait_for_selector(".field-lead .select2-selection__rendered")
+    assert "Григорий Орлов" in page.inner_text(".field-lead .select2-selection__rendered")
+    page.fill("#id_note", "Отправить договор")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    notes = "SELECT note FROM tasks_leadtask WHERE lead_id = %s ORDER BY id"
+    assert live.sql(notes, live.leads["Григорий Орлов"])[-1] == ("Отправить договор",)
+
+
+def test_a_new_lead_starts_in_the_default_pipeline_and_stages_are_grouped(page, live):
+    page.goto("/admin/pipelines/lead/add/")
+    groups = page.locator("#id_stage optgroup")
+    assert groups.first.get_attribute("label") == "Основная"
+    selected = page.locator("#id_stage option:checked").inner_text()
+    assert selected == "Новые"

@@ -227,3 +227,20 @@ def test_a_journal_note_from_the_deal_page(browser, deal, owner):
 
     entry = deal.journal.get()
     assert (entry.kind, entry.text, entry.author_id) == ("note", "Клиент просит скидку", owner.uuid)
+
+
+def test_the_client_page_lists_the_clients_deals(browser, client_obj, deal, tenant, foreign_deal):
+    other = DealFactory(tenant=tenant, title="Чужой клиент")
+
+    page = browser.get(f"/admin/deals/client/{client_obj.pk}/change/").content.decode()
+
+    assert f'<a href="/admin/deals/deal/{deal.pk}/change/">КАСКО Toyota</a> — Черновик' in page
+    assert other.title not in page
+    assert foreign_deal.title not in page
+
+
+def test_the_deal_add_page_chooses_the_client_by_autocomplete(browser, client_obj):
+    widget = str(browser.get("/admin/deals/deal/add/", {"client": client_obj.pk}).context["adminform"].form["client"])
+
+    assert 'data-ajax--url="/admin/autocomplete/"' in widget
+    assert f'<option value="{client_obj.pk}" selected>ООО Ромашка</option>' in widget

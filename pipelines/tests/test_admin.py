@@ -259,3 +259,17 @@ def test_an_unknown_or_bad_filter_is_a_400(staff_client, make_lead, params):
     assert listing.status_code == 400
     assert "фильтр" in listing.content.decode()
     assert export.status_code == 400
+
+
+def test_the_stage_select_groups_stages_by_pipeline_and_starts_in_the_default(staff_client, tenant, stages):
+    from pipelines import services
+
+    second = services.pipeline_create(tenant=tenant, name="Вторичка")
+    services.stage_create(pipeline=second, name="Звонок")
+
+    page = staff_client.get("/admin/pipelines/lead/add/")
+
+    widget = str(page.context["adminform"].form["stage"])
+    assert widget.index('<optgroup label="Основная">') < widget.index('<optgroup label="Вторичка">')
+    assert widget.index("Новые") < widget.index("Отказ") < widget.index("Звонок")
+    assert f'<option value="{stages[0].pk}" selected>Новые</option>' in widget

@@ -115,8 +115,8 @@ def test_the_lead_page_shows_its_tasks_inline(staff_client, lead):
     assert "Встреча в офисе" in response.content.decode()
 
 
-def test_the_add_page_shows_no_label_for_a_foreign_lead(staff_client, lead, foreign_lead):
-    """`?lead=<id>` prefills the raw-id field: a foreign id (ids are sequential) must not reveal its lead."""
+def test_the_add_page_shows_no_label_for_a_foreign_lead(staff_client, lead, foreign_lead, owner):
+    """`?lead=<id>` prefills the lead field: a foreign id (ids are sequential) must not reveal its lead."""
     foreign_lead.name = "Секретный чужой лид"
     foreign_lead.save()
     before = list(LeadTask.objects.values_list("pk", flat=True))
@@ -129,8 +129,9 @@ def test_the_add_page_shows_no_label_for_a_foreign_lead(staff_client, lead, fore
     assert foreign.status_code == 200
     assert "Секретный чужой лид" not in foreign.content.decode()
     assert foreign_lead.email not in foreign.content.decode()
-    assert foreign.context["adminform"].form.initial == {}
-    assert f">{lead.name}</a></strong>" in own.content.decode()  # the own lead's label is shown
+    # The foreign lead and the foreign assignee are dropped; the assignee is the author, as in the API.
+    assert foreign.context["adminform"].form.initial == {"assigned_to": owner.pk}
+    assert f'<option value="{lead.pk}" selected>{lead.name}</option>' in own.content.decode()  # the own label
     assert list(LeadTask.objects.values_list("pk", flat=True)) == before
 
 
@@ -163,3 +164,27 @@ def test_the_admin_reads_and_shows_times_in_the_tenant_timezone(staff_client, le
     assert task.due_at == datetime(2025, 1, 29, 11, 0, tzinfo=UTC)
     page = staff_client.get(f"{CHANGELIST}{task.pk}/change/").content.decode()
     assert 'name="due_at_1" value="14:00:00"' in page
+
+
+def test_the_lead_page_links_a_new_task_with_the_lead_chosen(staff_client, lead):
+    page = staff_client.get(f"/admin/pipelines/lead/{lead.pk}/change/").content.decode()
+    assert f'href="/admin/tasks/leadtask/add/?lead={lead.pk}">Добавить задачу по этому лиду</a>' in page
+
+    add = staff_client.get("/admin/tasks/leadtask/add/", {"lead": lead.pk})
+
+    # An autocomplete select (no raw id box) with the lead already chosen, by its name.
+    widget = str(add.context["adminform"].form["lead"])
+    assert 'data-ajax--url="/admin/autocomplete/"' in widget
+    assert f'<option value="{lead.pk}" selected>{lead.name}</option>' in widget
+
+
+def test_a_manager_sees_every_task_of_their_lead_on_its_page(client, lead, manager, owner):
+    Lead.objects.filter(pk=lead.pk).update(assigned_to=manager)
+    mine = LeadTaskFactory(lead=lead, assigned_to=manager, note="Моя")
+    owners = LeadTaskFactory(lead=lead, assigned_to=owner, note="Владельца")
+    client.force_login(manager)
+
+    page = client.get(f"/admin/pipelines/lead/{lead.pk}/change/")
+
+    inline = next(f for f in page.context["inline_admin_formsets"] if f.formset.model is LeadTask)
+    assert {form.instance.pk for form in inline.formset.forms} == {mine.pk, owners.pk}
