@@ -10,6 +10,7 @@ from django.forms.models import ModelChoiceIterator
 from crm.admin_base import TenantScopedAdmin, TenantScopedInline, TenantScopedReadOnlyInline
 from crm.tenancy import sees_whole_tenant
 from pipelines import services
+from pipelines.admin_bulk import LeadBulkActionsMixin
 from pipelines.models import Lead, LeadHistory, Pipeline, Stage
 
 LEAD_FORM_FIELDS = ("name", "phone", "email", "comment", "assigned_to")
@@ -100,7 +101,7 @@ class LeadHistoryInline(TenantScopedReadOnlyInline):
 
 
 @admin.register(Lead)
-class LeadAdmin(TenantScopedAdmin):
+class LeadAdmin(LeadBulkActionsMixin, TenantScopedAdmin):
     list_display = ["id", "name", "phone", "email", "source", "pipeline", "stage", "assigned_to", "created_at"]
     list_select_related = ["pipeline", "stage", "assigned_to"]
     list_filter = [

@@ -401,3 +401,19 @@ def test_a_new_lead_starts_in_the_default_pipeline_and_stages_are_grouped(page, 
     assert groups.first.get_attribute("label") == "Основная"
     selected = page.locator("#id_stage option:checked").inner_text()
     assert selected == "Новые"
+
+
+def test_bulk_move_of_selected_leads_to_a_stage(page, live):
+    page.goto("/admin/pipelines/lead/")
+    for name in ("Анна Иванова", "Дарья Ёлкина"):
+        page.check(f"input.action-select[value='{live.leads[name]}']")
+    page.select_option("select[name=action]", "move_leads_to_stage")
+    page.click("#changelist-form button[name=index]")
+    page.wait_for_selector("#bulk-action")
+    assert page.locator("#bulk-action li").count() == 2
+    page.select_option("#bulk-action select[name=stage]", str(live.stages["Переговоры"]))
+    page.click("#bulk-action input[name=apply]")
+    page.wait_for_selector(".messagelist .success")
+    assert "На стадии «Переговоры»" in page.inner_text(".messagelist")
+    for name in ("Анна Иванова", "Дарья Ёлкина"):
+        assert stage_of(live, name) == live.stages["Переговоры"]

@@ -273,3 +273,53 @@ def test_the_stage_select_groups_stages_by_pipeline_and_starts_in_the_default(st
     assert widget.index('<optgroup label="Основная">') < widget.index('<optgroup label="Вторичка">')
     assert widget.index("Новые") < widget.index("Отказ") < widget.index("Звонок")
     assert f'<option value="{stages[0].pk}" selected>Новые</option>' in widget
+
+
+def _bulk(client, action, leads, **choice):
+    data = {"action": action, "_selected_action": [lead.pk for lead in leads], **choice}
+    return client.post("/admin/pipelines/lead/", data, follow=bool(choice))
+
+
+def test_bulk_assign_asks_for_the_assignee_then_assigns_through_the_service(staff_client, owner, manager, make_lead):
+    leads = [make_lead(name="Первый"), make_lead(name="Второй")]
+    untouched = make_lead(name="Третий")
+
+    asked = _bulk(staff_client, "assign_leads", leads)
+    done = _bulk(staff_client, "assign_leads", leads, apply="1", assignee=manager.pk)
+
+    assert asked.status_code == 200
+    assert "Первый" in asked.content.decode()
+    assert manager.pk in {user.pk for user in asked.context["form"].fields["assignee"].queryset}
+    assert set(Lead.objects.filter(assigned_to=manager).values_list("name", flat=True)) == {"Первый", "Второй"}
+    assert Lead.objects.get(pk=untouched.pk).assigned_to is None
+    assert [lead.history.filter(user=owner).exists() for lead in leads] == [True, True]
+    assert str(list(done.context["messages"])[-1]).startswith(f"Ответственный «{manager}»: «")
+
+
+def test_bulk_move_goes_through_the_service_and_refuses_a_foreign_stage(
+    staff_client, make_lead, stages, other_pipeline
+):
+    leads = [make_lead(name="Первый"), make_lead(name="Второй")]
+    foreign_stage = other_pipeline.stages.first()
+
+    refused = _bulk(staff_client, "move_leads_to_stage", leads, apply="1", stage=foreign_stage.pk)
+    assert refused.context["form"].errors["stage"]
+    assert set(Lead.objects.values_list("stage_id", flat=True)) == {stages[0].pk}
+
+    _bulk(staff_client, "move_leads_to_stage", leads, apply="1", stage=stages[2].pk)
+    assert set(Lead.objects.values_list("stage_id", flat=True)) == {stages[2].pk}
+    assert all(lead.history.filter(kind="stage_changed").exists() for lead in leads)
+
+
+def test_managers_are_not_offered_bulk_assignment(client, manager, make_lead):
+    lead = make_lead(assigned_to=manager)
+    client.force_login(manager)
+
+    listing = client.get("/admin/pipelines/lead/")
+    posted = _bulk(client, "assign_leads", [lead], apply="1", assignee=manager.pk)
+
+    choices = [name for name, _ in listing.context["action_form"].fields["action"].choices]
+    assert "move_leads_to_stage" in choices
+    assert "assign_leads" not in choices
+    assert posted.status_code == 200
+    assert Lead.objects.get(pk=lead.pk).assigned_to == manager

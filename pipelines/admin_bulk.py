@@ -1,0 +1,82 @@
+"""Bulk actions on the lead list: assign the selected leads, or move them to a stage, through the services.
+
+Each action first shows a page with the selected leads and a choice (an assignee, a stage grouped by pipeline);
+applying it runs the service per lead (history, `lead_updated`, the role checks) and reports each refused lead by
+name (crm.admin_refusals). The choices come from the admin's own scoped field querysets: a foreign id is not a
+valid choice. Assigning is a supervisor's action (the API's rule), so managers are not offered it.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+
+from crm.tenancy import sees_whole_tenant
+from pipelines import services
+from pipelines.models import Lead
+
+TEMPLATE = "admin/pipelines/lead/bulk_action.html"
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(queryset=None, label="Ответственный")
+
+
+class MoveForm(forms.Form):
+    stage = forms.ModelChoiceField(queryset=None, label="Стадия")
+
+
+def _acting_user(request):
+    return request.user if request.user.tenant_id else None
+
+
+class LeadBulkActionsMixin:
+    actions = ["assign_leads", "move_leads_to_stage"]
+
+    def has_assign_permission(self, request):
+        return self.has_change_permission(request) and sees_whole_tenant(request.user)
+
+    def _confirm(self, request, queryset, form, title: str, action: str):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "leads": queryset,
+            "form": form,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, TEMPLATE, context)
+
+    @admin.action(description="Назначить ответственного…", permissions=["assign"])
+    def assign_leads(self, request, queryset):
+        users = self.get_field_queryset(None, Lead._meta.get_field("assigned_to"), request)
+        form = AssignForm(request.POST if "apply" in request.POST else None)
+        form.fields["assignee"].queryset = users.filter(is_active=True).order_by("full_name", "username")
+        if not form.is_valid():
+            return self._confirm(request, queryset, form, "Назначить ответственного", "assign_leads")
+        assignee = form.cleaned_data["assignee"]
+        self.run_per_row(
+            request,
+            queryset,
+            lambda lead: services.lead_update(lead=lead, user=_acting_user(request), assigned_to=assignee),
+            f"Ответственный «{assignee}»",
+        )
+        return None
+
+    @admin.action(description="Перевести на стадию…", permissions=["change"])
+    def move_leads_to_stage(self, request, queryset):
+        form = MoveForm(request.POST if "apply" in request.POST else None)
+        # The lead form's stage field: grouped by pipeline, default pipeline first, scoped to the tenant.
+        form.fields["stage"] = self.formfield_for_foreignkey(Lead._meta.get_field("stage"), request)
+        form.fields["stage"].label = "Стадия"
+        if not form.is_valid():
+            return self._confirm(request, queryset, form, "Перевести на стадию", "move_leads_to_stage")
+        stage = form.cleaned_data["stage"]
+        self.run_per_row(
+            request,
+            queryset,
+            lambda lead: services.lead_move_to_stage(lead=lead, stage=stage, user=_acting_user(request)),
+            f"На стадии «{stage}»",
+        )
+        return None
