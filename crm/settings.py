@@ -275,6 +275,11 @@ HUEY = {
     # Threads: the jobs wait on the network (deliveries) and the database, not on the CPU.
     "consumer": {"workers": env_int("JOBS_WORKER_THREADS", 4), "worker_type": "thread"},
 }
+# Outbound webhooks (events.webhooks, SPEC §14). 1: receivers on loopback and private addresses are allowed (tests,
+# on-premises); link-local and cloud-metadata addresses never are.
+WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)
+# The serializer that renders each kind of object in webhook bodies: the API's own.
+EVENTS_WEBHOOK_SERIALIZERS = {"lead": "pipelines.api.serializers.LeadDetailSerializer"}
 # Scale-out behind Pushpin: its control URL, e.g. http://127.0.0.1:5561?iss=pushpin&key=<sig_key> (README).
 GRIP_URL = env_str("GRIP_URL")
 if GRIP_URL:

@@ -1,9 +1,10 @@
 """The events sink the domain apps call. It imports no domain app: callers pass plain ids.
 
-`lead_event_emit` stores the event in the caller's transaction (the event log, events.storage): it exists if and
-only if the change commits. After the commit the stored events are published as a wake-up for the open streams; a
-failure there is logged and never reaches the API caller, and nothing is lost by it: streams read the log on their
-next gap, their periodic catch-up or a reconnect with Last-Event-ID.
+`lead_event_emit` (and `webhook_event_emit` for the other webhook types) stores the event in the caller's
+transaction (the event log, events.storage): it exists if and only if the change commits. After the commit the stored
+events are published as a wake-up for the open streams and the webhook deliverers; a failure there is logged and
+never reaches the API caller, and nothing is lost by it: streams read the log on their next gap, their periodic
+catch-up or a reconnect with Last-Event-ID, and the webhook sweep starts any deliverer that was not woken.
 """
 
 import logging
@@ -16,6 +17,7 @@ from crm.models import Role, User
 from events import broker, storage
 from events.channels import tenant_channel, user_channel
 from events.stream import envelope
+from events.webhooks import log as webhook_log
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +45,30 @@ def lead_event_emit(
     # Part of the caller's transaction (no savepoint): if the event cannot be stored, the change fails with it.
     with transaction.atomic(savepoint=False):
         pks = tuple(storage.append_pending(channel, event_type, data) for channel in channels)
+        webhook_event_emit(event_type=event_type, tenant_id=tenant_id, object_id=lead_id)
     transaction.on_commit(
         lambda: _deliver(event_type=event_type, tenant_id=tenant_id, lead_id=lead_id, assignee_ids=recipients, pks=pks),
         robust=True,
     )
+
+
+def webhook_event_emit(*, event_type: str, tenant_id: int, object_id: int) -> None:
+    """Log a webhook event (SPEC §14: `lead_created`, `deal_updated`, …) for the object in the current transaction;
+    the tenant's deliverers are woken after commit. Nothing is logged for a tenant without subscriptions."""
+    with transaction.atomic(savepoint=False):
+        logged = webhook_log.record(event_type=event_type, tenant_id=tenant_id, object_id=object_id)
+    if logged:
+        transaction.on_commit(lambda: _wake_webhooks(tenant_id), robust=True)
+
+
+def _wake_webhooks(tenant_id: int) -> None:
+    from events import jobs  # the job engine's modules load after the apps
+
+    try:
+        jobs.wake_webhooks(tenant_id)
+    except Exception as exc:  # noqa: BLE001 - a committed request must not fail because of its wake-up
+        # Logged, so not lost: the minute sweep (events.jobs.sweep_webhooks) starts the deliverers.
+        logger.warning("Could not wake the webhook deliverers of tenant %s (the sweep will): %r", tenant_id, exc)
 
 
 def _deliver(*, event_type: str, tenant_id: int, lead_id: int, assignee_ids: frozenset[int], pks=()) -> None:

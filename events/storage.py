@@ -24,15 +24,15 @@ How the classic outbox traps are handled (PostgreSQL):
   transaction (and invite lock-order deadlocks with business row locks). The price is one extra UPDATE per event
   row at commit. Lock order inside a tenant is fixed (the tenant channel is numbered first in every transaction).
 - Retention. `created` is set at commit by the trigger, so an event is kept `RETENTION` after it became visible,
-  whatever its transaction's length. Trimming is one bulk DELETE run by the job engine's schedule (or at most once a
-  minute per process after a commit, without one); a client whose position was trimmed gets `stream-reset`.
+  whatever its transaction's length. Trimming is one bulk DELETE run by the job engine's schedule (events.jobs); a
+  client whose position was trimmed gets `stream-reset`. A webhook channel keeps what its subscriptions have not
+  delivered yet, however old (a disabled subscription's backlog).
 
 Without PostgreSQL (the laptop's SQLite) the row is numbered at insert by the library's model: SQLite holds its
 single writer lock from the first write to the commit, so numbering inside the transaction is already commit-ordered.
 """
 
 import json
-import time
 from datetime import timedelta
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -44,7 +44,6 @@ from django_eventstream.storage import EVENT_TIMEOUT, DjangoModelStorage
 
 # How long events stay replayable (the library's 24 h; SPEC §8 asks for at least 24 h).
 RETENTION = timedelta(minutes=EVENT_TIMEOUT)
-TRIM_EVERY_SECONDS = 60.0
 
 _EVENT = connection.ops.quote_name(Event._meta.db_table)
 # The placeholder id is the row's own negated primary key: unique per channel, as the library's (channel, eid)
@@ -85,19 +84,33 @@ def committed(pks) -> list[StreamEvent]:
 
 
 def trim() -> int:
-    """Delete the events older than RETENTION in one statement; the number deleted."""
-    deleted, _ = Event.objects.filter(created__lt=timezone.now() - RETENTION).delete()
-    return deleted
+    """Delete the events older than RETENTION in one statement, except a webhook backlog; the number deleted.
+
+    A tenant's webhook channel keeps every event some subscription of the tenant has not yet delivered, however
+    old (a disabled subscription keeps its backlog, SPEC §14); SSE channels keep nothing past RETENTION.
+    """
+    from events.models import WebhookSubscription
+
+    subscriptions = connection.ops.quote_name(WebhookSubscription._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            DELETE FROM {_EVENT} WHERE created < %(cutoff)s AND eid <= COALESCE(
+                (SELECT MIN(s.position) FROM {subscriptions} s WHERE %(prefix)s || s.tenant_id = {_EVENT}.channel),
+                eid
+            )
+            """,  # noqa: S608 - table names only; every value is a parameter
+            {"cutoff": timezone.now() - RETENTION, "prefix": "webhooks-"},
+        )
+        return cursor.rowcount
 
 
 class EventStorage(DjangoModelStorage):
     """`EVENTSTREAM_STORAGE_CLASS`: the library's reads (`get_events`, `get_current_id`) of the log above.
 
     Upstream trims on every append with a SELECT and then one DELETE per expired row (issue #93); here trimming is
-    a scheduled job, and `trim_event_log` (after a commit) runs at most once a minute per process.
+    the scheduled job `events.trim_event_log` (`trim`).
     """
-
-    _next_trim = 0.0
 
     def append_event(self, channel, event_type, data):
         """The library's append, for callers outside a transaction: stored, committed and numbered on return."""
@@ -105,12 +118,7 @@ class EventStorage(DjangoModelStorage):
             raise RuntimeError("Inside a transaction use append_pending: the event is numbered at commit.")
         with transaction.atomic():
             pk = append_pending(channel, event_type, data)
-        self.trim_event_log()
         return committed([pk])[0]
 
     def trim_event_log(self):
-        now = time.monotonic()
-        if now < EventStorage._next_trim:
-            return
-        EventStorage._next_trim = now + TRIM_EVERY_SECONDS
         trim()

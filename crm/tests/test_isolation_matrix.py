@@ -33,6 +33,7 @@ from deals.tests.factories import (
     PaymentFactory,
     PolicyFactory,
 )
+from events.models import WebhookSubscription
 from pipelines.models import Lead
 from pipelines.services import default_pipeline_ensure
 from pipelines.tests.factories import StageFactory
@@ -137,9 +138,16 @@ def world(tenant, other_tenant, owner, manager, other_manager, foreign_owner) ->
         which: DealTaskFactory(tenant=deal.tenant, deal=deal, assignee=deal.sales_agent)
         for which, deal in deals.items()
     }
+    subscriptions = {
+        which: WebhookSubscription.objects.create(
+            tenant=owner_tenant, url=_WEBHOOK_RECEIVER, events=["lead_created"], secret="whsec_dGVzdC1zZWNyZXQ="
+        )
+        for which, owner_tenant in ((OWN, tenant), (FOREIGN, other_tenant))
+    }
     return World(
         objects={
             "tenant": {OWN: tenant, COLLEAGUE: tenant, FOREIGN: other_tenant},
+            "webhook_subscription": {**subscriptions, COLLEAGUE: subscriptions[OWN]},
             "user": {OWN: manager, COLLEAGUE: other_manager, FOREIGN: foreign_owner},
             "pipeline": {OWN: pipeline, COLLEAGUE: pipeline, FOREIGN: foreign_pipeline},
             "stage": {OWN: stages[1], COLLEAGUE: stages[1], FOREIGN: foreign_stages[1]},
@@ -326,6 +334,28 @@ def _stream_token_checks(world: World, request):
     """The stream's query-string token is checked like the header: garbage → 401."""
     response = request(None, "GET", "/api/events/stream?access_token=not-a-jwt")
     assert_error(response, 401, "unauthorized")
+
+
+# A public address written as an IP: the URL check needs no DNS in the test sandbox.
+_WEBHOOK_RECEIVER = "https://93.184.215.14/hooks"
+
+
+def _subscriptions_list_checks(world: World, request):
+    """The owner's list holds the tenant's subscriptions, never another tenant's."""
+    ids = _row_ids(request(world.owner, "GET", "/api/webhook-subscriptions"))
+    assert ids == {str(world["webhook_subscription"][OWN].pk)}
+
+
+def _replay_checks(world: World, request):
+    """Another tenant's event id (or an unknown one) is a 400 naming the field and changes nothing. The positive
+    control is in events/tests/test_webhooks_out.py: positions are given at commit, and this matrix never commits."""
+    before = database_rows()
+    foreign_event = f"evt_{world['tenant'][FOREIGN].pk}_1"
+    path = f"/api/webhook-subscriptions/{world['webhook_subscription'][OWN].pk}/replay"
+    for since in (foreign_event, "evt_x", 12):
+        response = request(world.owner, "POST", path, {"since_event_id": since})
+        assert_error(response, 400, "validation_error", "since_event_id")
+    assert database_rows() == before
 
 
 def _refresh_body(world: World) -> dict:
@@ -605,6 +635,43 @@ CASES: dict[tuple[str, str], Case] = {
         body=lambda w: {"notes": "Счёт выставлен"},
         not_found="payment_not_found",
         colleague_denied=True,
+    ),
+    # --- outbound webhook subscriptions (SPEC §14: owner and admin only)
+    ("/api/webhook-subscriptions", "GET"): Case(
+        "/api/webhook-subscriptions", 200, manager_role_denied=True, checks=_subscriptions_list_checks
+    ),
+    ("/api/webhook-subscriptions", "POST"): Case(
+        "/api/webhook-subscriptions",
+        201,
+        body=lambda w: {"url": _WEBHOOK_RECEIVER, "events": ["lead_created", "lead_updated"]},
+        manager_role_denied=True,
+    ),
+    ("/api/webhook-subscriptions/{pk}", "GET"): Case(
+        "/api/webhook-subscriptions/{webhook_subscription}", 200, not_found="not_found", manager_role_denied=True
+    ),
+    ("/api/webhook-subscriptions/{pk}", "PATCH"): Case(
+        "/api/webhook-subscriptions/{webhook_subscription}",
+        200,
+        body=lambda w: {"description": "Склад данных", "is_active": False},
+        not_found="not_found",
+        manager_role_denied=True,
+    ),
+    ("/api/webhook-subscriptions/{pk}", "DELETE"): Case(
+        "/api/webhook-subscriptions/{webhook_subscription}", 204, not_found="not_found", manager_role_denied=True
+    ),
+    ("/api/webhook-subscriptions/{pk}/deliveries", "GET"): Case(
+        "/api/webhook-subscriptions/{webhook_subscription}/deliveries",
+        200,
+        not_found="not_found",
+        manager_role_denied=True,
+    ),
+    ("/api/webhook-subscriptions/{pk}/replay", "POST"): Case(
+        "/api/webhook-subscriptions/{webhook_subscription}/replay",
+        None,
+        body=lambda w: {"since_event_id": f"evt_{w['tenant'][OWN].pk}_1"},
+        not_found="not_found",
+        manager_role_denied=True,
+        checks=_replay_checks,
     ),
     # --- v1 tasks
     ("/api/v1/tasks", "GET"): Case("/api/v1/tasks", 200, list_rows="deal_task", manager_scoped=True),

@@ -73,6 +73,8 @@ ALLOWED = {
     # Event recipients and stream authorization of one tenant (owner: the streams slice); to move to tenant_users().
     ("events/services.py", TENANT_KEYWORD): (1, "managers of the event's tenant"),
     ("events/grip.py", TENANT_KEYWORD): (1, "authentication: an active user who has a tenant (tenant__isnull)"),
+    # The webhook sweep finds due subscriptions of every tenant; each delivery then reads inside its tenant.
+    ("events/webhooks/delivery.py", ESCAPE): (1, "the cross-tenant sweep of due webhook subscriptions"),
 }
 
 
