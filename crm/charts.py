@@ -37,6 +37,17 @@ def number(value) -> str:
     return f"{round(float(value)):,}".replace(",", "\u202f")
 
 
+CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€"}
+
+
+def money(amount, currency: str = "RUB") -> str:
+    """Decimal("125000.5") -> «125 000,50 ₽»: thin spaces between thousands, a decimal comma, the currency's sign."""
+    if amount is None:
+        return "—"
+    text = f"{amount:,.2f}".replace(",", "\u202f").replace(".", ",")
+    return f"{text}\u00a0{CURRENCY_SIGNS.get(currency, currency)}"
+
+
 def _float(value) -> float:
     return float(value) if isinstance(value, int | float | Decimal) else 0.0
 

@@ -7,11 +7,14 @@ and writes the journal. The inlines only show the deal's rows.
 from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
+from crm.charts import money
 from crm.tenancy import sees_whole_tenant
 from deals import services
+from deals.admin_fields import ContactsField, TagsField
 from deals.admin_workflow import DealWorkflowMixin
 from deals.models import (
     DEAL_TRANSITIONS,
@@ -22,38 +25,17 @@ from deals.models import (
     JournalEntry,
     Payment,
     Policy,
-    validate_contacts,
 )
 from deals.services.clients import CLIENT_FIELDS
 from deals.services.deals import DEAL_EDITABLE_FIELDS
 
-MAX_TAGS, MAX_TAG_LENGTH = 50, 64  # the API's limits (deals.api.inputs)
-
-
-def _json_list(value, message: str) -> list:
-    # An emptied box is an empty list; Django's JSONField would store null (a 500 at the NOT NULL column) or,
-    # for `{}`, skip the model's validators as an "empty" value and store a dict the API cannot read.
-    if value in (None, "", {}, []):
-        return []
-    if not isinstance(value, list):
-        raise forms.ValidationError(message)
-    return value
-
 
 class ClientForm(forms.ModelForm):
-    def clean_contacts(self):
-        contacts = _json_list(self.cleaned_data.get("contacts"), "Нужен список контактов.")
-        validate_contacts(contacts)
-        return contacts
+    contacts = ContactsField(label="Контакты", required=False)
 
 
 class DealForm(forms.ModelForm):
-    def clean_tags(self):
-        message = f"Нужен список строк: до {MAX_TAGS}, каждая до {MAX_TAG_LENGTH} символов."
-        tags = _json_list(self.cleaned_data.get("tags"), message)
-        if len(tags) > MAX_TAGS or not all(isinstance(tag, str) and len(tag) <= MAX_TAG_LENGTH for tag in tags):
-            raise forms.ValidationError(message)
-        return tags
+    tags = TagsField(label="Теги", required=False)
 
 
 @admin.register(Client)
@@ -88,7 +70,7 @@ class ClientAdmin(TenantScopedAdmin):
             (reverse("admin:deals_deal_change", args=[deal.pk]), deal.title, deal.get_status_display())
             for deal in deals
         ]
-        return format_html_join(format_html("<br>"), '<a href="{}">{}</a> — {}', rows) or "Сделок нет."
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> — {}', rows) or "Сделок нет."  # noqa: S308
 
     def save_model(self, request, obj, form, change):
         data = {name: form.cleaned_data[name] for name in CLIENT_FIELDS if name in form.cleaned_data}
@@ -110,20 +92,36 @@ class JournalEntryInline(TenantScopedReadOnlyInline):
 
 class CalculationInline(TenantScopedReadOnlyInline):
     model = Calculation
-    fields = ["insurance_company", "program_name", "premium_amount", "coverage_sum", "calculation_date"]
+    fields = ["insurance_company", "program_name", "premium", "coverage", "calculation_date"]
+
+    @admin.display(description="Премия")
+    def premium(self, calculation):
+        return money(calculation.premium_amount)
+
+    @admin.display(description="Страховая сумма")
+    def coverage(self, calculation):
+        return money(calculation.coverage_sum)
 
 
 class PolicyInline(TenantScopedReadOnlyInline):
     model = Policy
-    fields = ["policy_number", "insurer", "status", "effective_from", "effective_to", "premium_amount"]
+    fields = ["policy_number", "insurer", "status", "effective_from", "effective_to", "premium"]
+
+    @admin.display(description="Премия")
+    def premium(self, policy):
+        return money(policy.premium_amount)
 
 
 class PaymentInline(TenantScopedReadOnlyInline):
     model = Payment
-    fields = ["payment_type", "status", "amount", "currency", "planned_date", "external_ref", "policy"]
+    fields = ["payment_type", "status", "payment_sum", "planned_date", "external_ref", "policy"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("policy")
+
+    @admin.display(description="Сумма")
+    def payment_sum(self, payment):
+        return money(payment.amount, payment.currency)
 
 
 def _status_action(status: str, label: str):

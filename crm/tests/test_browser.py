@@ -417,3 +417,28 @@ def test_bulk_move_of_selected_leads_to_a_stage(page, live):
     assert "На стадии «Переговоры»" in page.inner_text(".messagelist")
     for name in ("Анна Иванова", "Дарья Ёлкина"):
         assert stage_of(live, name) == live.stages["Переговоры"]
+
+
+def test_contacts_are_rows_tags_a_line_and_money_roubles(demo_page, live):
+    client_id = live.sql(
+        "SELECT c.id FROM deals_client c JOIN crm_tenant t ON t.id = c.tenant_id WHERE t.slug = 'demo' "
+        "ORDER BY c.created_at LIMIT 1"
+    )[0][0]
+    demo_page.goto(f"/admin/deals/client/{client_id}/change/")
+    empty = demo_page.locator("#contacts_rows input[name$='-value'][value='']").first
+    empty.fill("+7 916 555-44-33")
+    demo_page.click("input[name=_continue]")
+    demo_page.wait_for_selector(".messagelist .success")
+    stored = live.sql("SELECT contacts FROM deals_client WHERE id = %s", client_id)[0][0]
+    assert {"type": "phone", "value": "+7 916 555-44-33", "name": "", "is_primary": False} in stored
+
+    deal_id = live.sql(
+        "SELECT p.deal_id FROM deals_payment p JOIN crm_tenant t ON t.id = p.tenant_id WHERE t.slug = 'demo' LIMIT 1"
+    )[0][0]
+    demo_page.goto(f"/admin/deals/deal/{deal_id}/change/")
+    assert "\u00a0₽" in demo_page.inner_text("#content-main")
+    demo_page.fill("#id_tags", "каско, vip")
+    demo_page.click("input[name=_continue]")
+    demo_page.wait_for_selector(".messagelist .success")
+    assert live.sql("SELECT tags FROM deals_deal WHERE id = %s", deal_id) == [(["каско", "vip"],)]
+    assert demo_page.input_value("#id_tags") == "каско, vip"
