@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
 from crm.charts import money
 from crm.tenancy import sees_whole_tenant
-from deals import services
+from deals import admin_objects, services  # noqa: F401 (admin_objects registers the admins of a deal's objects)
 from deals.admin_fields import ContactsField, TagsField
 from deals.admin_workflow import DealWorkflowMixin
 from deals.models import (

@@ -18,7 +18,14 @@ from crm.admin_refusals import refusal_text
 from crm.errors import ApplicationError
 from crm.versions import MAX_VERSION, Expected
 from deals import services
-from deals.models import DEAL_TRANSITIONS, DealStatus
+from deals.models import DEAL_TRANSITIONS, Calculation, DealStatus, DealTask, Payment, Policy
+
+ADD_LABELS = {
+    Calculation: "Добавить расчёт",
+    Policy: "Добавить полис",
+    Payment: "Добавить платёж",
+    DealTask: "Добавить задачу",
+}
 
 
 class StatusForm(forms.Form):
@@ -54,8 +61,19 @@ class DealWorkflowMixin:
                 "deal_version": deal.version,
                 "status_url": reverse("admin:deals_deal_status", args=[deal.pk]),
                 "journal_url": reverse("admin:deals_deal_journal", args=[deal.pk]),
+                "add_links": self._add_links(request, deal),
             }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _add_links(self, request, deal) -> list[tuple[str, str]]:
+        """«Добавить расчёт» and the like: the add pages of the deal's objects, with this deal chosen."""
+        links = []
+        for model, label in ADD_LABELS.items():
+            model_admin = self.admin_site.get_model_admin(model)
+            if model_admin.has_add_permission(request):
+                opts = model._meta
+                links.append((label, f"{reverse(f'admin:{opts.app_label}_{opts.model_name}_add')}?deal={deal.pk}"))
+        return links
 
     def _deal_for_work(self, request, object_id):
         deal = self.get_object(request, object_id)

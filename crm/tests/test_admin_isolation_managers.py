@@ -24,7 +24,7 @@ from crm.tests.test_admin_isolation_matrix import (
     body_text,
     database_rows,
 )
-from deals.models import Client, Deal
+from deals.models import Calculation, Client, Deal, DealTask, Payment, Policy
 from deals.tests.factories import DealFactory
 from pipelines.models import Lead, Pipeline, Stage
 from pipelines.services import lead_create
@@ -42,6 +42,11 @@ MANAGER_CASES = {
     Lead: frozenset({"view", "add", "change"}),
     LeadTask: frozenset({"view", "add", "change"}),
     Deal: frozenset({"view", "change"}),
+    # A deal's objects: on the pages of the manager's own deals, not pages of their own (tenant staff's).
+    Calculation: frozenset(),
+    Policy: frozenset(),
+    Payment: frozenset(),
+    DealTask: frozenset(),
 }
 COLLEAGUES = ("Свой лид", "Своя задача", "Своя сделка")
 world = staff_matrix.world  # the fixture: both tenants with one row of every kind

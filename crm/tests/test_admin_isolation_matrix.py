@@ -25,8 +25,15 @@ from openpyxl import load_workbook
 from crm.admin_base import SuperuserOnlyAdminMixin, TenantScopedAdminMixin, TenantScopedInlineFormSet
 from crm.models import IdempotencyKey, Tenant, User
 from crm.tests.factories import UserFactory
-from deals.models import Client, Deal
-from deals.tests.factories import ClientFactory, DealFactory
+from deals.models import Calculation, Client, Deal, DealTask, Payment, Policy
+from deals.tests.factories import (
+    CalculationFactory,
+    ClientFactory,
+    DealFactory,
+    DealTaskFactory,
+    PaymentFactory,
+    PolicyFactory,
+)
 from pipelines.models import Lead, Pipeline, Stage
 from pipelines.services import default_pipeline_ensure, lead_create
 from tasks.models import LeadTask
@@ -71,6 +78,9 @@ def world(tenant, other_tenant, owner, foreign_owner) -> World:
     # An unnamed lead is labelled by its email: a leak of the email is a leak too.
     lead_create(tenant=other_tenant, name="", phone=None, email=f"{MARKER.lower()}-{TERM}@lead.test")
     victim_client = ClientFactory(tenant=other_tenant, full_name=_marked("клиент"))
+    victim_deal = DealFactory(
+        tenant=other_tenant, client=victim_client, sales_agent=foreign_owner, title=_marked("сделка")
+    )
     victim = {
         Tenant: other_tenant,
         User: foreign_owner,
@@ -79,15 +89,15 @@ def world(tenant, other_tenant, owner, foreign_owner) -> World:
         Lead: victim_lead,
         LeadTask: LeadTaskFactory(lead=victim_lead, note=_marked("задача")),
         Client: victim_client,
-        Deal: DealFactory(
-            tenant=other_tenant, client=victim_client, sales_agent=foreign_owner, title=_marked("сделка")
-        ),
+        Deal: victim_deal,
+        **_deal_objects(victim_deal, foreign_owner, _marked),
         IdempotencyKey: _idempotency_key(other_tenant, foreign_owner),
         Group: Group.objects.create(name=_marked("группа")),
     }
     own_pipeline, _ = default_pipeline_ensure(tenant=tenant)
     own_lead = lead_create(tenant=tenant, name="Свой лид", phone=None, email="own@acme.test", assigned_to=owner)
     own_client = ClientFactory(tenant=tenant, full_name="Свой клиент")
+    own_deal = DealFactory(tenant=tenant, client=own_client, sales_agent=owner, title="Своя сделка")
     colleague = UserFactory(tenant=tenant, role="manager", username="colleague")
     own = {
         Tenant: tenant,
@@ -97,12 +107,25 @@ def world(tenant, other_tenant, owner, foreign_owner) -> World:
         Lead: own_lead,
         LeadTask: LeadTaskFactory(lead=own_lead, note="Своя задача"),
         Client: own_client,
-        Deal: DealFactory(tenant=tenant, client=own_client, sales_agent=owner, title="Своя сделка"),
+        Deal: own_deal,
+        **_deal_objects(own_deal, owner, lambda text: f"Свой {text}"),
         # A colleague's stored response: internal, so even the own tenant's owner may not read it.
         IdempotencyKey: _idempotency_key(tenant, colleague),
         Group: victim[Group],
     }
     return World(victim=victim, own=own, attacker=owner, victim_tenant=other_tenant)
+
+
+def _deal_objects(deal, user, name) -> dict:
+    """A deal's calculation, policy, payment and task, each named through `name` (the victim's carry the marker)."""
+    calculation = CalculationFactory(deal=deal, insurance_company=name("страховая"))
+    policy = PolicyFactory(deal=deal, calculation=calculation, insurer=name("страховщик"), policy_number=name("П-1"))
+    return {
+        Calculation: calculation,
+        Policy: policy,
+        Payment: PaymentFactory(policy=policy, notes=name("платёж"), external_ref=name("ref")),
+        DealTask: DealTaskFactory(tenant=deal.tenant, deal=deal, subject=name("задача по сделке"), assignee=user),
+    }
 
 
 def _idempotency_key(tenant, user) -> IdempotencyKey:
@@ -224,6 +247,10 @@ ADMIN_CASES = {
     LeadTask: AdminCase(),
     Client: AdminCase(),
     Deal: AdminCase(),
+    Calculation: AdminCase(),
+    Policy: AdminCase(),
+    Payment: AdminCase(),
+    DealTask: AdminCase(),
 }
 
 

@@ -442,3 +442,21 @@ def test_contacts_are_rows_tags_a_line_and_money_roubles(demo_page, live):
     demo_page.wait_for_selector(".messagelist .success")
     assert live.sql("SELECT tags FROM deals_deal WHERE id = %s", deal_id) == [(["каско", "vip"],)]
     assert demo_page.input_value("#id_tags") == "каско, vip"
+
+
+def test_a_calculation_is_added_from_the_deal_page(demo_page, live):
+    deal_id = live.sql(
+        "SELECT d.id FROM deals_deal d JOIN crm_tenant t ON t.id = d.tenant_id WHERE t.slug = 'demo' "
+        "AND d.status <> 'closed' ORDER BY d.created_at DESC LIMIT 1"
+    )[0][0]
+    demo_page.goto(f"/admin/deals/deal/{deal_id}/change/")
+    demo_page.click("#deal-add-links >> text=Добавить расчёт")
+    demo_page.wait_for_selector(".field-deal .select2-selection__rendered")
+    demo_page.fill("#id_insurance_company", "Страховая «Восток»")
+    demo_page.fill("#id_premium_amount", "125000.50")
+    demo_page.fill("#id_calculation_date", "01.12.2026")
+    demo_page.click("input[name=_save]")
+    demo_page.wait_for_url(f"**/admin/deals/deal/{deal_id}/change/")
+    text = demo_page.inner_text("#content-main")
+    assert "Страховая «Восток»" in text
+    assert "125\u202f000,50\u00a0₽" in text
