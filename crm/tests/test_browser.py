@@ -233,7 +233,9 @@ def test_a_refused_move_snaps_back_with_the_reason(page, live):
     target = f'.board-cards[data-stage-id="{empty["id"]}"]'
     page.drag_and_drop(card(live, "Борис Петров"), target)
     page.wait_for_selector("#board-status.error")
-    assert "Не перемещено" in page.inner_text("#board-status")
+    status = page.inner_text("#board-status")
+    assert "Не перемещено" in status
+    assert status.count("No stage with this id") == 1, status  # the reason once, not message and detail
     page.wait_for_selector(f"{column(live, 'Новые')} {card(live, 'Борис Петров')}")
     assert stage_of(live, "Борис Петров") == live.stages["Новые"]
 

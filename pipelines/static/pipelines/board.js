@@ -145,10 +145,9 @@
         }
         say("«" + (fresh ? fresh.getAttribute("aria-label") : "Лид") + "» → «" + stageName + "»", "ok");
       } else {
-        reason = body.message || "Перемещение отклонено.";
-        if (body.details) {
-          reason += " " + Object.values(body.details).flat().join(" ");
-        }
+        // The message and the details often say the same thing (a one-field error): each part once.
+        const parts = [body.message, ...Object.values(body.details || {}).flat()].filter(Boolean);
+        reason = [...new Set(parts)].join(" ") || "Перемещение отклонено.";
       }
     } catch (error) {
       reason = error.message || "Нет связи с сервером.";
