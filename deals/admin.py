@@ -11,6 +11,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
+from crm.admin_versions import VersionedAdminMixin
 from crm.charts import money
 from crm.tenancy import sees_whole_tenant
 from deals import admin_objects, services  # noqa: F401 (admin_objects registers the admins of a deal's objects)
@@ -39,7 +40,7 @@ class DealForm(forms.ModelForm):
 
 
 @admin.register(Client)
-class ClientAdmin(TenantScopedAdmin):
+class ClientAdmin(VersionedAdminMixin, TenantScopedAdmin):
     form = ClientForm
     list_display = ["full_name", "type", "status", "tax_number", "segment", "created_at"]
     list_filter = ["type", "status"]
@@ -76,7 +77,10 @@ class ClientAdmin(TenantScopedAdmin):
         data = {name: form.cleaned_data[name] for name in CLIENT_FIELDS if name in form.cleaned_data}
         if change:
             changed = {name: value for name, value in data.items() if name in form.changed_data}
-            self.save_with_service(request, lambda: services.client_update(client=obj, actor=request.user, **changed))
+            expected = self.expected(form)
+            self.save_with_service(
+                request, lambda: services.client_update(client=obj, actor=request.user, expected=expected, **changed)
+            )
             return
         tenant = obj.tenant if request.user.is_superuser else request.user.tenant
         obj.pk = self.save_with_service(request, lambda: services.client_create(tenant=tenant, **data)).pk
@@ -150,7 +154,7 @@ def _status_action(status: str, label: str):
 
 
 @admin.register(Deal)
-class DealAdmin(DealWorkflowMixin, TenantScopedAdmin):
+class DealAdmin(VersionedAdminMixin, DealWorkflowMixin, TenantScopedAdmin):
     form = DealForm
     list_display = ["title", "client", "status", "sales_agent", "executor", "expected_close_date", "created_at"]
     list_filter = ["status", ("sales_agent", admin.RelatedOnlyFieldListFilter)]
@@ -195,7 +199,10 @@ class DealAdmin(DealWorkflowMixin, TenantScopedAdmin):
                 for name in (*DEAL_EDITABLE_FIELDS, "sales_agent", "executor")
                 if name in form.changed_data
             }
-            self.save_with_service(request, lambda: services.deal_update(deal=obj, actor=request.user, **changed))
+            expected = self.expected(form)
+            self.save_with_service(
+                request, lambda: services.deal_update(deal=obj, actor=request.user, expected=expected, **changed)
+            )
             return
         tenant = data["client"].tenant
         created = self.save_with_service(

@@ -8,7 +8,9 @@ from django.contrib import admin
 from django.forms.models import ModelChoiceIterator
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedInline, TenantScopedReadOnlyInline
+from crm.admin_versions import VersionedAdminMixin
 from crm.tenancy import sees_whole_tenant
+from crm.versions import ANY
 from pipelines import services
 from pipelines.admin_bulk import LeadBulkActionsMixin
 from pipelines.models import Lead, LeadHistory, Pipeline, Stage
@@ -101,7 +103,7 @@ class LeadHistoryInline(TenantScopedReadOnlyInline):
 
 
 @admin.register(Lead)
-class LeadAdmin(LeadBulkActionsMixin, TenantScopedAdmin):
+class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
     list_display = ["id", "name", "phone", "email", "source", "pipeline", "stage", "assigned_to", "created_at"]
     list_select_related = ["pipeline", "stage", "assigned_to"]
     list_filter = [
@@ -170,13 +172,21 @@ class LeadAdmin(LeadBulkActionsMixin, TenantScopedAdmin):
             obj.pk = created.pk
             return
         fields = {name: data[name] for name in form.changed_data if name in LEAD_FORM_FIELDS}
+        # The version the form was opened with is checked once, by the first service call (SPEC §11); the page's
+        # transaction then holds the lead's row, so the stage move that may follow needs no second check.
+        expected = self.expected(form)
         if fields:
             self.save_with_service(
-                request, lambda: services.lead_update(lead=obj, user=_acting_user(request), **fields)
+                request,
+                lambda: services.lead_update(lead=obj, user=_acting_user(request), expected=expected, **fields),
             )
+            expected = ANY
         if "stage" in form.changed_data:
             self.save_with_service(
-                request, lambda: services.lead_move_to_stage(lead=obj, stage=data["stage"], user=_acting_user(request))
+                request,
+                lambda: services.lead_move_to_stage(
+                    lead=obj, stage=data["stage"], user=_acting_user(request), expected=expected
+                ),
             )
 
     def save_related(self, request, form, formsets, change):

@@ -9,6 +9,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
+from crm.admin_versions import VersionedAdminMixin
 from crm.tenancy import sees_whole_tenant
 from pipelines.models import Lead
 from tasks import services
@@ -35,7 +36,7 @@ class DueBucketFilter(admin.SimpleListFilter):
 
 
 @admin.register(LeadTask)
-class LeadTaskAdmin(TenantScopedAdmin):
+class LeadTaskAdmin(VersionedAdminMixin, TenantScopedAdmin):
     list_display = ["id", "lead", "type", "status", "due_at", "assigned_to", "completed_at", "created_at"]
     list_filter = ["status", "type", ("assigned_to", admin.RelatedOnlyFieldListFilter), DueBucketFilter]
     list_select_related = ["lead", "assigned_to"]
@@ -69,7 +70,10 @@ class LeadTaskAdmin(TenantScopedAdmin):
         data = {name: form.cleaned_data[name] for name in services.TASK_EDITABLE_FIELDS if name in form.cleaned_data}
         if change:
             changed = {name: value for name, value in data.items() if name in form.changed_data}
-            self.save_with_service(request, lambda: services.task_update(task=obj, user=user, **changed))
+            expected = self.expected(form)
+            self.save_with_service(
+                request, lambda: services.task_update(task=obj, user=user, expected=expected, **changed)
+            )
             return
         created = self.save_with_service(
             request, lambda: services.task_create(lead=form.cleaned_data["lead"], user=user, **data)
