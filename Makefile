@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run test test-fast install lint check-migrations schema fuzz screenshots
+.PHONY: run test test-fast install lint check-migrations schema fuzz screenshots messages
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ screenshots: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# The back-office's strings: refresh locale/*/django.po from the code, then compile the .mo files (committed; needs
+# GNU gettext). crm/tests/test_i18n.py fails when a committed .mo is not its .po compiled.
+messages: install
+	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py makemessages -l ru -l en --no-location \
+		--ignore=.venv --ignore=docs --ignore=bench --ignore=jobs
+	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py compilemessages --ignore=.venv
 
 check-migrations: install
 	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py makemigrations --check --dry-run

@@ -9,12 +9,13 @@ from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.contrib.admin.apps import AdminConfig
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 
 
 class BackofficeAdminSite(AdminSite):
-    site_header = "CRM — бэк-офис"
+    site_header = _("CRM — бэк-офис")
     site_title = "CRM"
-    index_title = "Бэк-офис"
+    index_title = _("Бэк-офис")
     index_template = "admin/backoffice/index.html"
     # No public site behind the back-office: no «Открыть сайт» link (`/` itself redirects here).
     site_url = None

@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "crm.middleware.InputGuardMiddleware",
     "crm.api.throttling.RateLimitHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "crm.i18n.LanguageMiddleware",  # LocaleMiddleware for the back-office, English for the API (crm/i18n.py)
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -108,9 +108,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# English by default (API messages); the admin follows the browser's Accept-Language (Russian for our users).
-LANGUAGE_CODE = "en-us"
-LANGUAGES = [("en", "English"), ("ru", "Русский")]
+# The back-office is Russian unless the browser asks for English; the API always answers in English (crm/i18n.py).
+LANGUAGE_CODE = "ru"
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from crm.admin_refusals import refusal_text
@@ -21,10 +22,10 @@ from deals import services
 from deals.models import DEAL_TRANSITIONS, Calculation, DealStatus, DealTask, Payment, Policy
 
 ADD_LABELS = {
-    Calculation: "Добавить расчёт",
-    Policy: "Добавить полис",
-    Payment: "Добавить платёж",
-    DealTask: "Добавить задачу",
+    Calculation: _("Добавить расчёт"),
+    Policy: _("Добавить полис"),
+    Payment: _("Добавить платёж"),
+    DealTask: _("Добавить задачу"),
 }
 
 

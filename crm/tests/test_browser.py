@@ -462,3 +462,16 @@ def test_a_calculation_is_added_from_the_deal_page(demo_page, live):
     text = demo_page.inner_text("#content-main")
     assert "Страховая «Восток»" in text
     assert "125\u202f000,50\u00a0₽" in text
+
+
+def test_the_back_office_speaks_english_when_the_browser_asks(browser, live):
+    context = browser.new_context(base_url=live.base_url, locale="en-US", extra_http_headers={"Accept-Language": "en"})
+    try:
+        page = context.new_page()
+        page.goto("/admin/login/")
+        assert page.input_value("input[type=submit]") == "Log in"
+        assert "CRM back-office" in page.inner_text("#header")
+        api = httpx.get(f"{live.base_url}/api/leads", headers={"Accept-Language": "ru"}, timeout=10)
+        assert api.json()["message"] == "Authentication credentials were not provided."
+    finally:
+        context.close()

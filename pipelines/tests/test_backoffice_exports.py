@@ -233,7 +233,7 @@ def test_xlsx_import(staff, pipeline):
     ("name", "content", "message"),
     [
         ("leads.pdf", b"%PDF", "CSV или XLSX"),
-        ("leads.csv", b"", "empty"),
+        ("leads.csv", b"", "Отправленный файл пуст"),  # Django's own message, in the back-office's Russian
         ("leads.csv", b"\r\n;;\r\n", "пуст"),
         ("leads.csv", "Кличка;Порода\r\nБобик;дворняга\r\n".encode(), "Ни одна колонка"),
         ("leads.xlsx", b"not a zip", "XLSX"),

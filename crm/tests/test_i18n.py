@@ -1,0 +1,66 @@
+"""One language per surface (issue 17): the back-office in Russian, or English when the browser asks; the API in
+English whatever the browser asks; the committed .mo files compiled from the .po files beside them."""
+
+import gettext
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+LOCALES = Path(settings.BASE_DIR) / "locale"
+DJANGO_OWN = {"Home", "Django site admin"}  # msgids Django's own catalogs translate
+
+
+@pytest.mark.parametrize("language", ["", "ru", "ru-RU,ru;q=0.9", "en", "de"])
+def test_the_api_answers_in_english_whatever_the_browser_asks(client, db, language):
+    headers = {"HTTP_ACCEPT_LANGUAGE": language} if language else {}
+
+    unauthenticated = client.get("/api/leads", **headers)
+    invalid = client.post("/api/auth/token", {}, content_type="application/json", **headers)
+
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.json()["message"] == "Authentication credentials were not provided."
+    assert invalid.status_code == 400
+    assert invalid.json()["details"]["username"] == ["This field is required."]
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "button"),
+    [
+        ("", "CRM — бэк-офис", "Войти"),
+        ("ru", "CRM — бэк-офис", "Войти"),
+        ("en-US,en;q=0.9", "CRM back-office", "Log in"),
+    ],
+)
+def test_the_back_office_is_russian_unless_the_browser_asks_for_english(client, db, language, title, button):
+    headers = {"HTTP_ACCEPT_LANGUAGE": language} if language else {}
+
+    page = client.get("/admin/login/", **headers).content.decode()
+
+    assert title in page
+    assert f'value="{button}"' in page
+
+
+def _catalog(path: Path) -> dict:
+    with path.open("rb") as compiled:
+        return {key: value for key, value in gettext.GNUTranslations(compiled)._catalog.items() if key}
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_committed_mo_is_the_compiled_po(tmp_path, language):
+    if shutil.which("msgfmt") is None:
+        pytest.skip("GNU gettext (msgfmt) is not installed")
+    folder = LOCALES / language / "LC_MESSAGES"
+    fresh = tmp_path / "django.mo"
+    subprocess.run(["msgfmt", "--check", "-o", str(fresh), str(folder / "django.po")], check=True)
+    assert _catalog(folder / "django.mo") == _catalog(fresh), f"run `make messages`: {language} .mo is stale"
+
+
+def test_every_string_of_ours_has_its_english():
+    with (LOCALES / "en" / "LC_MESSAGES" / "django.mo").open("rb") as compiled:
+        english = gettext.GNUTranslations(compiled)._catalog
+    source = (LOCALES / "ru" / "LC_MESSAGES" / "django.po").read_text()
+    msgids = {line[7:-1] for line in source.splitlines() if line.startswith('msgid "') and line != 'msgid ""'}
+    assert sorted(msgids - DJANGO_OWN - set(english)) == []
