@@ -1,7 +1,9 @@
 """Fixtures shared by every app's tests: tenants, users of each role, authenticated API clients."""
 
 import pytest
+from asgiref.sync import SyncToAsync
 from django.core.cache import cache
+from django.db import connections
 from rest_framework.test import APIClient
 
 from crm.tests.factories import TenantFactory, UserFactory
@@ -13,6 +15,14 @@ def _no_login_failures_of_earlier_runs():
     """The login limits (crm.login_limits) count failures in the cache, which is Redis and outlives a run when
     REDIS_URL is set: the failed logins of the last runs' tests must not lock this run's test users out."""
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _close_the_async_tests_orm_connection():
+    """An async test's `sync_to_async` ORM calls run in asgiref's one shared thread, whose connection nothing else
+    closes: left open, it keeps the test database from being dropped at the end of the run."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture

@@ -23,18 +23,8 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from crm.admin_refusals import RefusalAwareAdminMixin
-from crm.models import Role, Tenant
-from crm.tenancy import is_tenant_staff, scoped, sees_whole_tenant
-
-
-def is_backoffice_manager(user) -> bool:
-    """A tenant's manager: not Django staff, yet works their own leads, tasks and deals in the back-office."""
-    return bool(user.is_active and user.tenant_id and not user.is_superuser and user.role == Role.MANAGER)
-
-
-def may_enter_backoffice(user) -> bool:
-    """Who the admin site lets in: Django staff (what each page shows is then up to its admin) and managers."""
-    return bool(user.is_active and (user.is_staff or is_backoffice_manager(user)))
+from crm.models import Tenant
+from crm.tenancy import is_backoffice_manager, is_tenant_staff, scoped, sees_whole_tenant
 
 
 def tenant_rows(queryset, user):

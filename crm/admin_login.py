@@ -6,8 +6,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from crm.admin_base import may_enter_backoffice
 from crm.login_limits import LoginLimited, authenticate_limited
+from crm.tenancy import may_enter_backoffice
 
 
 class LimitedAdminAuthenticationForm(AdminAuthenticationForm):

@@ -22,12 +22,13 @@ class BackofficeAdminSite(AdminSite):
 
     def has_permission(self, request):
         # Django lets in active staff only; managers work their own leads, tasks and deals here too.
-        from crm.admin_base import may_enter_backoffice
+        # Imported here: this module loads before the app registry, and crm.tenancy declares a model base.
+        from crm.tenancy import may_enter_backoffice
 
         return may_enter_backoffice(request.user)
 
     def index(self, request, extra_context=None):
-        from crm.admin_base import is_backoffice_manager
+        from crm.tenancy import is_backoffice_manager
 
         # A manager's start page is their own work (leads, today's tasks, deals, the board), not the dashboard.
         extra_context = {"is_manager": is_backoffice_manager(request.user), **(extra_context or {})}

@@ -7,8 +7,8 @@
   `visibility_q`, never from a copied rule.
 - `unscoped()` is the explicit, greppable escape for the few reads that have no tenant to scope by (commands,
   webhooks resolved by their key, superuser paths); `crm/tests/test_tenancy_layer.py` counts its callers.
-- `tenant_users(tenant)` and `is_tenant_staff(user)`: the user model has a nullable tenant and no TenantQuerySet,
-  so its tenant scope and the back-office "staff" rule live here too.
+- `tenant_users(tenant)`, `is_tenant_staff(user)` and `may_enter_backoffice(user)`: the user model has a nullable
+  tenant and no TenantQuerySet, so its tenant scope and the back-office entry rules live here too.
 
 Runtime fail-closed managers (querysets that refuse to evaluate unless scoped) were left out on purpose: Django's
 related managers, prefetch, `validate_unique`, the admin and the test factories all read through the default manager
@@ -42,6 +42,18 @@ def is_tenant_staff(user) -> bool:
     from crm.models import STAFF_ROLES
 
     return bool(user.is_active and user.is_staff and user.tenant_id and user.role in STAFF_ROLES)
+
+
+def is_backoffice_manager(user) -> bool:
+    """A tenant's manager: not Django staff, yet works their own leads, tasks and deals in the back-office."""
+    from crm.models import Role
+
+    return bool(user.is_active and user.tenant_id and not user.is_superuser and user.role == Role.MANAGER)
+
+
+def may_enter_backoffice(user) -> bool:
+    """Who the back-office (admin site, board stream) lets in: staff and managers; each page decides the rest."""
+    return bool(user.is_active and (user.is_staff or is_backoffice_manager(user)))
 
 
 def scoped(queryset: models.QuerySet, tenant) -> models.QuerySet:

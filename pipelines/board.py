@@ -20,12 +20,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.admin_base import is_backoffice_manager
 from crm.api.exceptions import error_response
 from crm.api.parsers import parse_json
 from crm.errors import ApplicationError, NotFound, ValidationFailed
 from crm.models import User
-from crm.tenancy import is_tenant_staff, sees_whole_tenant, tenant_users
+from crm.tenancy import is_backoffice_manager, is_tenant_staff, sees_whole_tenant, tenant_users
 from pipelines import services
 from pipelines.filtersets import LeadFilterSet
 from pipelines.models import Lead, LeadSource, Pipeline, Stage

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from crm.api.authentication import BearerTokenAuthentication, QueryStringTokenAuthentication
 from crm.errors import Unauthorized
 from crm.models import User
+from crm.tenancy import may_enter_backoffice
 from crm.tokens import user_for_access_token
 from events import slots
 from events.channels import channels_for_user
@@ -60,7 +61,7 @@ class StaffSessionAuthentication(SessionAuthentication):
 
     def authenticate(self, request):
         result = super().authenticate(request)
-        if result is None or not result[0].is_staff or result[0].tenant_id is None:
+        if result is None or not may_enter_backoffice(result[0]) or result[0].tenant_id is None:
             return None
         return result
 
@@ -227,13 +228,13 @@ def _token_rechecker(raw: str):
 
 
 def _session_rechecker(session_key: str):
-    """The admin session as Django would load it now: logged out, password changed, no longer staff → None."""
+    """The admin session as Django would load it now: logged out, password changed, shut out → None."""
 
     def recheck() -> User | None:
         request = HttpRequest()
         request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
         user = auth.get_user(request)
-        if user.is_authenticated and user.is_active and user.is_staff and user.tenant_id is not None:
+        if user.is_authenticated and may_enter_backoffice(user) and user.tenant_id is not None:
             return user
         return None
 

@@ -96,23 +96,29 @@ async def test_query_string_token_for_browsers(manager):
     assert connected.id == f"tenant-{manager.tenant_id}-user-{manager.pk}:0"
 
 
-async def test_admin_session_of_staff(owner, manager):
-    staff_client = AsyncClient()
-    await staff_client.aforce_login(owner)
-    stream = await open_stream(client=staff_client)
-    try:
-        assert (await stream.next()).event == "connected"
-    finally:
-        await stream.close()
-
-    # The session counts only for staff of a tenant: not for a manager, not for a tenant-less superuser.
-    superuser = await sync_to_async(UserFactory)(tenant=None, role="owner", is_staff=True, is_superuser=True)
-    for user in (manager, superuser):
+async def test_admin_session_of_whoever_the_backoffice_lets_in(owner, manager):
+    # Staff read their tenant's channel, a manager (in the back-office since SPEC §15) only their own: the live board.
+    for user, channel in (
+        (owner, f"tenant-{owner.tenant_id}"),
+        (manager, f"tenant-{manager.tenant_id}-user-{manager.pk}"),
+    ):
         session_client = AsyncClient()
         await session_client.aforce_login(user)
-        response = await session_client.get(URL)
-        assert response.status_code == 401
-        assert response.json()["error"] == "unauthorized"
+        stream = await open_stream(client=session_client)
+        try:
+            connected = await stream.next()
+        finally:
+            await stream.close()
+        assert connected.event == "connected"
+        assert connected.id == f"{channel}:0"
+
+    # A tenant-less superuser has no tenant stream.
+    superuser = await sync_to_async(UserFactory)(tenant=None, role="owner", is_staff=True, is_superuser=True)
+    session_client = AsyncClient()
+    await session_client.aforce_login(superuser)
+    response = await session_client.get(URL)
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
 
 
 async def test_tenant_and_role_isolation(owner, manager, other_manager, foreign_owner):
