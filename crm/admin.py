@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group
 from crm import services
 from crm.admin_base import SuperuserOnlyAdminMixin, TenantScopedAdminMixin
 from crm.models import ACCOUNT_ADMIN_ROLES, IdempotencyKey, Role, Tenant, User
-from crm.tenancy import is_tenant_staff
+from crm.tenancy import is_tenant_staff, tenant_users
 
 # The write-only secrets of a tenant (SPEC §1): never rendered, only "set" or "not set".
 TENANT_SECRETS = {
@@ -40,12 +40,22 @@ class TenantForm(forms.ModelForm):
     new_whatsapp_verify_token = _secret_input(TENANT_SECRETS["whatsapp_verify_token"])
     clear_whatsapp_verify_token = forms.BooleanField(label="Очистить токен проверки", required=False)
 
+    distribution_users = forms.ModelMultipleChoiceField(
+        label="Распределять заявки между",
+        queryset=User.objects.none(),
+        required=False,
+        help_text="Пусто — между всеми активными менеджерами.",
+    )
+
     class Meta:
         model = Tenant
-        fields = ["name", "slug", "timezone", "phone_region"]
+        fields = ["name", "slug", "timezone", "phone_region", "lead_distribution", "renewal_notice_days"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "distribution_users" in self.fields:
+            self.fields["distribution_users"].queryset = tenant_users(self.instance.pk).filter(is_active=True)
+            self.initial.setdefault("distribution_users", self.instance.distribution_user_ids)
         for name in TENANT_SECRETS:
             if f"new_{name}" in self.fields:
                 state = "задан" if getattr(self.instance, name, "") else "не задан"
@@ -80,6 +90,9 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         "slug",
         "timezone",
         "phone_region",
+        "lead_distribution",
+        "distribution_users",
+        "renewal_notice_days",
         "webhook_key",
         *(f"{prefix}_{name}" for name in TENANT_SECRETS for prefix in ("new", "clear")),
         "created_at",
@@ -109,14 +122,17 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             fields = {
                 name: form.cleaned_data[name] for name in form.changed_data if name in services.TENANT_EDITABLE_FIELDS
             }
+            if "distribution_users" in form.changed_data:
+                fields["distribution_user_ids"] = [user.pk for user in form.cleaned_data["distribution_users"]]
             fields.update(form.secret_changes())
             self.save_with_service(request, lambda: services.tenant_update(tenant=obj, **fields))
             return
         data = {name: form.cleaned_data[name] for name in ("name", "slug", "timezone", "phone_region")}
         created = self.save_with_service(request, lambda: services.tenant_create(**data))
         obj.pk = created.pk
-        if secrets := form.secret_changes():
-            self.save_with_service(request, lambda: services.tenant_update(tenant=created, **secrets))
+        settings = {name: form.cleaned_data[name] for name in ("lead_distribution", "renewal_notice_days")}
+        settings.update(form.secret_changes())
+        self.save_with_service(request, lambda: services.tenant_update(tenant=created, **settings))
 
     @admin.action(description="Выпустить новый ключ вебхуков", permissions=["change"])
     def rotate_webhook_key(self, request, queryset):

@@ -6,6 +6,7 @@ import zoneinfo
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
@@ -28,6 +29,11 @@ def validate_phone_region(value: str) -> None:
         raise ValidationError(f"«{value}» is not a phone region code (ISO 3166-1 alpha-2, e.g. RU).")
 
 
+class LeadDistribution(models.TextChoices):
+    NONE = "none", "Нет"
+    ROUND_ROBIN = "round_robin", "По очереди"
+
+
 class Tenant(models.Model):
     """A customer company: every business row belongs to exactly one tenant."""
 
@@ -38,6 +44,13 @@ class Tenant(models.Model):
     webhook_key = models.CharField(max_length=64, unique=True, default=generate_webhook_key)
     whatsapp_app_secret = models.CharField(max_length=255, blank=True, default="")
     whatsapp_verify_token = models.CharField(max_length=255, blank=True, default="")
+    # SPEC §12: how webhook leads get an assignee; the users in turn (empty: every active manager).
+    lead_distribution = models.CharField(max_length=16, choices=LeadDistribution.choices, default=LeadDistribution.NONE)
+    distribution_user_ids = models.JSONField(default=list, blank=True)
+    # SPEC §13: an active policy ending within this many days of today becomes `renewal_due`.
+    renewal_notice_days = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(365)]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

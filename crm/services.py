@@ -9,8 +9,18 @@ from django.utils.module_loading import import_string
 
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import ACCOUNT_ADMIN_ROLES, STAFF_ROLES, Role, Tenant, User, generate_webhook_key
+from crm.tenancy import tenant_users
 
-TENANT_EDITABLE_FIELDS = ("name", "timezone", "phone_region", "whatsapp_app_secret", "whatsapp_verify_token")
+TENANT_EDITABLE_FIELDS = (
+    "name",
+    "timezone",
+    "phone_region",
+    "whatsapp_app_secret",
+    "whatsapp_verify_token",
+    "lead_distribution",
+    "distribution_user_ids",
+    "renewal_notice_days",
+)
 USER_EDITABLE_FIELDS = ("role", "full_name", "email", "is_active", "password")
 
 
@@ -61,9 +71,24 @@ def tenant_update(*, tenant: Tenant, **fields) -> Tenant:
         if name not in TENANT_EDITABLE_FIELDS:
             raise ValidationFailed.for_field(name, "This field cannot be changed.")
         setattr(tenant, name, value)
+    if "distribution_user_ids" in fields:
+        tenant.distribution_user_ids = _distribution_users(tenant, fields["distribution_user_ids"])
     _full_clean(tenant)
     tenant.save(update_fields=list(fields) or None)
     return tenant
+
+
+def _distribution_users(tenant: Tenant, user_ids) -> list[int]:
+    """The users webhook leads go to in turn: distinct active users of the tenant, in the order given."""
+    if not isinstance(user_ids, list) or not all(isinstance(pk, int) and not isinstance(pk, bool) for pk in user_ids):
+        raise ValidationFailed.for_field("distribution_user_ids", "A list of user ids is expected.")
+    if len(set(user_ids)) != len(user_ids):
+        raise ValidationFailed.for_field("distribution_user_ids", "A user may be listed once.")
+    active = set(tenant_users(tenant).filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
+    unknown = [pk for pk in user_ids if pk not in active]
+    if unknown:
+        raise ValidationFailed.for_field("distribution_user_ids", f"No active user of the tenant with id {unknown[0]}.")
+    return user_ids
 
 
 @transaction.atomic

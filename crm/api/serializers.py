@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from crm.models import Role, Tenant, User
+from crm.models import LeadDistribution, Role, Tenant, User
 
 
 class TokenObtainInputSerializer(serializers.Serializer):
@@ -61,6 +61,7 @@ class UserUpdateInputSerializer(serializers.Serializer):
 
 
 class TenantSerializer(serializers.ModelSerializer):
+    distribution_user_ids = serializers.ListField(child=serializers.IntegerField(), read_only=True)
     whatsapp_app_secret_set = serializers.SerializerMethodField()
     whatsapp_verify_token_set = serializers.SerializerMethodField()
 
@@ -75,6 +76,9 @@ class TenantSerializer(serializers.ModelSerializer):
             "webhook_key",
             "whatsapp_app_secret_set",
             "whatsapp_verify_token_set",
+            "lead_distribution",
+            "distribution_user_ids",
+            "renewal_notice_days",
         ]
         read_only_fields = fields
 
@@ -91,6 +95,11 @@ class TenantUpdateInputSerializer(serializers.Serializer):
     phone_region = serializers.CharField(max_length=2, required=False)
     whatsapp_app_secret = serializers.CharField(max_length=255, required=False, allow_blank=True)
     whatsapp_verify_token = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    lead_distribution = serializers.ChoiceField(choices=LeadDistribution.choices, required=False)
+    distribution_user_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), max_length=1000, required=False
+    )
+    renewal_notice_days = serializers.IntegerField(min_value=1, max_value=365, required=False)
 
 
 class WebhookKeySerializer(serializers.Serializer):

@@ -92,7 +92,14 @@ def tenant_with_secrets(tenant):
 
 
 def _tenant_form(tenant, **extra) -> dict:
-    return {"name": tenant.name, "timezone": tenant.timezone, "phone_region": tenant.phone_region, **extra}
+    return {
+        "name": tenant.name,
+        "timezone": tenant.timezone,
+        "phone_region": tenant.phone_region,
+        "lead_distribution": tenant.lead_distribution,
+        "renewal_notice_days": tenant.renewal_notice_days,
+        **extra,
+    }
 
 
 def test_a_rop_may_not_read_or_change_tenant_settings(client, rop, tenant_with_secrets):
@@ -142,6 +149,33 @@ def test_the_owner_writes_secrets_blind(staff_client, tenant_with_secrets, poste
     assert response.status_code == 302
     tenant.refresh_from_db()
     assert (tenant.whatsapp_app_secret, tenant.whatsapp_verify_token) == expected
+
+
+def test_the_owner_sets_distribution_and_renewal_notice(staff_client, tenant, manager, other_manager, foreign_owner):
+    url = f"/admin/crm/tenant/{tenant.pk}/change/"
+    page = staff_client.get(url).content.decode()
+    assert f'value="{manager.pk}"' in page
+    assert f'value="{foreign_owner.pk}"' not in page  # only the tenant's users to choose from
+
+    form = _tenant_form(tenant, lead_distribution="round_robin", renewal_notice_days="45")
+    form["distribution_users"] = [str(manager.pk), str(other_manager.pk)]
+    response = staff_client.post(url, form)
+
+    assert response.status_code == 302
+    tenant.refresh_from_db()
+    assert (tenant.lead_distribution, sorted(tenant.distribution_user_ids), tenant.renewal_notice_days) == (
+        "round_robin",
+        sorted([manager.pk, other_manager.pk]),
+        45,
+    )
+
+    refused = _tenant_form(tenant, renewal_notice_days="400")
+    refused["distribution_users"] = [str(foreign_owner.pk)]
+    response = staff_client.post(url, refused)
+    assert response.status_code == 200
+    assert set(response.context["adminform"].form.errors) == {"renewal_notice_days", "distribution_users"}
+    tenant.refresh_from_db()
+    assert tenant.renewal_notice_days == 45
 
 
 def test_a_new_secret_and_clear_together_are_refused(staff_client, tenant_with_secrets):
