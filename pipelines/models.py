@@ -1,7 +1,7 @@
 """Sales pipelines, their stages, leads moving through them, the leads' history and inbound deliveries."""
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -36,6 +36,11 @@ class Pipeline(TenantModel):
         return self.name
 
 
+class StageOutcome(models.TextChoices):
+    WON = "won", "Успешно"
+    LOST = "lost", "Отказ"
+
+
 class Stage(TenantModel):
     """A column of a pipeline; `order_index` is unique within the pipeline, closed stages end a lead's way."""
 
@@ -44,6 +49,8 @@ class Stage(TenantModel):
     order_index = models.PositiveIntegerField(validators=[MaxValueValidator(MAX_ORDER_INDEX)])
     color = models.CharField(max_length=7, null=True, blank=True, validators=[color_validator])
     is_closed = models.BooleanField(default=False)
+    # SPEC §12: a won or lost stage is closed; an open or plainly closed one has no outcome.
+    outcome = models.CharField(max_length=8, choices=StageOutcome.choices, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,7 +59,25 @@ class Stage(TenantModel):
             # Two stages at one position would make the board order depend on ids; the service shifts the
             # others instead (see pipelines.services.structure._make_room).
             models.UniqueConstraint(fields=["pipeline", "order_index"], name="pipelines_stage_unique_order"),
+            models.CheckConstraint(
+                condition=Q(outcome__isnull=True) | Q(is_closed=True), name="pipelines_stage_outcome_closed"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LossReason(TenantModel):
+    """Why a lead was lost (SPEC §12): the tenant's list, chosen on a move into a `lost` stage."""
+
+    name = models.CharField(max_length=255)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="pipelines_loss_reason_unique_name")]
 
     def __str__(self) -> str:
         return self.name
@@ -81,6 +106,15 @@ class Lead(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="assigned_leads"
     )
     source_payload = models.JSONField(null=True, blank=True)
+    # SPEC §12: the budget, the reason of a loss (only while in a lost stage), the client and deal it became.
+    price = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    loss_reason = models.ForeignKey(LossReason, on_delete=models.PROTECT, null=True, blank=True, related_name="leads")
+    client = models.ForeignKey(
+        "deals.Client", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    deal = models.OneToOneField("deals.Deal", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     version = version_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -124,6 +158,8 @@ class HistoryKind(models.TextChoices):
     COMMENT = "comment", "Комментарий"
     MESSAGE = "message", "Входящее сообщение"
     TASK = "task", "Задача"
+    MERGED = "merged", "Объединение"
+    CONVERTED = "converted", "Создана сделка"
 
 
 class LeadHistory(TenantModel):

@@ -34,7 +34,7 @@ from deals.tests.factories import (
     PaymentFactory,
     PolicyFactory,
 )
-from pipelines.models import Lead, Pipeline, Stage
+from pipelines.models import Lead, LossReason, Pipeline, Stage
 from pipelines.services import default_pipeline_ensure, lead_create
 from tasks.models import LeadTask
 from tasks.tests.factories import LeadTaskFactory
@@ -93,6 +93,7 @@ def world(tenant, other_tenant, owner, foreign_owner) -> World:
         **_deal_objects(victim_deal, foreign_owner, _marked),
         IdempotencyKey: _idempotency_key(other_tenant, foreign_owner),
         Group: Group.objects.create(name=_marked("группа")),
+        LossReason: LossReason.objects.create(tenant=other_tenant, name=_marked("причина")),
     }
     own_pipeline, _ = default_pipeline_ensure(tenant=tenant)
     own_lead = lead_create(tenant=tenant, name="Свой лид", phone=None, email="own@acme.test", assigned_to=owner)
@@ -112,6 +113,7 @@ def world(tenant, other_tenant, owner, foreign_owner) -> World:
         # A colleague's stored response: internal, so even the own tenant's owner may not read it.
         IdempotencyKey: _idempotency_key(tenant, colleague),
         Group: victim[Group],
+        LossReason: LossReason.objects.create(tenant=tenant, name="Своя причина"),
     }
     return World(victim=victim, own=own, attacker=owner, victim_tenant=other_tenant)
 

@@ -50,6 +50,12 @@ class Deal(UUIDTenantModel):
     expected_close_date = models.DateField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     folder_id = models.CharField(max_length=255, blank=True, default="")
+    # SPEC §12: the lead this deal was converted from (an id only: deals imports nothing of the sales funnel).
+    lead_id = models.BigIntegerField(null=True, blank=True, unique=True)
+    # SPEC §13: the policy this deal renews; the policy shows it as `renewal_deal_id` (one renewal per policy).
+    renews_policy = models.OneToOneField(
+        "deals.Policy", on_delete=models.PROTECT, null=True, blank=True, related_name="renewal_deal"
+    )
     version = version_field()
 
     class Meta:

@@ -130,6 +130,9 @@ class Payment(UUIDTenantModel):
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3, default=CURRENCY_RUB, editable=False)
     external_ref = models.CharField(max_length=255, null=True, blank=True)
+    # SPEC §13: when the money actually arrived / was paid on (reconciliation).
+    received_at = models.DateField(null=True, blank=True)
+    paid_out_at = models.DateField(null=True, blank=True)
     notes = models.TextField(max_length=10_000, blank=True, default="")
     version = version_field()
 
