@@ -23,6 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -171,44 +172,54 @@ class EventStream:
         try:
             if broker.redis_enabled():
                 subscriber.ensure_running()
-            try:
-                yield await self._open()
-            except EventPermissionError as exc:
-                yield _stream_error("forbidden", str(exc))
-                return
-            except DatabaseError as exc:
-                yield _unavailable(exc)
-                return
-            ping_every = max(settings.EVENTS_PING_SECONDS, 0.1)
-            recheck_every = max(settings.EVENTS_USER_RECHECK_SECONDS, 0.1)
-            silent_since = time.monotonic()
-            next_recheck = silent_since + recheck_every
-            while True:
-                remaining = self.subscription.deadline - time.time()
-                if remaining <= 0:
-                    return  # the token expired: the client reconnects with a fresh one
-                if time.monotonic() >= next_recheck:
-                    if (ended := await self._recheck()) is not None:
-                        yield ended
-                        return
-                    self._catch_up()
-                    next_recheck = time.monotonic() + recheck_every
-                until_ping = silent_since + ping_every - time.monotonic()
-                if not await self._wait(min(until_ping, remaining, next_recheck - time.monotonic())):
-                    if time.monotonic() - silent_since >= ping_every:
-                        yield PING
-                        silent_since = time.monotonic()
-                    continue
-                body, finished = await self._drain()
-                if body:
-                    yield body
-                    silent_since = time.monotonic()
-                if finished:
-                    return
+            opening, opened = await self._start()
+            yield opening
+            if opened:
+                async with aclosing(self._live()) as frames:
+                    async for frame in frames:
+                        yield frame
         finally:
             manager.remove_listener(self.listener)
             if self.subscription.slot is not None:
                 slots.release(self.subscription.slot)  # one short Redis call: the process may be shutting down
+
+    async def _start(self) -> tuple[str, bool]:
+        """The opening frames, and whether the stream goes on after them."""
+        try:
+            return await self._open(), True
+        except EventPermissionError as exc:
+            return _stream_error("forbidden", str(exc)), False
+        except DatabaseError as exc:
+            return _unavailable(exc), False
+
+    async def _live(self):
+        """Events as they come, pings in silences, a re-check every interval; ends when the token expires."""
+        ping_every = max(settings.EVENTS_PING_SECONDS, 0.1)
+        recheck_every = max(settings.EVENTS_USER_RECHECK_SECONDS, 0.1)
+        silent_since = time.monotonic()
+        next_recheck = silent_since + recheck_every
+        while True:
+            remaining = self.subscription.deadline - time.time()
+            if remaining <= 0:
+                return  # the token expired: the client reconnects with a fresh one
+            if time.monotonic() >= next_recheck:
+                if (ended := await self._recheck()) is not None:
+                    yield ended
+                    return
+                self._catch_up()
+                next_recheck = time.monotonic() + recheck_every
+            until_ping = silent_since + ping_every - time.monotonic()
+            if not await self._wait(min(until_ping, remaining, next_recheck - time.monotonic())):
+                if time.monotonic() - silent_since >= ping_every:
+                    yield PING
+                    silent_since = time.monotonic()
+                continue
+            body, finished = await self._drain()
+            if body:
+                yield body
+                silent_since = time.monotonic()
+            if finished:
+                return
 
     async def _open(self) -> str:
         """`connected`, then `stream-reset` if the client's position cannot be honoured, then the missed events."""
@@ -314,32 +325,41 @@ class EventStream:
             self.listener.aevent.clear()
             if self.listener.closing:
                 return "", True
+        body, missed = self._take_queued(queued)
+        if error:
+            return body + _stream_error(error["condition"], error["text"]), True
+        if missed or overflow:
+            reread, finished = await self._reread()
+            return body + reread, finished
+        return body, False
+
+    def _take_queued(self, queued) -> tuple[str, bool]:
+        """The frames of the queued events that follow our last ids, and whether one was missing before them."""
         body = ""
-        missed = overflow
         for channel, items in queued.items():
             for item in items:
                 if item.id <= self.last_ids[channel]:
                     continue  # already sent (read from storage while it was being queued)
                 if item.id != self.last_ids[channel] + 1:
-                    missed = True
-                    break
+                    return body, True
                 self.last_ids[channel] = item.id
                 body += self._frame(item)
-        if error:
-            return body + _stream_error(error["condition"], error["text"]), True
-        if missed:
-            try:
-                user = await run_db(_active_user, self.subscription.user.pk)
-                items, reset, current = await run_db(self._read, dict(self.last_ids), user)
-            except EventPermissionError as exc:
-                return body + _stream_error("forbidden", str(exc)), True
-            except DatabaseError as exc:
-                return body + _unavailable(exc), True
-            if reset:
-                self.last_ids.update(current)
-                body += sse_encode_event("stream-reset", envelope("stream-reset", {}), event_id=make_id(self.last_ids))
-            body += self._render_stored(items)
         return body, False
+
+    async def _reread(self) -> tuple[str, bool]:
+        """Catch up from storage after a gap or an overflow (as the user is now); (body, finished)."""
+        try:
+            user = await run_db(_active_user, self.subscription.user.pk)
+            items, reset, current = await run_db(self._read, dict(self.last_ids), user)
+        except EventPermissionError as exc:
+            return _stream_error("forbidden", str(exc)), True
+        except DatabaseError as exc:
+            return _unavailable(exc), True
+        body = ""
+        if reset:
+            self.last_ids.update(current)
+            body = sse_encode_event("stream-reset", envelope("stream-reset", {}), event_id=make_id(self.last_ids))
+        return body + self._render_stored(items), False
 
 
 def _active_user(pk: int) -> User | None:

@@ -221,7 +221,27 @@ def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = AN
     lead = _lock_lead(lead)
     check_may_touch(user, lead, "This lead is assigned to a colleague.")
     expected.check(lead.version)
-    tenant = lead.tenant
+    previous_assignee = lead.assigned_to
+    fields = _normalized(lead.tenant, fields)
+    if "assigned_to" in fields and getattr(fields["assigned_to"], "pk", None) != lead.assigned_to_id:
+        if user is not None and not sees_whole_tenant(user):
+            raise Forbidden("A manager may not reassign a lead.")
+        _check_assignee(tenant=lead.tenant, assigned_to=fields["assigned_to"])
+    changed = [name for name, value in fields.items() if _current(lead, name) != _key(value)]
+    if not changed:
+        return lead
+    for name in changed:
+        setattr(lead, name, fields[name])
+    full_clean(lead, exclude=["tenant", "pipeline", "stage", "assigned_to"])
+    save_bumped(lead)
+    _record_update(lead, changed, user=user, previous_assignee=previous_assignee)
+    _emit("lead_updated", lead, previous_assignee_id=getattr(previous_assignee, "pk", None))
+    return lead
+
+
+def _normalized(tenant, fields: dict) -> dict:
+    """The edited values as stored: phone in E.164, email lower-cased, name trimmed and required, comment a string."""
+    fields = dict(fields)
     if "phone" in fields:
         fields["phone"] = phone_normalize(fields["phone"], region=tenant.phone_region)
     if "email" in fields:
@@ -232,20 +252,11 @@ def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = AN
             raise ValidationFailed.for_field("name", "The name may not be empty.")
     if "comment" in fields:
         fields["comment"] = fields["comment"] or ""
-    previous_assignee = lead.assigned_to
-    if "assigned_to" in fields:
-        new_assignee = fields["assigned_to"]
-        if getattr(new_assignee, "pk", None) != lead.assigned_to_id:
-            if user is not None and not sees_whole_tenant(user):
-                raise Forbidden("A manager may not reassign a lead.")
-            _check_assignee(tenant=tenant, assigned_to=new_assignee)
-    changed = [name for name, value in fields.items() if _current(lead, name) != _key(value)]
-    if not changed:
-        return lead
-    for name in changed:
-        setattr(lead, name, fields[name])
-    full_clean(lead, exclude=["tenant", "pipeline", "stage", "assigned_to"])
-    save_bumped(lead)
+    return fields
+
+
+def _record_update(lead: Lead, changed: list[str], *, user, previous_assignee) -> None:
+    """One history entry per kind of change: edited fields, the comment, the assignee."""
     edited = [name for name in changed if name in _FIELD_LABELS]
     if edited:
         text = "; ".join(f"{_FIELD_LABELS[name]}: {getattr(lead, name) or '—'}" for name in edited)
@@ -256,8 +267,6 @@ def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = AN
         before = previous_assignee.display_name if previous_assignee else "—"
         after = lead.assigned_to.display_name if lead.assigned_to else "—"
         lead_history_record(lead=lead, kind=HistoryKind.ASSIGNED, user=user, text=f"Ответственный: {before} → {after}")
-    _emit("lead_updated", lead, previous_assignee_id=getattr(previous_assignee, "pk", None))
-    return lead
 
 
 def _current(lead: Lead, name: str):
