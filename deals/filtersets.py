@@ -2,7 +2,8 @@
 
 import django_filters
 from django import forms
-from django.db.models import F
+from django.db.models import F, Q
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from crm.errors import ValidationFailed
@@ -17,6 +18,7 @@ from deals.models import (
     DealTaskStatus,
     Payment,
     PaymentStatus,
+    PaymentType,
 )
 from deals.selectors import ILikeContains, deal_search_q
 
@@ -113,14 +115,56 @@ class DealFilterSet(django_filters.FilterSet):
         return queryset.filter(deal_search_q(value)) if value.strip() else queryset
 
 
+def date_filter(field_name: str, lookup_expr: str, help_text: str) -> django_filters.DateFilter:
+    """A `YYYY-MM-DD` date only (not the other formats Django's date field admits)."""
+    return django_filters.DateFilter(
+        field_name=field_name, lookup_expr=lookup_expr, input_formats=["%Y-%m-%d"], help_text=help_text
+    )
+
+
+class StrictBooleanField(forms.Field):
+    """`true` or `false` (empty: no filter); anything else is a 400."""
+
+    def clean(self, value):
+        if value in (None, ""):
+            return None
+        if value not in ("true", "false"):
+            raise forms.ValidationError("Must be `true` or `false`.")
+        return value == "true"
+
+
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
+
+
+OVERDUE_STATUSES = (PaymentStatus.PLANNED, PaymentStatus.EXPECTED)
+
+
 class PaymentFilterSet(django_filters.FilterSet):
     deal_id = uuid_filter("deal_id")
     policy_id = uuid_filter("policy_id")
     status = choices_filter("status", PaymentStatus.choices)
+    payment_type = choices_filter("payment_type", PaymentType.choices)
+    planned_date_from = date_filter("planned_date", "gte", "Planned on or after this date (YYYY-MM-DD).")
+    planned_date_to = date_filter("planned_date", "lte", "Planned on or before this date (YYYY-MM-DD).")
+    overdue = extend_schema_field({"type": "boolean"})(
+        StrictBooleanFilter(
+            method="filter_overdue",
+            help_text="`true`: planned or expected with planned_date before today (tenant's timezone); "
+            "`false`: every other payment.",
+        )
+    )
 
     class Meta:
         model = Payment
         fields: list[str] = []
+
+    def filter_overdue(self, queryset, name, value):
+        if value is None:
+            return queryset
+        today = timezone.localdate(timezone=self.request.user.tenant.tzinfo)
+        overdue = Q(status__in=OVERDUE_STATUSES, planned_date__lt=today)
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
 
 class DealTaskFilterSet(django_filters.FilterSet):

@@ -154,6 +154,8 @@ class PaymentCreateInputSerializer(serializers.Serializer):
     amount = MoneyField(min_value=None)
     currency = serializers.ChoiceField(choices=[(CURRENCY_RUB, CURRENCY_RUB)], help_text="Always `RUB`.")
     notes = OptionalTextField(max_length=LONG_TEXT)
+    received_at = StrictDateField(required=False, allow_null=True)
+    paid_out_at = StrictDateField(required=False, allow_null=True)
 
     def validate_amount(self, amount):
         if amount <= 0:
@@ -170,6 +172,12 @@ class PaymentUpdateInputSerializer(VersionedInputSerializer):
     external_ref = StrictCharField(max_length=NAME, required=False, allow_null=True)
     planned_date = StrictDateField(required=False, allow_null=True)
     notes = OptionalTextField(max_length=LONG_TEXT)
+    received_at = StrictDateField(
+        required=False, allow_null=True, help_text="Today (tenant's timezone) on the move to `received` if omitted."
+    )
+    paid_out_at = StrictDateField(
+        required=False, allow_null=True, help_text="Today (tenant's timezone) on the move to `paid_out` if omitted."
+    )
 
 
 class DealTaskCreateInputSerializer(serializers.Serializer):

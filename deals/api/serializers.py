@@ -239,6 +239,8 @@ class PaymentSerializer(PresentedSerializer):
     currency = serializers.CharField()
     external_ref = serializers.CharField(allow_null=True, help_text="The record in the Payments service.")
     notes = serializers.CharField()
+    received_at = serializers.DateField(allow_null=True, help_text="Set by the move to `received`.")
+    paid_out_at = serializers.DateField(allow_null=True, help_text="Set by the move to `paid_out`.")
     version = serializers.IntegerField(help_text=VERSION_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -256,6 +258,8 @@ class PaymentSerializer(PresentedSerializer):
             "currency": payment.currency,
             "external_ref": payment.external_ref,
             "notes": payment.notes,
+            "received_at": _date(payment.received_at),
+            "paid_out_at": _date(payment.paid_out_at),
             "version": payment.version,
             "created_at": _dt(payment.created_at),
             "updated_at": _dt(payment.updated_at),

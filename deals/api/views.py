@@ -346,7 +346,7 @@ class PaymentViewSet(V1ListMixin, V1ViewSet):
         return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Change a payment's status, external reference, planned date and notes",
+        summary="Change a payment's status, external reference, dates and notes",
         description=transitions_doc("payment", PAYMENT_TRANSITIONS, 400),
         request=inputs.PaymentUpdateInputSerializer,
         responses={

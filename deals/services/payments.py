@@ -1,6 +1,7 @@
 """Payment writes (with the payment state machine)."""
 
 from django.db import transaction
+from django.utils import timezone
 
 from crm.errors import ValidationFailed
 from crm.versions import ANY, Expected, save_bumped
@@ -9,12 +10,24 @@ from deals.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus, Policy
 from deals.services.common import assign_changes, clean_fields, transition_allowed
 from deals.services.deals import deal_for_actor
 
-PAYMENT_EDITABLE_FIELDS = frozenset({"external_ref", "planned_date", "notes"})
+PAYMENT_EDITABLE_FIELDS = frozenset({"external_ref", "planned_date", "notes", "received_at", "paid_out_at"})
+# The date a transition stamps with today (tenant's timezone) unless the same change gives it (SPEC §13).
+PAYMENT_STATUS_DATES = {PaymentStatus.RECEIVED: "received_at", PaymentStatus.PAID_OUT: "paid_out_at"}
 
 
 @transaction.atomic
 def payment_create(
-    *, tenant, actor, deal_id, policy_id, payment_type: str, amount, planned_date=None, notes: str = ""
+    *,
+    tenant,
+    actor,
+    deal_id,
+    policy_id,
+    payment_type: str,
+    amount,
+    planned_date=None,
+    notes: str = "",
+    received_at=None,
+    paid_out_at=None,
 ) -> Payment:
     """Plan a payment of a deal's policy: status `planned`, RUB, no external_ref yet."""
     deal = deal_for_actor(tenant=tenant, actor=actor, deal_id=deal_id)
@@ -31,6 +44,8 @@ def payment_create(
         amount=amount,
         planned_date=planned_date,
         notes=notes,
+        received_at=received_at,
+        paid_out_at=paid_out_at,
         status=PaymentStatus.PLANNED,
     )
     clean_fields(payment)
@@ -40,7 +55,10 @@ def payment_create(
 
 @transaction.atomic
 def payment_update(*, payment: Payment, status: str | None = None, expected: Expected = ANY, **changes) -> Payment:
-    """Change a payment's reference, date, notes and status as one new version.
+    """Change a payment's reference, dates, notes and status as one new version.
+
+    The move to `received` (`paid_out`) sets `received_at` (`paid_out_at`) to today in the tenant's timezone,
+    unless this same change gives that date (SPEC §13).
 
     `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
     """
@@ -51,6 +69,12 @@ def payment_update(*, payment: Payment, status: str | None = None, expected: Exp
     if status is not None and transition_allowed(PAYMENT_TRANSITIONS, payment.status, status):
         payment.status = status
         changed.append("status")
+        stamped = PAYMENT_STATUS_DATES.get(status)
+        if stamped is not None and stamped not in changes:
+            today = timezone.localdate(timezone=payment.tenant.tzinfo)
+            if getattr(payment, stamped) != today:
+                setattr(payment, stamped, today)
+                changed.append(stamped)
     if changed:
         clean_fields(payment)
         save_bumped(payment, update_fields=[*changed, "updated_at"])
