@@ -16,6 +16,13 @@ from pipelines.services.leads import (
     lead_update,
     phone_normalize,
 )
+from pipelines.services.loss_reasons import (
+    DEFAULT_LOSS_REASONS,
+    LOSS_REASON_EDITABLE_FIELDS,
+    loss_reason_create,
+    loss_reason_update,
+    loss_reasons_ensure_defaults,
+)
 from pipelines.services.structure import (
     DEFAULT_PIPELINE_NAME,
     DEFAULT_STAGES,
@@ -31,6 +38,8 @@ from pipelines.services.structure import (
 )
 
 __all__ = [
+    "DEFAULT_LOSS_REASONS",
+    "LOSS_REASON_EDITABLE_FIELDS",
     "DEFAULT_PIPELINE_NAME",
     "DEFAULT_STAGES",
     "LEAD_EDITABLE_FIELDS",
@@ -46,6 +55,9 @@ __all__ = [
     "lead_move_to_stage",
     "lead_touch",
     "lead_update",
+    "loss_reason_create",
+    "loss_reason_update",
+    "loss_reasons_ensure_defaults",
     "phone_normalize",
     "pipeline_create",
     "pipeline_update",

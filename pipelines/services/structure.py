@@ -6,16 +6,18 @@ from django.utils import timezone
 
 from crm.errors import Conflict, NotFound, ValidationFailed
 from crm.models import Tenant
-from pipelines.models import MAX_PIPELINES_PER_TENANT, MAX_STAGES_PER_PIPELINE, Lead, Pipeline, Stage
+from pipelines.models import MAX_PIPELINES_PER_TENANT, MAX_STAGES_PER_PIPELINE, Lead, Pipeline, Stage, StageOutcome
 from pipelines.services.common import full_clean, reject_unknown
+from pipelines.services.loss_reasons import loss_reasons_ensure_defaults
 
 DEFAULT_PIPELINE_NAME = "Основная"
+# (name, is_closed, outcome); migration 0007 carries a copy of the outcomes (SPEC §12).
 DEFAULT_STAGES = [
-    ("Новые", False),
-    ("В работе", False),
-    ("Переговоры", False),
-    ("Успешно", True),
-    ("Отказ", True),
+    ("Новые", False, None),
+    ("В работе", False, None),
+    ("Переговоры", False, None),
+    ("Успешно", True, StageOutcome.WON),
+    ("Отказ", True, StageOutcome.LOST),
 ]
 PIPELINE_EDITABLE_FIELDS = ("name", "is_default")
 STAGE_EDITABLE_FIELDS = ("name", "order_index", "color", "is_closed")
@@ -35,16 +37,18 @@ def _lock_tenant(tenant: Tenant) -> None:
 
 @transaction.atomic
 def default_pipeline_ensure(*, tenant: Tenant) -> tuple[Pipeline, bool]:
-    """Give the tenant its default pipeline «Основная» with the standard stages unless it has a default one."""
+    """Give the tenant its default pipeline «Основная» with the standard stages (a won and a lost one) and the
+    default loss reasons, unless it has a default pipeline already (the tenant setup hook, SPEC §12)."""
     _lock_tenant(tenant)
     existing = Pipeline.objects.filter(tenant=tenant, is_default=True).first()
     if existing is not None:
         return existing, False
     pipeline = Pipeline.objects.create(tenant=tenant, name=DEFAULT_PIPELINE_NAME, is_default=True)
     Stage.objects.bulk_create(
-        Stage(tenant=tenant, pipeline=pipeline, name=name, order_index=index, is_closed=is_closed)
-        for index, (name, is_closed) in enumerate(DEFAULT_STAGES)
+        Stage(tenant=tenant, pipeline=pipeline, name=name, order_index=index, is_closed=is_closed, outcome=outcome)
+        for index, (name, is_closed, outcome) in enumerate(DEFAULT_STAGES)
     )
+    loss_reasons_ensure_defaults(tenant=tenant)
     return pipeline, True
 
 
