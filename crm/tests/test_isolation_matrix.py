@@ -34,7 +34,7 @@ from deals.tests.factories import (
     PolicyFactory,
 )
 from events.models import WebhookSubscription
-from pipelines.models import Lead
+from pipelines.models import Lead, LossReason
 from pipelines.services import default_pipeline_ensure
 from pipelines.tests.factories import StageFactory
 from tasks.tests.factories import LeadTaskFactory, make_lead
@@ -115,6 +115,9 @@ def world(tenant, other_tenant, owner, manager, other_manager, foreign_owner) ->
     # Empty stages: a foreign DELETE must be refused for tenancy, not hidden behind 409 stage_has_leads.
     empty_stage = StageFactory(pipeline=pipeline, name="Пустая", order_index=90)
     foreign_empty_stage = StageFactory(pipeline=foreign_pipeline, name="Чужая пустая", order_index=90)
+    # The default pipeline brings each tenant its default loss reasons (SPEC §12).
+    loss_reason = LossReason.objects.filter(tenant=tenant).first()
+    foreign_loss_reason = LossReason.objects.filter(tenant=other_tenant).first()
 
     leads = {
         OWN: make_lead(tenant=tenant, assigned_to=manager, name="Мой лид"),
@@ -152,6 +155,7 @@ def world(tenant, other_tenant, owner, manager, other_manager, foreign_owner) ->
             "pipeline": {OWN: pipeline, COLLEAGUE: pipeline, FOREIGN: foreign_pipeline},
             "stage": {OWN: stages[1], COLLEAGUE: stages[1], FOREIGN: foreign_stages[1]},
             "empty_stage": {OWN: empty_stage, COLLEAGUE: empty_stage, FOREIGN: foreign_empty_stage},
+            "loss_reason": {OWN: loss_reason, COLLEAGUE: loss_reason, FOREIGN: foreign_loss_reason},
             "lead": leads,
             "lead_task": lead_tasks,
             "client": {which: deal.client for which, deal in deals.items()},
@@ -424,6 +428,18 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("/api/pipelines/stages/{pk}", "DELETE"): Case(
         "/api/pipelines/stages/{empty_stage}", 204, not_found="not_found", manager_role_denied=True
+    ),
+    # --- loss reasons (SPEC §12)
+    ("/api/loss-reasons", "GET"): Case("/api/loss-reasons", 200, list_rows="loss_reason"),
+    ("/api/loss-reasons", "POST"): Case(
+        "/api/loss-reasons", 201, body=lambda w: {"name": "Новая причина"}, manager_role_denied=True
+    ),
+    ("/api/loss-reasons/{pk}", "PATCH"): Case(
+        "/api/loss-reasons/{loss_reason}",
+        200,
+        body=lambda w: {"name": "Другая причина"},
+        not_found="not_found",
+        manager_role_denied=True,
     ),
     # --- leads
     ("/api/leads", "GET"): Case("/api/leads", 200, list_rows="lead", manager_scoped=True),

@@ -2,12 +2,13 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from pipelines import webhooks
-from pipelines.api import views
+from pipelines.api import loss_reasons, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("pipelines/stages", views.StageViewSet, basename="stage")
 router.register("pipelines", views.PipelineViewSet, basename="pipeline")
 router.register("leads", views.LeadViewSet, basename="lead")
+router.register("loss-reasons", loss_reasons.LossReasonViewSet, basename="loss-reason")
 
 urlpatterns = [
     path("v2/leads/table", views.LeadTableViewSet.as_view({"get": "list"}), name="lead-table"),
