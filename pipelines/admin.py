@@ -1,4 +1,4 @@
-"""Back-office for pipelines (stages inline, in board order) and leads (read-only history inline).
+"""Back-office for pipelines (stages inline, in board order), leads (read-only history inline) and loss reasons.
 
 Tenant staff see only their tenant's rows (crm.admin_base.TenantScopedAdmin); every write goes through the services,
 so the admin records history and emits events exactly like the API.
@@ -13,7 +13,7 @@ from crm.tenancy import sees_whole_tenant
 from crm.versions import ANY
 from pipelines import services
 from pipelines.admin_bulk import LeadBulkActionsMixin
-from pipelines.models import Lead, LeadHistory, Pipeline, Stage
+from pipelines.models import Lead, LeadHistory, LossReason, Pipeline, Stage
 
 LEAD_FORM_FIELDS = ("name", "phone", "email", "comment", "assigned_to")
 
@@ -94,6 +94,35 @@ class PipelineAdmin(TenantScopedAdmin):
             stage = self.save_with_service(request, lambda d=data: services.stage_create(pipeline=pipeline, **d))
             new += [stage] if stage else []
         _record_formset_changes(formset, new, changed, deleted)
+
+
+@admin.register(LossReason)
+class LossReasonAdmin(TenantScopedAdmin):
+    """The tenant's loss reasons (SPEC §12): listed, added and renamed or deactivated, never deleted (leads keep
+    theirs; deactivate instead)."""
+
+    list_display = ["id", "name", "is_active", "tenant", "created_at"]
+    list_select_related = ["tenant"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    ordering = ["tenant", "id"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            fields = {name: form.cleaned_data[name] for name in form.changed_data if name in ("name", "is_active")}
+            self.save_with_service(request, lambda: services.loss_reason_update(reason=obj, **fields))
+            return
+        tenant = form.cleaned_data.get("tenant") if request.user.is_superuser else request.user.tenant
+        created = self.save_with_service(
+            request,
+            lambda: services.loss_reason_create(
+                tenant=tenant, name=form.cleaned_data["name"], is_active=form.cleaned_data["is_active"]
+            ),
+        )
+        obj.pk = created.pk
 
 
 class LeadHistoryInline(TenantScopedReadOnlyInline):

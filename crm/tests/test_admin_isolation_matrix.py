@@ -253,6 +253,7 @@ ADMIN_CASES = {
     Policy: AdminCase(),
     Payment: AdminCase(),
     DealTask: AdminCase(),
+    LossReason: AdminCase(),
 }
 
 

@@ -340,3 +340,61 @@ def test_delete_is_not_offered(owner_client, tenant, pipeline):
 
     assert response.status_code == 405
     assert LossReason.objects.filter(pk=reason.pk).exists()
+
+
+# ---------------------------------------------------------------- back-office
+
+ADMIN = "/admin/pipelines/lossreason/"
+
+
+@pytest.fixture
+def staff_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+def test_the_back_office_lists_only_the_tenants_reasons(staff_client, tenant, other_tenant):
+    LossReason.objects.create(tenant=tenant, name="Своя причина")
+    foreign = LossReason.objects.create(tenant=other_tenant, name="Чужая причина")
+
+    listing = staff_client.get(ADMIN)
+
+    assert listing.status_code == 200
+    assert "Своя причина" in listing.content.decode()
+    assert "Чужая причина" not in listing.content.decode()
+    assert staff_client.get(f"{ADMIN}{foreign.pk}/change/").status_code in (302, 404)
+
+
+def test_the_back_office_adds_a_reason_to_the_staff_users_tenant(staff_client, tenant):
+    response = staff_client.post(f"{ADMIN}add/", {"name": "Передумал", "is_active": "on"})
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    reason = LossReason.objects.get(name="Передумал")
+    assert (reason.tenant_id, reason.is_active) == (tenant.pk, True)
+
+
+def test_the_back_office_refuses_a_duplicate_name_and_stores_nothing(staff_client, tenant, pipeline):
+    before = _rows()
+
+    response = staff_client.post(f"{ADMIN}add/", {"name": "Дорого", "is_active": "on"})
+
+    assert response.status_code == 200
+    assert "already has a loss reason" in response.content.decode()
+    assert _rows() == before
+
+
+def test_the_back_office_renames_and_deactivates(staff_client, tenant, pipeline):
+    reason = LossReason.objects.get(tenant=tenant, name="Дорого")
+
+    response = staff_client.post(f"{ADMIN}{reason.pk}/change/", {"name": "Очень дорого"})
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    reason.refresh_from_db()
+    assert (reason.name, reason.is_active) == ("Очень дорого", False)
+
+
+def test_the_back_office_does_not_delete_reasons(staff_client, tenant, pipeline):
+    reason = LossReason.objects.get(tenant=tenant, name="Дорого")
+
+    assert staff_client.post(f"{ADMIN}{reason.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert LossReason.objects.filter(pk=reason.pk).exists()
