@@ -26,7 +26,7 @@ from crm.tests.test_admin_isolation_matrix import (
 )
 from deals.models import Calculation, Client, Deal, DealTask, Payment, Policy
 from deals.tests.factories import DealFactory
-from pipelines.models import Lead, Pipeline, Stage
+from pipelines.models import Lead, LossReason, Pipeline, Stage
 from pipelines.services import lead_create
 from tasks.models import LeadTask
 from tasks.tests.factories import LeadTaskFactory
@@ -47,6 +47,7 @@ MANAGER_CASES = {
     Policy: frozenset(),
     Payment: frozenset(),
     DealTask: frozenset(),
+    LossReason: frozenset(),  # the tenant's list is a supervisor's (SPEC §12)
 }
 COLLEAGUES = ("Свой лид", "Своя задача", "Своя сделка")
 world = staff_matrix.world  # the fixture: both tenants with one row of every kind
