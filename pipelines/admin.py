@@ -46,6 +46,11 @@ class StageInline(TenantScopedInline):
     ordering = ["order_index", "id"]
 
 
+def _new_row_tenant(request, form):
+    """The tenant a row added in the admin belongs to: the one a superuser picks, else the user's own."""
+    return form.cleaned_data.get("tenant") if request.user.is_superuser else request.user.tenant
+
+
 @admin.register(Pipeline)
 class PipelineAdmin(TenantScopedAdmin):
     list_display = ["id", "name", "is_default", "tenant", "created_at"]
@@ -59,7 +64,7 @@ class PipelineAdmin(TenantScopedAdmin):
             fields = {name: form.cleaned_data[name] for name in form.changed_data if name in ("name", "is_default")}
             self.save_with_service(request, lambda: services.pipeline_update(pipeline=obj, **fields))
             return
-        tenant = form.cleaned_data.get("tenant") if request.user.is_superuser else request.user.tenant
+        tenant = _new_row_tenant(request, form)
         created = self.save_with_service(
             request,
             lambda: services.pipeline_create(
@@ -115,7 +120,7 @@ class LossReasonAdmin(TenantScopedAdmin):
             fields = {name: form.cleaned_data[name] for name in form.changed_data if name in ("name", "is_active")}
             self.save_with_service(request, lambda: services.loss_reason_update(reason=obj, **fields))
             return
-        tenant = form.cleaned_data.get("tenant") if request.user.is_superuser else request.user.tenant
+        tenant = _new_row_tenant(request, form)
         created = self.save_with_service(
             request,
             lambda: services.loss_reason_create(
