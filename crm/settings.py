@@ -239,6 +239,7 @@ BACKOFFICE_URLS = [
 # Panels of the back-office dashboard (crm.dashboard), in page order: functions panel(*, request, tenant) -> Panel.
 BACKOFFICE_DASHBOARD_PANELS = [
     "pipelines.dashboard.funnel_panel",
+    "pipelines.dashboard.loss_reasons_panel",
     "pipelines.dashboard.sources_panel",
     "tasks.dashboard.tasks_panel",
     "deals.dashboard.deal_status_panel",

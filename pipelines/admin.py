@@ -4,6 +4,7 @@ Tenant staff see only their tenant's rows (crm.admin_base.TenantScopedAdmin); ev
 so the admin records history and emits events exactly like the API.
 """
 
+from django import forms
 from django.contrib import admin
 from django.forms.models import ModelChoiceIterator
 
@@ -40,9 +41,19 @@ class StageChoiceIterator(ModelChoiceIterator):
         yield from groups.values()
 
 
+class StageInlineForm(forms.ModelForm):
+    def clean(self):
+        data = super().clean()
+        # A won or lost stage is closed: the box left as it was follows the outcome; unticking it is refused.
+        if data.get("outcome") and not data.get("is_closed") and "is_closed" not in self.changed_data:
+            data["is_closed"] = True
+        return data
+
+
 class StageInline(TenantScopedInline):
     model = Stage
-    fields = ["name", "order_index", "color", "is_closed"]
+    form = StageInlineForm
+    fields = ["name", "order_index", "color", "is_closed", "outcome"]
     ordering = ["order_index", "id"]
 
 
@@ -154,6 +165,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         "email",
         "source",
         "stage",
+        "loss_reason",
         "assigned_to",
         "comment",
         "external_id",
@@ -166,6 +178,11 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
     # A manager works their own leads (the list, the card, a new lead is theirs); assigning is a supervisor's job.
     manager_permissions = frozenset({"view", "add", "change"})
 
+    def get_fields(self, request, obj=None):
+        # A new lead starts open; its loss reason is named when it is moved into a lost stage.
+        fields = super().get_fields(request, obj)
+        return fields if obj is not None else [name for name in fields if name != "loss_reason"]
+
     def get_readonly_fields(self, request, obj=None):
         readonly = ["external_id", "moved_to_stage_at", "source_payload", "created_at", "updated_at"]
         readonly += ["source"] if obj is not None else []
@@ -173,6 +190,8 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "loss_reason" and field is not None:
+            field.help_text = "Только на стадии с исходом «Отказ»."
         if db_field.name == "stage" and field is not None:
             field.iterator = StageChoiceIterator  # before the queryset, which hands the choices to the widget
             order = ["-pipeline__is_default", "pipeline__name", "pipeline_id", "order_index", "id"]
@@ -215,11 +234,17 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
                 lambda: services.lead_update(lead=obj, user=_acting_user(request), expected=expected, **fields),
             )
             expected = ANY
-        if "stage" in form.changed_data:
+        if "stage" in form.changed_data or "loss_reason" in form.changed_data:
+            # A reason left as it was goes only with a lost stage: moving a lost lead back to work clears it.
+            reason = data.get("loss_reason") if "loss_reason" in form.changed_data or data["stage"].is_lost else None
             self.save_with_service(
                 request,
                 lambda: services.lead_move_to_stage(
-                    lead=obj, stage=data["stage"], user=_acting_user(request), expected=expected
+                    lead=obj,
+                    stage=data["stage"],
+                    loss_reason=reason,
+                    user=_acting_user(request),
+                    expected=expected,
                 ),
             )
 

@@ -1,4 +1,5 @@
-"""Dashboard panels of the pipelines app: the funnel of a pipeline and new leads per source per week.
+"""Dashboard panels of the pipelines app: the funnel of a pipeline (won and lost apart), why its leads were lost, and
+new leads per source per week.
 
 Selectors here are aggregate queries (one query each, whatever the number of leads); panels turn them into charts.
 """
@@ -14,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from crm.charts import PALETTE, Bar, Series, column_chart, hbar_chart, number
 from crm.dashboard import Panel
-from pipelines.models import HistoryKind, Lead, LeadHistory, LeadSource, Pipeline, Stage
+from pipelines.models import HistoryKind, Lead, LeadHistory, LeadSource, Pipeline, Stage, StageOutcome
 
 SOURCE_WEEKS = 12
 
@@ -50,6 +51,19 @@ def pipeline_funnel(*, pipeline: Pipeline) -> list[FunnelStage]:
     )
     # Rows made without history (imports of old data, fixtures) still count as having reached their stage.
     return [FunnelStage(stage=s, current=s.current, reached=max(s.reached, s.current)) for s in stages]
+
+
+def lost_by_reason(*, pipeline: Pipeline) -> list[tuple[str | None, int]]:
+    """The leads in the pipeline's lost stages per loss reason (None: no reason named), most first (one query)."""
+    rows = (
+        Lead.objects.for_tenant(pipeline.tenant_id)
+        .filter(pipeline=pipeline, stage__outcome=StageOutcome.LOST)
+        .order_by()
+        .values("loss_reason__name")
+        .annotate(n=Count("pk"))
+    )
+    counted = [(row["loss_reason__name"], row["n"]) for row in rows]
+    return sorted(counted, key=lambda item: (-item[1], item[0] is None, item[0] or ""))
 
 
 def week_start(day: date) -> date:
@@ -90,48 +104,77 @@ def _chosen_pipeline(request, tenant) -> tuple[Pipeline | None, list[Pipeline]]:
     return chosen, pipelines
 
 
+def _pipeline_choice(request, tenant, pipeline: Pipeline, pipelines: list[Pipeline]):
+    options = format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((p.pk, " selected" if p.pk == pipeline.pk else "", p.name) for p in pipelines),
+    )
+    return format_html(
+        '<form method="get"><label>Воронка: <select name="pipeline" onchange="this.form.submit()">{}</select></label>'
+        "{}</form>",
+        options,
+        format_html('<input type="hidden" name="tenant" value="{}">', tenant.pk) if request.user.is_superuser else "",
+    )
+
+
+def _funnel_rows(funnel: list[FunnelStage], entered: int) -> list[tuple]:
+    """The steps of the way (open, plainly closed and won stages) with the conversion from the step before; lost
+    stages are not a step: they show their share of the entered leads only."""
+    rows = []
+    previous = None
+    for item in funnel:
+        lost = item.stage.outcome == StageOutcome.LOST
+        step = "—" if lost or previous is None else _percent(item.reached, previous)
+        name = f"{item.stage.name} (отказ)" if lost else item.stage.name
+        rows.append((name, number(item.current), number(item.reached), _percent(item.reached, entered), step))
+        previous = previous if lost else item.reached
+    return rows
+
+
 def funnel_panel(*, request, tenant) -> Panel:
     pipeline, pipelines = _chosen_pipeline(request, tenant)
     title = f"Воронка «{pipeline.name}»" if pipeline else "Воронка"
     if pipeline is None:
         return Panel(title=title, chart=hbar_chart([], title=title))
     funnel = pipeline_funnel(pipeline=pipeline)
+    # Won is the way's last step; lost leads left the way, so they are listed apart, after it.
+    funnel = sorted(funnel, key=lambda item: item.stage.outcome == StageOutcome.LOST)
     entered = funnel[0].reached if funnel else 0
     bars = [
         Bar(
             label=item.stage.name,
             value=item.reached,
-            note=f"{_percent(item.reached, entered)} · сейчас {number(item.current)}",
+            note=f"{_percent(item.reached, entered)} · сейчас {number(item.current)}"
+            + (" · отказ" if item.stage.outcome == StageOutcome.LOST else ""),
             color=item.stage.color or PALETTE[0],
         )
         for item in funnel
     ]
-    rows = []
-    previous = None
-    for item in funnel:
-        step = _percent(item.reached, previous) if previous is not None else "—"
-        rows.append(
-            (item.stage.name, number(item.current), number(item.reached), _percent(item.reached, entered), step)
-        )
-        previous = item.reached
-    options = format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        ((p.pk, " selected" if p.pk == pipeline.pk else "", p.name) for p in pipelines),
-    )
-    controls = format_html(
-        '<form method="get"><label>Воронка: <select name="pipeline" onchange="this.form.submit()">{}</select></label>'
-        "{}</form>",
-        options,
-        format_html('<input type="hidden" name="tenant" value="{}">', tenant.pk) if request.user.is_superuser else "",
-    )
     return Panel(
         title=title,
         chart=hbar_chart(bars, title=title),
         table_head=("Стадия", "Сейчас", "Дошли", "Конверсия от входа", "От предыдущей"),
-        table_rows=rows,
+        table_rows=_funnel_rows(funnel, entered),
         links=(("Открыть доску", reverse("admin:pipelines_pipeline_board", args=[pipeline.pk])),),
-        controls=controls,
+        controls=_pipeline_choice(request, tenant, pipeline, pipelines),
+    )
+
+
+def loss_reasons_panel(*, request, tenant) -> Panel:
+    pipeline, _ = _chosen_pipeline(request, tenant)
+    title = f"Причины отказов, воронка «{pipeline.name}»" if pipeline else "Причины отказов"
+    counted = lost_by_reason(pipeline=pipeline) if pipeline else []
+    total = sum(n for _, n in counted)
+    bars = [
+        Bar(label=name or "Причина не указана", value=n, note=_percent(n, total), color=PALETTE[i % len(PALETTE)])
+        for i, (name, n) in enumerate(counted)
+    ]
+    return Panel(
+        title=title,
+        chart=hbar_chart(bars, title=title),
+        table_head=("Причина", "Лидов", "Доля"),
+        table_rows=[(bar.label, number(bar.value), bar.note) for bar in bars],
     )
 
 

@@ -1,6 +1,7 @@
 """Sales pipelines, their stages, leads moving through them, the leads' history and inbound deliveries."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -66,6 +67,14 @@ class Stage(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.outcome and not self.is_closed:
+            raise ValidationError({"is_closed": "A won or lost stage is closed: clear its outcome first."})
+
+    @property
+    def is_lost(self) -> bool:
+        return self.outcome == StageOutcome.LOST
 
 
 class LossReason(TenantModel):

@@ -20,7 +20,7 @@ DEFAULT_STAGES = [
     ("Отказ", True, StageOutcome.LOST),
 ]
 PIPELINE_EDITABLE_FIELDS = ("name", "is_default")
-STAGE_EDITABLE_FIELDS = ("name", "order_index", "color", "is_closed")
+STAGE_EDITABLE_FIELDS = ("name", "order_index", "color", "is_closed", "outcome")
 # Temporary shift used while renumbering stages, above any order_index a client may send.
 _ORDER_SHIFT = 1_000_000
 
@@ -121,9 +121,18 @@ def _make_room(*, pipeline: Pipeline, order_index: int, moving: Stage | None = N
 
 @transaction.atomic
 def stage_create(
-    *, pipeline: Pipeline, name: str, order_index: int | None = None, color: str | None = None, is_closed: bool = False
+    *,
+    pipeline: Pipeline,
+    name: str,
+    order_index: int | None = None,
+    color: str | None = None,
+    is_closed: bool | None = None,
+    outcome: str | None = None,
 ) -> Stage:
-    """Add a stage; at an occupied `order_index` it goes in before the stage there (later ones shift)."""
+    """Add a stage; at an occupied `order_index` it goes in before the stage there (later ones shift).
+
+    A won or lost stage is closed: `is_closed` follows `outcome` unless given (a contradiction is a 400).
+    """
     pipeline = _lock_pipeline(pipeline)
     stages = Stage.objects.filter(pipeline=pipeline)
     if stages.count() >= MAX_STAGES_PER_PIPELINE:
@@ -137,7 +146,8 @@ def stage_create(
         name=name,
         order_index=order_index,
         color=color,
-        is_closed=is_closed,
+        is_closed=bool(outcome) if is_closed is None else is_closed,
+        outcome=outcome,
     )
     full_clean(stage, exclude=["tenant", "pipeline"])
     _make_room(pipeline=pipeline, order_index=order_index)
@@ -147,10 +157,15 @@ def stage_create(
 
 @transaction.atomic
 def stage_update(*, stage: Stage, **fields) -> Stage:
-    """Rename, recolour, reorder (later stages shift on a collision) or open/close a stage."""
+    """Rename, recolour, reorder (later stages shift on a collision), open/close a stage or set its outcome.
+
+    Giving a stage an outcome closes it (unless `is_closed` is given too: a contradiction is a 400).
+    """
     reject_unknown(fields, STAGE_EDITABLE_FIELDS)
     _lock_pipeline(stage.pipeline)
     stage = Stage.objects.get(pk=stage.pk)
+    if fields.get("outcome") and "is_closed" not in fields:
+        fields = {**fields, "is_closed": True}
     for name, value in fields.items():
         setattr(stage, name, value)
     full_clean(stage, exclude=["tenant", "pipeline"])
