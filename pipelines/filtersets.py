@@ -7,6 +7,7 @@ import re
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from crm.errors import ValidationFailed
@@ -14,6 +15,8 @@ from pipelines.models import LeadSource
 
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-.]+\Z")
 MAX_SEARCH_LENGTH = 100
+# A budget bound (inclusive; leads without a budget never match one): money as the API writes it (SPEC §3).
+PRICE_BOUND = {"min_value": 0, "max_digits": 14, "decimal_places": 2}
 
 
 def search_q(term: str) -> Q:
@@ -46,12 +49,16 @@ class LeadFilterSet(django_filters.FilterSet):
     assigned_to_user_id = IdFilter(field_name="assigned_to_id")
     source = django_filters.ChoiceFilter(choices=LeadSource.choices)
     search = django_filters.CharFilter(method="filter_search", max_length=MAX_SEARCH_LENGTH)
+    price_from = django_filters.NumberFilter(field_name="price", lookup_expr="gte", **PRICE_BOUND)
+    price_to = django_filters.NumberFilter(field_name="price", lookup_expr="lte", **PRICE_BOUND)
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(search_q(value)) if value.strip() else queryset
 
 
 _ID_FILTERS = {"pipeline_id": "pipeline_id", "stage_id": "stage_id", "assigned_to_user_id": "assigned_to_id"}
+_PRICE_FILTERS = {"price_from": "price__gte", "price_to": "price__lte"}
+_PRICE_FIELD = forms.DecimalField(**PRICE_BOUND)
 
 
 def lead_filters_parse(params) -> dict:
@@ -85,13 +92,28 @@ def lead_filters_parse(params) -> dict:
         errors["search"] = [f"Ensure this value has at most {MAX_SEARCH_LENGTH} characters (it has {len(search)})."]
     elif search.strip():
         cleaned["search"] = search
+    _price_bounds_parse(params, cleaned, errors)
     if errors:
         raise ValidationFailed("Invalid filter.", details=errors)
     return cleaned
 
 
+def _price_bounds_parse(params, cleaned: dict, errors: dict) -> None:
+    for name in _PRICE_FILTERS:
+        raw = (params.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            cleaned[name] = _PRICE_FIELD.clean(raw)
+        except ValidationError as exc:
+            errors[name] = list(exc.messages)
+
+
 def lead_filters_apply(queryset, filters: dict):
     """Narrow a lead queryset by `lead_filters_parse` output."""
+    for name, lookup in _PRICE_FILTERS.items():
+        if name in filters:
+            queryset = queryset.filter(**{lookup: filters[name]})
     for name, field in _ID_FILTERS.items():
         if name in filters:
             queryset = queryset.filter(**{field: filters[name]})

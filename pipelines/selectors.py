@@ -5,6 +5,7 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import orjson
 from django.core.exceptions import EmptyResultSet
@@ -75,6 +76,7 @@ TABLE_KEYS = (
     "stage_color",
     "assigned_to_user_id",
     "assigned_to_name",
+    "price",
     "open_tasks_count",
     "next_task_due_at",
     "moved_to_stage_at",
@@ -83,7 +85,7 @@ TABLE_KEYS = (
 )
 _INTEGER_KEYS = frozenset({"id", "pipeline_id", "stage_id"})
 _DATETIME_KEYS = ("next_task_due_at", "moved_to_stage_at", "created_at", "updated_at")
-# Keyset (cursor) pagination needs a non-null sort key.
+# Keyset (cursor) pagination needs a non-null sort key (`price` sorts by a non-null stand-in, see _SORT_COLUMNS).
 CURSOR_KEYS = frozenset(
     {
         "id",
@@ -93,11 +95,14 @@ CURSOR_KEYS = frozenset(
         "pipeline_name",
         "stage_id",
         "stage_name",
+        "price",
         "moved_to_stage_at",
         "created_at",
         "updated_at",
     }
 )
+# Above the largest budget (12 integer digits): what a lead without one sorts as.
+PRICE_ABOVE_ALL = Decimal("1000000000000")
 DEFAULT_TABLE_ORDERING = "-created_at"
 
 
@@ -122,6 +127,8 @@ def lead_table_cursor_encode(*, ordering: str, value, lead_id: int) -> str:
     """The opaque cursor pointing after the row (value of the ordering key, id)."""
     if isinstance(value, datetime):
         value = value.isoformat()
+    elif ordering.removeprefix("-") == "price":
+        value = str(PRICE_ABOVE_ALL if value is None else Decimal(str(value)))
     return base64.urlsafe_b64encode(orjson.dumps([ordering, value, lead_id])).decode().rstrip("=")
 
 
@@ -133,11 +140,20 @@ def _cursor_decode(raw: str, *, ordering: str, key: str):
             raise ValueError
         if key in _DATETIME_KEYS:
             value = connection.ops.adapt_datetimefield_value(datetime.fromisoformat(value))
+        elif key == "price":
+            value = _cursor_price(value)
         elif not isinstance(value, int if key in _INTEGER_KEYS else str):
             raise TypeError
-    except (ValueError, TypeError, binascii.Error, ValidationFailed):
+    except (ValueError, TypeError, ArithmeticError, binascii.Error, ValidationFailed):
         raise ValidationFailed.for_field("cursor", "Invalid cursor for this ordering.") from None
     return value, lead_id
+
+
+def _cursor_price(value) -> Decimal:
+    price = Decimal(value) if isinstance(value, str) else None
+    if price is None or not price.is_finite() or not 0 <= price <= PRICE_ABOVE_ALL:
+        raise ValueError
+    return price
 
 
 # The table's filters that the LeadCount cells answer, and the cell column each maps to.
@@ -202,6 +218,9 @@ def lead_table(
         for name in _DATETIME_KEYS:
             if row[name] is not None:
                 row[name] = _aware(row[name]).astimezone(tz)
+        if row["price"] is not None:
+            # A JSON number, as in the lead's own JSON (14 significant digits print back exactly).
+            row["price"] = float(row["price"])
         page.append(row)
     next_cursor = None
     if cursor is not None and len(page) == limit:
@@ -238,12 +257,18 @@ _BASE_COLUMNS = {
     "stage_color": f'{_STAGE}."color"',
     "assigned_to_user_id": f'{_LEAD}."assigned_to_id"',
     "assigned_to_name": f'COALESCE(NULLIF({_USER}."full_name", \'\'), {_USER}."username")',
+    "price": f'{_LEAD}."price"',
     "open_tasks_count": "0",
     "next_task_due_at": "NULL",
     "moved_to_stage_at": f'{_LEAD}."moved_to_stage_at"',
     "created_at": f'{_LEAD}."created_at"',
     "updated_at": f'{_LEAD}."updated_at"',
 }
+# Sort expressions other than the column shown: a lead without a budget sorts as PRICE_ABOVE_ALL, which is where
+# NULLs go anyway (last ascending, first descending, as for every nullable key) and gives the cursor a value. The
+# CAST is a no-op on PostgreSQL; on SQLite it gives the expression numeric affinity, so the cursor's text compares
+# as a number.
+_SORT_COLUMNS = {"price": f'CAST(COALESCE({_LEAD}."price", {PRICE_ABOVE_ALL}) AS NUMERIC)'}
 _compiled_extra_columns: dict[tuple[str, str], tuple[str, tuple]] = {}
 
 
@@ -257,6 +282,15 @@ def _column_sql(key: str) -> tuple[str, tuple]:
         sql, params = query.get_compiler(connection=connection).compile(query.annotations[key])
         _compiled_extra_columns[cache_key] = (sql, tuple(params))
     return _compiled_extra_columns[cache_key]
+
+
+def _sort_sql(key: str) -> tuple[str, tuple]:
+    return (_SORT_COLUMNS[key], ()) if key in _SORT_COLUMNS else _column_sql(key)
+
+
+def _sorts_on_lead_table(key: str) -> bool:
+    """The sort key is a column of the lead table itself (no join needed to pick a page's ids)."""
+    return key in _SORT_COLUMNS or (key not in _EXTRA_COLUMNS and _BASE_COLUMNS[key].startswith(f"{_LEAD}."))
 
 
 def _broad(user, filters: dict) -> bool:
@@ -280,10 +314,11 @@ def _where(queryset: QuerySet) -> tuple[str, list]:
 def _total_sql(*, user, leads: QuerySet[Lead], filters: dict) -> tuple[str, list]:
     """The number of leads matching, as a scalar subquery.
 
-    On PostgreSQL, without a search term, it sums the trigger-kept LeadCount cells the user may see (a few hundred
-    rows at most) instead of counting up to the whole tenant: COUNT(*) over 100,000 leads costs more than the page.
+    On PostgreSQL, without a search term or a budget bound, it sums the trigger-kept LeadCount cells the user may
+    see (a few hundred rows at most) instead of counting up to the whole tenant: COUNT(*) over 100,000 leads costs
+    more than the page.
     """
-    if user is None or "search" in filters or connection.vendor != "postgresql":
+    if user is None or not set(filters) <= set(_COUNTED_FILTERS) or connection.vendor != "postgresql":
         where, params = _where(leads)
         return f"(SELECT COUNT(*) FROM {_LEAD} WHERE {where})", params  # noqa: S608 - see _page_sql
     cells = LeadCount.objects.visible_to(user)
@@ -301,7 +336,7 @@ def _page_sql(
     """The page's SELECT (the row keys, then the `total` scalar) and its parameters; `leads` is `_without_joins`."""
     where, where_params = _where(leads)
     selected = [*(_column_sql(name) for name in TABLE_KEYS), total]
-    order_sql, order_params = _column_sql(key)
+    order_sql, order_params = _sort_sql(key)
     op, direction = ("<", "DESC") if descending else (">", "ASC")
     order_by = f'{order_sql} {direction} {_NULLS[direction]}, {_LEAD}."id" {direction}'
     if after is not None:
@@ -320,7 +355,7 @@ def _page_sql(
         if offset:
             # PostgreSQL computes the whole select list (the tasks' subqueries too) for every row an OFFSET skips:
             # pick the page's ids first, on the lead table alone when the sort key is one of its columns.
-            source = _LEAD if key not in _EXTRA_COLUMNS and _BASE_COLUMNS[key].startswith(f"{_LEAD}.") else _FROM
+            source = _LEAD if _sorts_on_lead_table(key) else _FROM
             condition = (
                 f'{_LEAD}."id" IN (SELECT {_LEAD}."id" FROM {source} WHERE {condition}'  # noqa: S608 - see below
                 f" ORDER BY {order_by} LIMIT %s OFFSET %s)"

@@ -1,4 +1,7 @@
+import base64
+import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -21,6 +24,7 @@ ROW_KEYS = {
     "stage_color",
     "assigned_to_user_id",
     "assigned_to_name",
+    "price",
     "open_tasks_count",
     "next_task_due_at",
     "moved_to_stage_at",
@@ -309,3 +313,114 @@ def test_search_ignores_the_case_of_cyrillic(owner_client, make_lead):
     rows = owner_client.get("/api/v2/leads/table?search=аННа кар").json()["rows"]
 
     assert [row["id"] for row in rows] == [lead.pk]
+
+
+# ---------------------------------------------------------------- the budget column (SPEC §12 «Budget»)
+
+
+def test_price_is_a_json_number_or_null(owner_client, make_lead):
+    priced = make_lead(price=Decimal("999999999999.99"))
+    make_lead(price=None)
+    zero = make_lead(price=Decimal("0.00"))
+
+    rows = owner_client.get("/api/v2/leads/table?ordering=id").json()["rows"]
+
+    assert [row["price"] for row in rows] == [999999999999.99, None, 0]
+    assert [row["id"] for row in rows][0::2] == [priced.pk, zero.pk]
+    assert b'"price":999999999999.99' in owner_client.get("/api/v2/leads/table?ordering=id").content
+
+
+def _priced_leads(make_lead):
+    prices = [None, "10.50", "0.00", None, "10.50", "999.99", "2.00"]
+    return [make_lead(price=Decimal(price) if price else None) for price in prices]
+
+
+def test_price_sorts_with_nulls_where_other_nullable_keys_put_them(owner_client, make_lead):
+    leads = _priced_leads(make_lead)
+    by_price = sorted(leads, key=lambda lead: (lead.price is None, lead.price or 0, lead.pk))
+
+    up = owner_client.get("/api/v2/leads/table?ordering=price").json()["rows"]
+    down = owner_client.get("/api/v2/leads/table?ordering=-price").json()["rows"]
+    # email is another nullable key: NULLs last ascending, first descending.
+    email_up = owner_client.get("/api/v2/leads/table?ordering=email").json()["rows"]
+
+    assert [row["id"] for row in up] == [lead.pk for lead in by_price]
+    assert [row["id"] for row in down] == [lead.pk for lead in reversed(by_price)]
+    assert [row["price"] for row in up] == [0, 2, 10.5, 10.5, 999.99, None, None]
+    assert email_up[-1]["email"] is None
+
+
+@pytest.mark.parametrize("ordering", ["price", "-price"])
+def test_cursor_pages_by_price_walk_every_row_once(owner_client, make_lead, ordering):
+    _priced_leads(make_lead)
+    expected = [row["id"] for row in owner_client.get(f"/api/v2/leads/table?ordering={ordering}").json()["rows"]]
+
+    seen, cursor = [], ""
+    while cursor is not None:
+        body = owner_client.get("/api/v2/leads/table", {"ordering": ordering, "limit": 2, "cursor": cursor}).json()
+        seen += [row["id"] for row in body["rows"]]
+        cursor = body["next_cursor"]
+
+    assert seen == expected
+
+
+@pytest.mark.parametrize("ordering", ["price", "-price"])
+def test_offset_pages_by_price_are_slices_of_one_sort(owner_client, make_lead, ordering):
+    _priced_leads(make_lead)
+    whole = owner_client.get("/api/v2/leads/table", {"ordering": ordering}).json()["rows"]
+
+    pages = [
+        owner_client.get("/api/v2/leads/table", {"ordering": ordering, "limit": 3, "offset": offset}).json()["rows"]
+        for offset in (0, 3, 6)
+    ]
+
+    assert [row["id"] for page in pages for row in page] == [row["id"] for row in whole]
+
+
+def test_a_price_cursor_of_another_shape_is_400(owner_client, make_lead):
+    make_lead()
+    bad = [
+        base64.urlsafe_b64encode(json.dumps(["price", value, 1]).encode()).decode()
+        for value in ("abc", "NaN", "-1", "Infinity", 10.5, None, "1e400")
+    ]
+
+    for cursor in bad:
+        response = owner_client.get("/api/v2/leads/table", {"ordering": "price", "cursor": cursor})
+        assert response.status_code == 400
+        assert list(response.json()["details"]) == ["cursor"]
+
+
+def test_price_bounds_filter_inclusively_with_the_total(owner_client, manager, make_lead):
+    leads = _priced_leads(make_lead)
+
+    def ids(query):
+        body = owner_client.get(f"/api/v2/leads/table?ordering=id&{query}").json()
+        assert body["total"] == len(body["rows"])
+        return [row["id"] for row in body["rows"]]
+
+    assert ids("price_from=10.5") == [leads[1].pk, leads[4].pk, leads[5].pk]
+    assert ids("price_to=2") == [leads[2].pk, leads[6].pk]
+    assert ids("price_from=1&price_to=100") == [leads[1].pk, leads[4].pk, leads[6].pk]
+    assert ids(f"price_from=0&assigned_to_user_id={manager.pk}") == []
+    assert owner_client.get("/api/leads?price_from=999").json()["total"] == 1
+
+
+@pytest.mark.parametrize("query", ["price_from=-1", "price_to=abc", "price_from=1.001", "price_to=NaN"])
+def test_bad_price_bounds_are_400(owner_client, make_lead, query):
+    make_lead()
+    field = query.split("=")[0]
+
+    for path in ("/api/v2/leads/table", "/api/leads"):
+        response = owner_client.get(f"{path}?{query}")
+        assert response.status_code == 400
+        assert response.json()["error"] == "validation_error"
+        assert field in response.json()["details"]
+
+
+def test_query_count_is_constant_by_price(owner_client, make_lead, django_assert_max_num_queries):
+    for n in range(30):
+        make_lead(price=Decimal(n * 100) if n % 3 else None)
+    for limit in (5, 30):
+        with django_assert_max_num_queries(2):
+            response = owner_client.get(f"/api/v2/leads/table?limit={limit}&ordering=-price&price_from=0")
+        assert len(response.json()["rows"]) == min(limit, 20)
