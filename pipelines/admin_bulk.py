@@ -1,4 +1,5 @@
-"""Bulk actions on the lead list: assign the selected leads, or move them to a stage, through the services.
+"""Bulk actions on the lead list: assign the selected leads, or move them to a stage (with a loss reason when the
+stage is a lost one), through the services.
 
 Each action first shows a page with the selected leads and a choice (an assignee, a stage grouped by pipeline);
 applying it runs the service per lead (history, `lead_updated`, the role checks) and reports each refused lead by
@@ -24,6 +25,15 @@ class AssignForm(forms.Form):
 
 class MoveForm(forms.Form):
     stage = forms.ModelChoiceField(queryset=None, label="Стадия")
+    loss_reason = forms.ModelChoiceField(
+        queryset=None, required=False, label="Причина отказа", help_text="Только для стадии с исходом «Отказ»."
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("loss_reason") and data.get("stage") and not data["stage"].is_lost:
+            self.add_error("loss_reason", "Причина отказа указывается только при переводе на стадию «Отказ».")
+        return data
 
 
 def _acting_user(request):
@@ -70,13 +80,17 @@ class LeadBulkActionsMixin:
         # The lead form's stage field: grouped by pipeline, default pipeline first, scoped to the tenant.
         form.fields["stage"] = self.formfield_for_foreignkey(Lead._meta.get_field("stage"), request)
         form.fields["stage"].label = "Стадия"
+        reasons = self.get_field_queryset(None, Lead._meta.get_field("loss_reason"), request)
+        form.fields["loss_reason"].queryset = reasons.filter(is_active=True).order_by("name")
         if not form.is_valid():
             return self._confirm(request, queryset, form, "Перевести на стадию", "move_leads_to_stage")
-        stage = form.cleaned_data["stage"]
+        stage, reason = form.cleaned_data["stage"], form.cleaned_data["loss_reason"]
         self.run_per_row(
             request,
             queryset,
-            lambda lead: services.lead_move_to_stage(lead=lead, stage=stage, user=_acting_user(request)),
-            f"На стадии «{stage}»",
+            lambda lead: services.lead_move_to_stage(
+                lead=lead, stage=stage, loss_reason=reason, user=_acting_user(request)
+            ),
+            f"На стадии «{stage}»" + (f", причина отказа «{reason}»" if reason else ""),
         )
         return None

@@ -168,3 +168,42 @@ def test_the_add_form_has_no_loss_reason(staff_client, pipeline):
 
     assert 'name="stage"' in page
     assert 'name="loss_reason"' not in page
+
+
+def _bulk_move(client, leads, **choice):
+    data = {"action": "move_leads_to_stage", "_selected_action": [lead.pk for lead in leads], "apply": "1", **choice}
+    data = {name: value for name, value in data.items() if value is not None}
+    return client.post("/admin/pipelines/lead/", data, follow=True)
+
+
+def test_bulk_move_into_the_lost_stage_with_a_reason(staff_client, make_lead, stages, reason):
+    leads = [make_lead(name="Первый"), make_lead(name="Второй")]
+
+    done = _bulk_move(staff_client, leads, stage=stages[4].pk, loss_reason=reason.pk)
+
+    assert [_lead_row(lead)[:2] for lead in leads] == [(stages[4].pk, reason.pk)] * 2
+    assert all("«Не дозвонились»" in lead.history.get().text for lead in leads)
+    assert "причина отказа «Не дозвонились»" in str(list(done.context["messages"])[-1])
+
+
+def test_bulk_move_offers_only_the_tenants_active_reasons(
+    staff_client, tenant, make_lead, other_tenant, other_pipeline, reason
+):
+    LossReason.objects.filter(tenant=tenant, name="Дорого").update(is_active=False)
+
+    asked = _bulk_move(staff_client, [make_lead()], apply=None)
+
+    offered = set(asked.context["form"].fields["loss_reason"].queryset.values_list("tenant_id", "name"))
+    assert offered == {(tenant.pk, "Выбрали конкурента"), (tenant.pk, "Не дозвонились"), (tenant.pk, "Нет потребности")}
+
+
+def test_bulk_move_refuses_a_reason_for_an_open_stage_and_moves_nothing(staff_client, make_lead, stages, reason):
+    lead = make_lead()
+    before = _lead_row(lead)
+
+    refused = _bulk_move(staff_client, [lead], stage=stages[1].pk, loss_reason=reason.pk)
+
+    assert refused.context["form"].errors["loss_reason"] == [
+        "Причина отказа указывается только при переводе на стадию «Отказ»."
+    ]
+    assert _lead_row(lead) == before
