@@ -143,6 +143,7 @@ def test_stage_inline_edit(staff_client, pipeline, stages):
             f"stages-{n}-name": stage.name if n else "Входящие",
             f"stages-{n}-order_index": stage.order_index,
             f"stages-{n}-color": "",
+            f"stages-{n}-outcome": stage.outcome or "",
         }
         if stage.is_closed:
             form[f"stages-{n}-is_closed"] = "on"
@@ -151,6 +152,13 @@ def test_stage_inline_edit(staff_client, pipeline, stages):
 
     assert response.status_code == 302
     assert Stage.objects.get(pk=stages[0].pk).name == "Входящие"
+    assert list(pipeline.stages.order_by("order_index").values_list("outcome", flat=True)) == [
+        None,
+        None,
+        None,
+        "won",
+        "lost",
+    ]
 
 
 def test_a_manager_lists_only_their_own_leads_and_no_pipeline_settings(client, manager, owner, make_lead, pipeline):
