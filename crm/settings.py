@@ -280,8 +280,15 @@ HUEY = {
 # Outbound webhooks (events.webhooks, SPEC §14). 1: receivers on loopback and private addresses are allowed (tests,
 # on-premises); link-local and cloud-metadata addresses never are.
 WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)
-# The serializer that renders each kind of object in webhook bodies: the API's own.
-EVENTS_WEBHOOK_SERIALIZERS = {"lead": "pipelines.api.serializers.LeadDetailSerializer"}
+# The serializer that renders each kind of object in webhook bodies: the API's own. A serializer naming no model
+# (the v1 ones) is given as (model label, serializer path).
+EVENTS_WEBHOOK_SERIALIZERS = {
+    "lead": "pipelines.api.serializers.LeadDetailSerializer",
+    "client": ("deals.Client", "deals.api.serializers.ClientSerializer"),
+    "deal": ("deals.Deal", "deals.api.serializers.DealSerializer"),
+    "policy": ("deals.Policy", "deals.api.serializers.PolicySerializer"),
+    "payment": ("deals.Payment", "deals.api.serializers.PaymentSerializer"),
+}
 # Scale-out behind Pushpin: its control URL, e.g. http://127.0.0.1:5561?iss=pushpin&key=<sig_key> (README).
 GRIP_URL = env_str("GRIP_URL")
 if GRIP_URL:

@@ -8,6 +8,7 @@ from crm.versions import ANY, Expected
 from deals.errors import ClientExists
 from deals.models import Client, Deal
 from deals.services.common import assign_changes, clean_fields, save_or_conflict
+from events.services import webhook_event_emit
 
 CLIENT_FIELDS = frozenset(
     {"type", "full_name", "short_name", "tax_number", "registration_number", "segment", "status", "contacts", "notes"}
@@ -27,6 +28,7 @@ def client_create(*, tenant, **fields) -> Client:
     client.refresh_search_text()
     clean_fields(client)
     save_or_conflict(client, {"deals_client_tax_uniq": _client_exists(client.tax_number)}, force_insert=True)
+    webhook_event_emit(event_type="client_created", tenant_id=client.tenant_id, object_id=client.pk)
     return client
 
 
@@ -55,4 +57,5 @@ def client_update(*, client: Client, actor, expected: Expected = ANY, **changes)
     update_fields = [*changed, "search_text", "updated_at"]
     conflicts = {"deals_client_tax_uniq": _client_exists(client.tax_number)}
     save_or_conflict(client, conflicts, bump=True, update_fields=update_fields)
+    webhook_event_emit(event_type="client_updated", tenant_id=client.tenant_id, object_id=client.pk)
     return client

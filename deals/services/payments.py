@@ -9,6 +9,7 @@ from deals.errors import PolicyNotFound
 from deals.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus, Policy
 from deals.services.common import assign_changes, clean_fields, transition_allowed
 from deals.services.deals import deal_for_actor
+from events.services import webhook_event_emit
 
 PAYMENT_EDITABLE_FIELDS = frozenset({"external_ref", "planned_date", "notes", "received_at", "paid_out_at"})
 # The date a transition stamps with today (tenant's timezone) unless the same change gives it (SPEC §13).
@@ -50,6 +51,7 @@ def payment_create(
     )
     clean_fields(payment)
     payment.save(force_insert=True)
+    webhook_event_emit(event_type="payment_created", tenant_id=payment.tenant_id, object_id=payment.pk)
     return payment
 
 
@@ -78,6 +80,7 @@ def payment_update(*, payment: Payment, status: str | None = None, expected: Exp
     if changed:
         clean_fields(payment)
         save_bumped(payment, update_fields=[*changed, "updated_at"])
+        webhook_event_emit(event_type="payment_updated", tenant_id=payment.tenant_id, object_id=payment.pk)
     return payment
 
 

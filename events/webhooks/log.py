@@ -9,7 +9,9 @@ subscription (active or disabled: a disabled one keeps its backlog), so tenants 
 
 import json
 import re
+from uuid import UUID
 
+from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -52,7 +54,7 @@ def parse_event_id(raw, tenant_id: int) -> int | None:
     return int(match.group(2))
 
 
-def record(*, event_type: str, tenant_id: int, object_id: int) -> bool:
+def record(*, event_type: str, tenant_id: int, object_id: int | UUID) -> bool:
     """In the caller's transaction: log `event_type` for the object if the tenant has a subscription. Whether it did.
 
     The object is rendered by the serializer `EVENTS_WEBHOOK_SERIALIZERS` names for its kind (the API's own), in the
@@ -68,11 +70,21 @@ def record(*, event_type: str, tenant_id: int, object_id: int) -> bool:
     return True
 
 
-def _render(kind: str, tenant_id: int, object_id: int) -> dict:
-    serializer_class = import_string(settings.EVENTS_WEBHOOK_SERIALIZERS[kind])
-    instance = serializer_class.Meta.model.objects.for_tenant(tenant_id).get(pk=object_id)
+def _render(kind: str, tenant_id: int, object_id: int | UUID) -> dict:
+    serializer_class, model = _renderer(settings.EVENTS_WEBHOOK_SERIALIZERS[kind])
+    instance = model.objects.for_tenant(tenant_id).get(pk=object_id)
     with timezone.override(Tenant.objects.get(pk=tenant_id).tzinfo):
         return serializer_class(instance).data
+
+
+def _renderer(entry: str | tuple[str, str]):
+    """A registry entry: a ModelSerializer's dotted path, or `(model label, serializer path)` for a serializer that
+    names no model (the v1 objects' hand-written `present()` ones, deals.api.serializers)."""
+    if isinstance(entry, str):
+        serializer_class = import_string(entry)
+        return serializer_class, serializer_class.Meta.model
+    label, path = entry
+    return import_string(path), apps.get_model(label)
 
 
 def head(tenant_id: int) -> int:
