@@ -6,15 +6,25 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run test test-fast install lint check-migrations schema fuzz screenshots messages
+.PHONY: run test test-fast install lock lint check-migrations schema fuzz screenshots messages
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Installs exactly the locked versions (hashes checked); requirements*.txt name what we depend on, `make lock` pins
+# everything they pull in.
+$(VENV)/.installed: requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $@
 
 install: $(VENV)/.installed
+
+PIP_COMPILE = $(VENV)/bin/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links
+
+# Rewrite the lock files after a change to requirements*.txt (crm/tests/test_dependencies.py fails until then).
+lock: install
+	$(PIP_COMPILE) --output-file requirements.lock requirements.txt
+	$(PIP_COMPILE) --constraint requirements.lock --output-file requirements-dev.lock requirements-dev.txt
 
 # A laptop secret made once and kept inside .venv, so tokens survive restarts of `make run`.
 $(VENV)/.secret_key: | $(VENV)/.installed
