@@ -2,15 +2,17 @@
 
 Dragging a card posts to `…/cards/<lead>/move/`, which calls `services.lead_move_to_stage`, the service behind
 `PATCH /api/leads/{id}/stage`, so history and the `lead_updated` event are the same. The page listens to
-`/api/events/stream` with the admin session and refetches a card (`…/cards/<lead>/`) on each lead event.
+`/api/events/stream` with the admin session and refetches a card (`…/cards/<lead>/`) on each lead event, then the
+column headers (`…/summary/`: count and budget sum per stage, from the selector behind the API's pipeline summary).
 Staff see their own tenant only: another tenant's pipeline, lead or stage is a 404.
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import partial
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, QuerySet, Window
+from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -22,13 +24,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.api.exceptions import error_response
 from crm.api.parsers import parse_json
+from crm.charts import money
 from crm.errors import ApplicationError, NotFound, ValidationFailed
 from crm.models import User
 from crm.tenancy import is_backoffice_manager, is_tenant_staff, sees_whole_tenant, tenant_users
 from pipelines import services
 from pipelines.filtersets import LeadFilterSet
 from pipelines.models import Lead, LeadSource, Pipeline, Stage
-from pipelines.selectors import lead_table
+from pipelines.selectors import StageSummary, lead_table, pipeline_summary
 
 # Cards shown per column (the most recently moved first); the column header counts them all.
 PER_COLUMN = 50
@@ -40,11 +43,16 @@ _FILTER_PARAMS = {"assignee": "assigned_to_user_id", "source": "source", "q": "s
 class Column:
     stage: Stage
     count: int
+    price_total: Decimal
     cards: list[dict]
 
     @property
     def hidden(self) -> int:
         return self.count - len(self.cards)
+
+    @property
+    def price_total_text(self) -> str:
+        return money(self.price_total)
 
 
 def board_filters(params) -> dict[str, str]:
@@ -73,11 +81,21 @@ def _filtered_leads(*, pipeline: Pipeline, filters: dict, user):
     return filterset.qs
 
 
-def board_columns(*, pipeline: Pipeline, filters: dict, user) -> list[Column]:
-    """Stages in board order with their lead counts and up to PER_COLUMN cards each, in five queries in all."""
-    stages = list(Stage.objects.for_tenant(pipeline.tenant_id).filter(pipeline=pipeline).order_by("order_index", "id"))
+def _stages(pipeline: Pipeline) -> list[Stage]:
+    return list(Stage.objects.for_tenant(pipeline.tenant_id).filter(pipeline=pipeline).order_by("order_index", "id"))
+
+
+def board_summary(*, pipeline: Pipeline, filters: dict, user) -> list[StageSummary]:
+    """The column headers: leads and their budgets' sum per stage, over the cards the board shows (two queries)."""
     leads = _filtered_leads(pipeline=pipeline, filters=filters, user=user)
-    counts = dict(leads.order_by().values_list("stage").annotate(n=Count("pk")))
+    return pipeline_summary(pipeline=pipeline, stages=_stages(pipeline), leads=leads)
+
+
+def board_columns(*, pipeline: Pipeline, filters: dict, user) -> list[Column]:
+    """Stages in board order with their lead counts, budget sums and up to PER_COLUMN cards each (five queries)."""
+    stages = _stages(pipeline)
+    leads = _filtered_leads(pipeline=pipeline, filters=filters, user=user)
+    summaries = pipeline_summary(pipeline=pipeline, stages=stages, leads=leads)
     newest_first = [F("moved_to_stage_at").desc(), F("pk").desc()]
     ranked = leads.annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=newest_first))
     shown = Lead.objects.for_tenant(pipeline.tenant_id).filter(pk__in=ranked.filter(rank__lte=PER_COLUMN).values("pk"))
@@ -87,7 +105,10 @@ def board_columns(*, pipeline: Pipeline, filters: dict, user) -> list[Column]:
     by_stage: dict[int, list[dict]] = {}
     for row in rows:
         by_stage.setdefault(row["stage_id"], []).append(row)
-    return [Column(stage=stage, count=counts.get(stage.pk, 0), cards=by_stage.get(stage.pk, [])) for stage in stages]
+    return [
+        Column(stage=stage, count=summary.leads, price_total=summary.price_total, cards=by_stage.get(stage.pk, []))
+        for stage, summary in zip(stages, summaries, strict=True)
+    ]
 
 
 def board_card(*, pipeline: Pipeline, lead: Lead, filters: dict, user) -> dict | None:
@@ -129,7 +150,8 @@ def _acting_user(request) -> User | None:
 
 
 def _card_html(request, pipeline: Pipeline, row: dict) -> str:
-    context = {"card": row, "source": LeadSource(row["source"]).label, "now": timezone.now()}
+    price = money(row["price"]) if row["price"] is not None else None
+    context = {"card": row, "source": LeadSource(row["source"]).label, "price": price, "now": timezone.now()}
     return render_to_string("pipelines/board_card.html", context, request=request)
 
 
@@ -184,6 +206,7 @@ def board_view(request, pipeline_id: int, *, site):
             "filter_error": filter_error,
             "per_column": PER_COLUMN,
             "card_url": reverse("admin:pipelines_pipeline_board_card", args=[pipeline.pk, 0]),
+            "summary_url": reverse("admin:pipelines_pipeline_board_summary", args=[pipeline.pk]),
             "stream_url": reverse("events-stream"),
             "lead_changelist": reverse("admin:pipelines_lead_changelist"),
         }
@@ -199,6 +222,27 @@ def board_card_view(request, pipeline_id: int, lead_id: int):
             return JsonResponse(_card_payload(request, pipeline, lead, board_filters(request.GET)))
         except ApplicationError as exc:
             return _error(exc)
+
+
+@require_GET
+def board_summary_view(request, pipeline_id: int):
+    """The column headers as the board's filters see them: `{"columns": [{"stage_id", "leads", "price_total",
+    "price_total_text"}]}`, refetched by the page after a card changes."""
+    pipeline = _scoped_pipeline(request, pipeline_id)
+    try:
+        summaries = board_summary(pipeline=pipeline, filters=board_filters(request.GET), user=request.user)
+    except ApplicationError as exc:
+        return _error(exc)
+    columns = [
+        {
+            "stage_id": summary.stage_id,
+            "leads": summary.leads,
+            "price_total": float(summary.price_total),
+            "price_total_text": money(summary.price_total),
+        }
+        for summary in summaries
+    ]
+    return JsonResponse({"columns": columns})
 
 
 @require_POST
@@ -236,6 +280,11 @@ def admin_urls(site) -> list:
             "pipelines/pipeline/<int:pipeline_id>/board/",
             site.admin_view(partial(board_view, site=site)),
             name="pipelines_pipeline_board",
+        ),
+        path(
+            "pipelines/pipeline/<int:pipeline_id>/board/summary/",
+            site.admin_view(board_summary_view),
+            name="pipelines_pipeline_board_summary",
         ),
         path(
             "pipelines/pipeline/<int:pipeline_id>/board/cards/<int:lead_id>/",

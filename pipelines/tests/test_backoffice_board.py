@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -203,3 +204,100 @@ def test_a_stage_added_later_gets_its_own_column(staff, pipeline):
     html = staff.get(board_url(pipeline)).content.decode()
     assert "Доп. стадия" in html
     assert "--stage-color: #ff0000" in html
+
+
+# ---------------------------------------------------------------- budgets: cards and column sums (SPEC §12)
+
+THIN, NBSP = "\u202f", "\u00a0"
+
+
+def summary_url(pipeline, **query):
+    url = reverse("admin:pipelines_pipeline_board_summary", args=[pipeline.pk])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def test_a_card_shows_its_budget_as_money(staff, pipeline, make_lead):
+    priced = make_lead(name="С бюджетом", price=Decimal("1250000.5"))
+    bare = make_lead(name="Без бюджета")
+
+    priced_html = staff.get(card_url(pipeline, priced)).json()["html"]
+    bare_html = staff.get(card_url(pipeline, bare)).json()["html"]
+
+    assert f'<div class="card-price" title="Бюджет">1{THIN}250{THIN}000,50{NBSP}₽</div>' in priced_html
+    assert "card-price" not in bare_html
+    assert f"1{THIN}250{THIN}000,50{NBSP}₽" in staff.get(board_url(pipeline)).content.decode()
+
+
+def test_column_headers_show_count_and_sum(staff, pipeline, stages, make_lead, manager):
+    make_lead(stage=stages[0], price=Decimal("1000"), assigned_to=manager)
+    make_lead(stage=stages[0], price=Decimal("2500.25"))
+    make_lead(stage=stages[0])
+    make_lead(stage=stages[2], price=Decimal("7"))
+
+    board = staff.get(board_url(pipeline))
+
+    columns = board.context["columns"]
+    assert [(column.count, column.price_total) for column in columns] == [
+        (3, Decimal("3500.25")),
+        (0, Decimal("0")),
+        (1, Decimal("7")),
+        (0, Decimal("0")),
+        (0, Decimal("0")),
+    ]
+    html = board.content.decode()
+    assert f'<span class="stage-sum" title="Сумма бюджетов">3{THIN}500,25{NBSP}₽</span>' in html
+    assert f'<span class="stage-sum" title="Сумма бюджетов">0,00{NBSP}₽</span>' in html
+    filtered = staff.get(board_url(pipeline, assignee=manager.pk)).context["columns"]
+    assert (filtered[0].count, filtered[0].price_total) == (1, Decimal("1000"))
+
+
+def test_the_summary_endpoint_gives_the_headers_after_a_move(staff, pipeline, stages, make_lead):
+    lead = make_lead(stage=stages[0], price=Decimal("100"))
+    make_lead(stage=stages[1], price=Decimal("0.5"))
+    assert move(staff, pipeline, lead, stages[1].pk).status_code == 200
+
+    response = staff.get(summary_url(pipeline))
+
+    assert response.status_code == 200
+    assert response.json()["columns"] == [
+        {"stage_id": stages[0].pk, "leads": 0, "price_total": 0, "price_total_text": f"0,00{NBSP}₽"},
+        {"stage_id": stages[1].pk, "leads": 2, "price_total": 100.5, "price_total_text": f"100,50{NBSP}₽"},
+        *(
+            {"stage_id": stage.pk, "leads": 0, "price_total": 0, "price_total_text": f"0,00{NBSP}₽"}
+            for stage in stages[2:]
+        ),
+    ]
+
+
+def test_the_summary_applies_the_board_filters_and_refuses_a_bad_one(staff, pipeline, make_lead, manager):
+    make_lead(price=Decimal("10"), assigned_to=manager, source="site")
+    make_lead(price=Decimal("20"))
+
+    def first_column(**query):
+        return staff.get(summary_url(pipeline, **query)).json()["columns"][0]
+
+    assert (first_column()["leads"], first_column()["price_total"]) == (2, 30)
+    assert (first_column(assignee=manager.pk)["leads"], first_column(assignee=manager.pk)["price_total"]) == (1, 10)
+    assert first_column(source="whatsapp")["leads"] == 0
+    bad = staff.get(summary_url(pipeline, assignee="x"))
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "validation_error"
+
+
+def test_a_managers_summary_counts_their_own_cards(client, manager, owner, pipeline, make_lead, other_pipeline):
+    make_lead(price=Decimal("10"), assigned_to=manager)
+    make_lead(price=Decimal("20"), assigned_to=owner)
+    client.login(username=manager.username, password=TEST_PASSWORD)
+
+    first = client.get(summary_url(pipeline)).json()["columns"][0]
+
+    assert (first["leads"], first["price_total"]) == (1, 10)
+    assert client.get(summary_url(other_pipeline)).status_code == 404
+
+
+@pytest.mark.parametrize("rows", [3, 60])
+def test_the_summary_query_count_is_constant(staff, pipeline, stages, rows, django_assert_max_num_queries):
+    for index in range(rows):
+        LeadFactory(stage=stages[index % 5], price=Decimal(index))
+    with django_assert_max_num_queries(5):
+        assert staff.get(summary_url(pipeline)).status_code == 200

@@ -1,6 +1,7 @@
 /* The pipeline board: drag a card (or press ←/→ on a focused card) to move a lead; live updates over SSE.
  * A move is shown at once and confirmed by the server; a refused move snaps back and the reason is shown.
- * Lead events from /api/events/stream (the admin session authenticates it) refetch that lead's card. */
+ * Lead events from /api/events/stream (the admin session authenticates it) refetch that lead's card; after any card
+ * change the column headers (count and budget sum per stage) are refetched from the board's summary. */
 (function () {
   "use strict";
 
@@ -14,6 +15,7 @@
   const inFlight = new Set();
   const staleWhileMoving = new Set();
   let dragged = null;
+  let sumsTimer = null;
 
   function cardUrl(leadId) {
     return board.dataset.cardUrl.replace(/\/cards\/0\/$/, "/cards/" + leadId + "/");
@@ -91,6 +93,44 @@
     return response.json();
   }
 
+  /* The server's counts and sums replace the optimistic count bumps, once no move is waiting for its answer
+   * (a burst of events asks once). */
+  function scheduleSums() {
+    window.clearTimeout(sumsTimer);
+    sumsTimer = window.setTimeout(refreshSums, 250);
+  }
+
+  function showSums(columns) {
+    columns.forEach(function (column) {
+      const section = board.querySelector('.board-column[data-stage-id="' + column.stage_id + '"]');
+      if (section) {
+        section.querySelector(".stage-count").textContent = String(column.leads);
+        section.querySelector(".stage-sum").textContent = column.price_total_text;
+      }
+    });
+  }
+
+  async function refreshSums() {
+    if (inFlight.size) {
+      scheduleSums();
+      return;
+    }
+    try {
+      const response = await fetch(board.dataset.summaryUrl + query, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const body = await readJson(response);
+      if (inFlight.size) {
+        scheduleSums();
+      } else if (response.ok) {
+        showSums(body.columns);
+      }
+    } catch (error) {
+      say(error.message, "error");
+    }
+  }
+
   async function refresh(leadId) {
     if (inFlight.has(leadId)) {
       staleWhileMoving.add(leadId);
@@ -103,11 +143,13 @@
       });
       if (response.status === 404) {
         place(leadId, null, null);
+        scheduleSums();
         return;
       }
       const body = await readJson(response);
       if (response.ok) {
         place(leadId, body.stage_id, body.html, true);
+        scheduleSums();
       }
     } catch (error) {
       say(error.message, "error");
@@ -162,6 +204,7 @@
       flash(card, "rejected");
       say("Не перемещено: " + reason, "error");
     }
+    scheduleSums();
     if (staleWhileMoving.delete(leadId)) {
       refresh(leadId);
     }
