@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from deals import services
 from deals.models import DealStatus, DealTaskStatus, PaymentStatus, PaymentType, PolicyStatus
+from deals.services.renewals import tenant_policy_renewals
 
 _CLIENTS = [
     ("company", "ООО «Северный ветер»", "Северный ветер", "7712345678", "+74951234567"),
@@ -88,6 +89,8 @@ def demo_deals_create(*, demo) -> None:
         tenant=tenant, actor=owner, subject="Обзор портфеля", description="Квартальный обзор полисов", assignee=owner
     )
     services.deal_task_transition(task=task, status=DealTaskStatus.IN_PROGRESS)
+    # The renewal job, as the worker would run it: the policy ending within the notice days becomes renewal_due.
+    tenant_policy_renewals(tenant)
 
 
 def _contact(value: str) -> dict:
@@ -96,8 +99,9 @@ def _contact(value: str) -> dict:
 
 
 def _policy_with_payments(*, deal, calculation, number: int, today: datetime.date) -> None:
-    # The first active deal's policy ends soon: it is the demo's renewal_due one.
-    ends = today + datetime.timedelta(days=20 if number == 1 else 300)
+    # The first active deal's policy ends within the notice days (the renewal job makes it renewal_due), the
+    # second within 90 days: both show under the back-office's renewal filters.
+    ends = today + datetime.timedelta(days=20 if number == 1 else 75)
     policy = services.policy_create(
         deal=deal,
         calculation=calculation,
@@ -110,8 +114,6 @@ def _policy_with_payments(*, deal, calculation, number: int, today: datetime.dat
         coverage_sum=calculation.coverage_sum,
         status=PolicyStatus.ACTIVE,
     )
-    if number == 1:
-        services.policy_transition(policy=policy, status=PolicyStatus.RENEWAL_DUE)
     premium = services.payment_create(
         tenant=deal.tenant,
         actor=deal.sales_agent,

@@ -78,13 +78,25 @@ class Policy(UUIDTenantModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "policies"
+        # The back-office's «Полисы» (SPEC §13).
+        verbose_name = "полис"
+        verbose_name_plural = "полисы"
         constraints = [
             # 409 policy_conflict, also under concurrent creates.
             models.UniqueConstraint(fields=["tenant", "policy_number"], name="deals_policy_number_uniq"),
             models.CheckConstraint(condition=Q(effective_from__lte=F("effective_to")), name="deals_policy_dates_chk"),
         ]
-        indexes = [models.Index(fields=["deal", "-created_at", "-id"], name="deals_policy_deal_idx")]
+        indexes = [
+            models.Index(fields=["deal", "-created_at", "-id"], name="deals_policy_deal_idx"),
+            # GET /policies: ending first.
+            models.Index(fields=["tenant", "effective_to", "id"], name="deals_policy_list_idx"),
+            # The renewal job: a tenant's active policies by end date (the rest never qualify).
+            models.Index(
+                fields=["tenant", "effective_to", "id"],
+                condition=Q(status=PolicyStatus.ACTIVE),
+                name="deals_policy_active_end_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.policy_number

@@ -10,6 +10,7 @@ from deals.services.deals import (
 )
 from deals.services.payments import payment_create, payment_transition, payment_update
 from deals.services.policies import calculation_create, policy_create, policy_transition, policy_update
+from deals.services.renewals import policy_renew, policy_renewals
 from deals.services.tasks import deal_task_create, deal_task_transition, deal_task_update
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "payment_transition",
     "payment_update",
     "policy_create",
+    "policy_renew",
+    "policy_renewals",
     "policy_transition",
     "policy_update",
 ]
