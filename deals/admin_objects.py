@@ -9,16 +9,81 @@ the pages of their own deals.
 """
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from crm.admin_base import TenantScopedAdmin
 from crm.charts import money
 from deals import services
-from deals.models import Calculation, DealTask, Payment, Policy
+from deals.due import ending_within_q, overdue_payments_q, renewals_this_month_q
+from deals.models import Calculation, DealTask, Payment, Policy, PolicyStatus
 from deals.services.payments import PAYMENT_EDITABLE_FIELDS
 from deals.services.policies import POLICY_EDITABLE_FIELDS
 from deals.services.tasks import TASK_EDITABLE_FIELDS
+
+
+def _tenant_today(request):
+    """The staff user's tenant's date (a superuser without a tenant: the server's)."""
+    zone = request.user.tenant.tzinfo if request.user.tenant_id else timezone.get_current_timezone()
+    return timezone.localdate(timezone=zone)
+
+
+class RenewalFilter(admin.SimpleListFilter):
+    """Policies to renew: in force and ending within 30, 60 or 90 days, ending this month unrenewed, or due."""
+
+    title = "продление"
+    parameter_name = "renewal"
+    WITHIN_DAYS = {"30": 30, "60": 60, "90": 90}
+
+    def lookups(self, request, model_admin):
+        return [
+            *((value, f"Заканчиваются в ближайшие {days} дней") for value, days in self.WITHIN_DAYS.items()),
+            ("month", "Продлить в этом месяце"),
+            ("due", "Пора продлевать"),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == "due":
+            return queryset.filter(status=PolicyStatus.RENEWAL_DUE)
+        if value == "month":
+            return queryset.filter(renewals_this_month_q(_tenant_today(request)))
+        if value not in self.WITHIN_DAYS:
+            raise IncorrectLookupParameters(f"Нет такого фильтра продления: {value}.")
+        return queryset.filter(ending_within_q(_tenant_today(request), self.WITHIN_DAYS[value]))
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    """Payments still to come in whose planned date has passed (the API's `overdue=true`)."""
+
+    title = "просрочка"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Просрочены")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        if self.value() != "yes":
+            raise IncorrectLookupParameters(f"Нет такого значения: {self.value()}.")
+        return queryset.filter(overdue_payments_q(_tenant_today(request)))
+
+
+@admin.action(description="Начать продление")
+def start_renewal(modeladmin, request, queryset):
+    """A renewal deal per selected policy, through the API's service; each refused row says why."""
+    modeladmin.run_per_row(
+        request,
+        queryset,
+        lambda policy: services.policy_renew(policy=policy, actor=request.user),
+        "Начато продление полисов",
+    )
 
 
 def _changed(form, names) -> dict:
@@ -88,8 +153,19 @@ class CalculationAdmin(DealObjectAdmin):
 
 @admin.register(Policy)
 class PolicyAdmin(DealObjectAdmin):
-    list_display = ["policy_number", "deal", "insurer", "status", "effective_from", "effective_to", "premium"]
-    list_filter = ["status"]
+    list_display = [
+        "policy_number",
+        "deal",
+        "insurer",
+        "status",
+        "effective_from",
+        "effective_to",
+        "premium",
+        "renewal_deal_link",
+    ]
+    list_filter = ["status", RenewalFilter]
+    list_select_related = ["deal", "renewal_deal"]
+    actions = [start_renewal]
     search_fields = ["deal__title", "policy_number", "insurer"]
     fields = [
         "deal",
@@ -109,6 +185,15 @@ class PolicyAdmin(DealObjectAdmin):
     def premium(self, policy):
         return money(policy.premium_amount)
 
+    @admin.display(description="Продление")
+    def renewal_deal_link(self, policy):
+        renewal_deal = getattr(policy, "renewal_deal", None)
+        if renewal_deal is None:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:deals_deal_change", args=[renewal_deal.pk]), renewal_deal
+        )
+
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
@@ -127,7 +212,7 @@ class PolicyAdmin(DealObjectAdmin):
 @admin.register(Payment)
 class PaymentAdmin(DealObjectAdmin):
     list_display = ["deal", "policy", "payment_type", "status", "payment_sum", "planned_date"]
-    list_filter = ["status", "payment_type"]
+    list_filter = ["status", "payment_type", OverdueFilter]
     list_select_related = ["deal", "policy"]
     search_fields = ["deal__title", "policy__policy_number", "external_ref"]
     fields = ["deal", "policy", "payment_type", "amount", "planned_date", "status", "external_ref", "notes"]

@@ -1,18 +1,23 @@
-"""Dashboard panels of the deals app: deals by status, and premiums and commissions planned vs received per month.
+"""Dashboard panels of the deals app: deals by status, premiums and commissions planned vs received per month, and
+the renewals to start this month beside the payments overdue (SPEC §13).
 
-One aggregate query per panel. A payment counts in the month of its `planned_date` (payments have no separate date of
-receipt): «planned» is every payment not cancelled, «received» those received or paid out.
+One aggregate query per panel. A payment counts in the month of its
+`planned_date` (payments have no separate date of receipt): «planned» is every payment not cancelled, «received»
+those received or paid out.
 """
 
 from datetime import date
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from crm.charts import PALETTE, Bar, Series, column_chart, hbar_chart, number
 from crm.dashboard import Panel, admin_link
-from deals.models import Deal, DealStatus, Payment, PaymentStatus, PaymentType
+from crm.models import Tenant
+from crm.tenancy import tenant_pk
+from deals.due import overdue_payments_q, renewals_this_month_q
+from deals.models import Deal, DealStatus, Payment, PaymentStatus, PaymentType, Policy
 
 MONTHS_BACK, MONTHS_AHEAD = 8, 3
 _STATUS_COLORS = dict(zip(DealStatus.values, PALETTE, strict=False))
@@ -100,3 +105,35 @@ def premiums_panel(*, request, tenant) -> Panel:
 
 def commissions_panel(*, request, tenant) -> Panel:
     return _money_panel(tenant=tenant, payment_type=PaymentType.COMMISSION_INCOME, title="Комиссия: план и получено, ₽")
+
+
+def renewals_and_overdue(*, tenant, today: date | None = None) -> tuple[int, int]:
+    """(renewals to start this month, payments overdue) of the tenant, on its own date: both in one query."""
+    today = today or timezone.localdate(timezone=tenant.tzinfo)
+    policies = Policy.objects.for_tenant(tenant).filter(renewals_this_month_q(today))
+    payments = Payment.objects.for_tenant(tenant).filter(overdue_payments_q(today))
+    counts = Tenant.objects.filter(pk=tenant_pk(tenant)).annotate(renewals=_count(policies), overdue=_count(payments))
+    return counts.values_list("renewals", "overdue").get()
+
+
+def _count(queryset) -> Coalesce:
+    """The number of rows of a one-tenant queryset, as a scalar subquery (0 when none)."""
+    per_tenant = queryset.order_by().values("tenant").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(per_tenant), 0)
+
+
+def renewals_panel(*, request, tenant) -> Panel:
+    title = "Продления и просроченные платежи"
+    renewals, overdue = renewals_and_overdue(tenant=tenant)
+    rows = [("Продлить в этом месяце", renewals, "#d97706"), ("Платежи просрочены", overdue, "#dc2626")]
+    bars = [Bar(label=label, value=count, color=color) for label, count, color in rows]
+    return Panel(
+        title=title,
+        chart=hbar_chart(bars if renewals or overdue else [], title=title),
+        table_head=("", "Сколько"),
+        table_rows=[(label, number(count)) for label, count, _ in rows],
+        links=(
+            *admin_link("Полисы к продлению", "admin:deals_policy_changelist", "?renewal=month"),
+            *admin_link("Просроченные платежи", "admin:deals_payment_changelist", "?overdue=yes"),
+        ),
+    )

@@ -2,11 +2,12 @@
 
 import django_filters
 from django import forms
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from crm.errors import ValidationFailed
+from deals.due import overdue_payments_q
 from deals.models import (
     Client,
     ClientStatus,
@@ -19,6 +20,8 @@ from deals.models import (
     Payment,
     PaymentStatus,
     PaymentType,
+    Policy,
+    PolicyStatus,
 )
 from deals.selectors import ILikeContains, deal_search_q
 
@@ -137,9 +140,6 @@ class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanField
 
 
-OVERDUE_STATUSES = (PaymentStatus.PLANNED, PaymentStatus.EXPECTED)
-
-
 class PaymentFilterSet(django_filters.FilterSet):
     deal_id = uuid_filter("deal_id")
     policy_id = uuid_filter("policy_id")
@@ -162,9 +162,23 @@ class PaymentFilterSet(django_filters.FilterSet):
     def filter_overdue(self, queryset, name, value):
         if value is None:
             return queryset
-        today = timezone.localdate(timezone=self.request.user.tenant.tzinfo)
-        overdue = Q(status__in=OVERDUE_STATUSES, planned_date__lt=today)
+        overdue = overdue_payments_q(timezone.localdate(timezone=self.request.user.tenant.tzinfo))
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
+
+
+class PolicyFilterSet(django_filters.FilterSet):
+    status = choices_filter("status", PolicyStatus.choices)
+    deal_id = uuid_filter("deal_id")
+    client_id = uuid_filter("deal__client_id")
+    insurer = django_filters.CharFilter(
+        field_name="insurer", lookup_expr="iexact", max_length=255, help_text="The insurer's name, any case."
+    )
+    effective_to_from = date_filter("effective_to", "gte", "Ending on or after this date (YYYY-MM-DD).")
+    effective_to_to = date_filter("effective_to", "lte", "Ending on or before this date (YYYY-MM-DD).")
+
+    class Meta:
+        model = Policy
+        fields: list[str] = []
 
 
 class DealTaskFilterSet(django_filters.FilterSet):
