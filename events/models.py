@@ -28,6 +28,9 @@ class WebhookSubscription(TenantModel):
         ordering = ["-created_at", "-id"]
         verbose_name = "Webhook subscription"
 
+    def __str__(self) -> str:
+        return self.url
+
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"
@@ -52,3 +55,6 @@ class WebhookDelivery(TenantModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["subscription", "-created_at", "-id"], name="events_delivery_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} #{self.attempt}"
