@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run test test-fast install lock lint check-migrations schema fuzz screenshots messages
+.PHONY: run test test-fast install lock lint typecheck check-migrations schema fuzz screenshots messages
 
 # Installs exactly the locked versions (hashes checked); requirements*.txt name what we depend on, `make lock` pins
 # everything they pull in.
@@ -62,6 +62,11 @@ screenshots: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# mypy with django-stubs and djangorestframework-stubs over the apps (settings in pyproject.toml); the cache in
+# .mypy_cache keeps a second run quick.
+typecheck: install
+	$(PY) -m mypy
 
 # The back-office's strings: refresh locale/*/django.po from the code, then compile the .mo files (committed; needs
 # GNU gettext). crm/tests/test_i18n.py fails when a committed .mo is not its .po compiled.

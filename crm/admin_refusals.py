@@ -8,6 +8,8 @@ rolled back, nothing is logged), and rendering the same POST again with a form t
 Actions report each row: what was done, and per refused row why, never a bare count.
 """
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.db import transaction
 
@@ -60,6 +62,8 @@ def add_refusal_to_form(form, exc: ApplicationError) -> None:
 
 class RefusalAwareAdminMixin:
     """For model admins whose saves call services (mixed into crm.admin_base's views mixin)."""
+
+    message_user: Callable[..., None]  # the ModelAdmin's
 
     def refusal_aware_changeform(self, request, render):
         """`render()` runs Django's change form view; a refusal rolls it back and renders the POST again."""

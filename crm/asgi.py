@@ -27,8 +27,8 @@ def _end_streams_before_uvicorn_shuts_down() -> None:
         end_all_streams()
         await original(self, sockets)
 
-    shutdown.ends_streams = True
-    Server.shutdown = shutdown
+    shutdown.ends_streams = True  # type: ignore[attr-defined]
+    Server.shutdown = shutdown  # type: ignore[method-assign]  # deliberate; crm/tests/test_private_contracts.py
 
 
 _end_streams_before_uvicorn_shuts_down()

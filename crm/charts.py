@@ -130,7 +130,7 @@ def column_chart(
                     _clip(category, 12),
                 )
             )
-        base = top + plot_h
+        base: float = top + plot_h
         bar_w = slot * 0.7 if stacked else slot * 0.8 / len(series)
         for j, item in enumerate(series):
             value = _float(item.values[i])

@@ -33,7 +33,7 @@ def demo_data_load() -> tuple[DemoTenant, bool]:
     """Create the demo tenant and its people once; returns (demo, created). Safe to run again."""
     tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
     created = tenant is None
-    if created:
+    if tenant is None:
         tenant = services.tenant_create(name="Demo", slug=DEMO_SLUG)
         for username, role, full_name in DEMO_USERS:
             services.user_create(

@@ -9,10 +9,11 @@ CSV is UTF-8 with a BOM and `;` between fields: what Excel with Russian regional
 import csv
 import io
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from functools import partial
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.admin.exceptions import NotRegistered
@@ -35,7 +36,7 @@ FORMATS = ("csv", "xlsx")
 @dataclass(frozen=True)
 class Column:
     header: str
-    value: Callable[[Model], object]
+    value: Callable[[Any], object]  # reads a row of its spec's model
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _plain(value, tz: tzinfo, *, for_xlsx: bool):
     return safe_text(str(value))
 
 
-def csv_stream(spec: ExportSpec, queryset: QuerySet, tz: tzinfo) -> Iterator[bytes]:
+def csv_stream(spec: ExportSpec, queryset: QuerySet, tz: tzinfo) -> Generator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=CSV_DELIMITER, lineterminator="\r\n")
     writer.writerow([column.header for column in spec.columns])
@@ -101,7 +102,7 @@ def csv_stream(spec: ExportSpec, queryset: QuerySet, tz: tzinfo) -> Iterator[byt
         yield buffer.getvalue().encode()
 
 
-def xlsx_stream(spec: ExportSpec, queryset: QuerySet, tz: tzinfo, piece: int = 64 * 1024) -> Iterator[bytes]:
+def xlsx_stream(spec: ExportSpec, queryset: QuerySet, tz: tzinfo, piece: int = 64 * 1024) -> Generator[bytes]:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=spec.filename[:31])
     sheet.append([column.header for column in spec.columns])
@@ -115,12 +116,13 @@ def xlsx_stream(spec: ExportSpec, queryset: QuerySet, tz: tzinfo, piece: int = 6
             yield data
 
 
-async def _as_async(iterator: Iterator[bytes]):
+async def _as_async(iterator: Generator[bytes]):
     # Each step runs in the request's sync thread, where its database connection lives.
+    # The two-argument next(): sync_to_async's signature keeps only its first overload.
     step = sync_to_async(next, thread_sensitive=True)
     done = object()
     try:
-        while (chunk := await step(iterator, done)) is not done:
+        while (chunk := await step(iterator, done)) is not done:  # type: ignore[call-arg]
             yield chunk
     finally:
         await sync_to_async(iterator.close, thread_sensitive=True)()

@@ -128,7 +128,7 @@ def _bounded_rows(rows: Iterator[list]) -> list[list[str]]:
     tied for 30 s. The time bound is the last line of defence behind the size and row caps.
     """
     deadline = time.monotonic() + MAX_IMPORT_READ_SECONDS
-    read = []
+    read: list[list[str]] = []
     for row in rows:
         if len(read) == MAX_IMPORT_ROWS + 1:
             raise ImportFileError(f"Не больше {MAX_IMPORT_ROWS} строк за один импорт (пустые строки тоже считаются).")

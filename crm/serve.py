@@ -38,7 +38,7 @@ def main(argv=None) -> None:
     parser.add_argument("--worker-healthcheck-timeout", type=int, default=30)
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
-    Config.bind_socket = _bind_tcp_socket
+    Config.bind_socket = _bind_tcp_socket  # type: ignore[method-assign]  # deliberate; crm/tests/test_private_contracts.py
     uvicorn.run(
         "crm.asgi:application",
         host=args.host,

@@ -227,7 +227,8 @@ def _lock_active_owners(tenant_id: int | None) -> None:
 def _ensure_an_active_owner_remains(user: User) -> None:
     if user.role == Role.OWNER and user.is_active:
         return
-    others = User.objects.filter(tenant_id=user.tenant_id, role=Role.OWNER, is_active=True).exclude(pk=user.pk)
+    # django-stubs refuses None in a lookup, which Django reads as IS NULL.
+    others = User.objects.filter(tenant_id=user.tenant_id, role=Role.OWNER, is_active=True).exclude(pk=user.pk)  # type: ignore[misc]
     if not others.exists():
         field = "is_active" if not user.is_active else "role"
         raise ValidationFailed.for_field(field, "The tenant must keep at least one active owner.")

@@ -15,6 +15,8 @@ related managers, prefetch, `validate_unique`, the admin and the test factories 
 unscoped. The static scan in `crm/tests/test_tenancy_layer.py` closes the gap instead.
 """
 
+from typing import Any, cast
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
@@ -85,7 +87,8 @@ class TenantQuerySet(models.QuerySet):
         qs = self.for_tenant(user.tenant_id)
         if sees_whole_tenant(user):
             return qs
-        related = self.model._meta.get_field(relation).related_model
+        # A TenantModel (its manager has visible_to), which the field's declared type cannot say.
+        related: Any = self.model._meta.get_field(relation).related_model
         return qs.filter(**{f"{relation}__in": related._default_manager.visible_to(user).values("pk")})
 
     def with_visibility(self, user):
@@ -133,7 +136,7 @@ def _q_matches(q: Q, obj) -> bool | None:
         if isinstance(child, Q):
             result = _q_matches(child, obj)
         else:
-            name, value = child
+            name, value = cast(tuple[str, Any], child)  # a leaf of a Q is a (name, value) pair
             if "__" in name or hasattr(value, "resolve_expression"):
                 return None
             try:

@@ -8,6 +8,7 @@ this module knows nothing of HTTP.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import models
 from django.db.models import F
@@ -70,7 +71,8 @@ class Expected:
 ANY = Expected()
 
 
-def save_bumped(instance: models.Model, update_fields=None, **save_kwargs) -> None:
+# `instance` is Any: a model with a version_field() column, which models.Model does not declare.
+def save_bumped(instance: Any, update_fields=None, **save_kwargs) -> None:
     """Save a locked row with `version = version + 1` computed by the database in the same UPDATE.
 
     The caller holds the row lock (SELECT … FOR UPDATE) and has checked its `Expected`, so the in-memory version

@@ -7,11 +7,16 @@ Russian. The status form carries the deal's version from when the page was opene
 user has since changed is refused (crm.versions) instead of moving a deal the clicker has not seen.
 """
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import messages
+from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -21,7 +26,7 @@ from crm.versions import MAX_VERSION, Expected
 from deals import services
 from deals.models import DEAL_TRANSITIONS, Calculation, DealStatus, DealTask, Payment, Policy
 
-ADD_LABELS = {
+ADD_LABELS: dict[type[Model], str | Promise] = {
     Calculation: _("Добавить расчёт"),
     Policy: _("Добавить полис"),
     Payment: _("Добавить платёж"),
@@ -45,6 +50,10 @@ def next_statuses(deal) -> list[DealStatus]:
 
 
 class DealWorkflowMixin:
+    # The ModelAdmin's, which this mixin is mixed into.
+    admin_site: AdminSite
+    message_user: Callable[..., None]
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
@@ -66,9 +75,9 @@ class DealWorkflowMixin:
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _add_links(self, request, deal) -> list[tuple[str, str]]:
+    def _add_links(self, request, deal) -> list[tuple[str | Promise, str]]:
         """«Добавить расчёт» and the like: the add pages of the deal's objects, with this deal chosen."""
-        links = []
+        links: list[tuple[str | Promise, str]] = []
         for model, label in ADD_LABELS.items():
             model_admin = self.admin_site.get_model_admin(model)
             if model_admin.has_add_permission(request):

@@ -8,6 +8,7 @@ credentials, so an expired token ends the stream there too.
 """
 
 import time
+from typing import cast
 from urllib.parse import unquote
 
 import jwt
@@ -90,7 +91,7 @@ def grip_response(request, subscription: Subscription):
     # request gets `continuation_end_response` and the stream ends as it does without the proxy.
     path, _, query = instruct.next_link.partition("?")
     params = QueryDict(query, mutable=True)
-    meta = jwt.decode(params["es-meta"], settings.SECRET_KEY, algorithms=["HS256"])
+    meta = jwt.decode(cast(str, params["es-meta"]), settings.SECRET_KEY, algorithms=["HS256"])
     meta["exp"] = min(meta["exp"], int(subscription.deadline))
     params["es-meta"] = jwt.encode(meta, settings.SECRET_KEY, algorithm="HS256")
     instruct.set_next_link(f"{path}?{params.urlencode()}", timeout=max(int(subscription.deadline - time.time()) + 1, 1))

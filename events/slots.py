@@ -14,8 +14,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
+from redis import Redis
 
 from crm.redis_client import redis_client
 
@@ -116,7 +118,7 @@ def acquire(user_id: int, tenant_id: int) -> Slot:
     expiry = now + slot_ttl()
     client = redis_client()
     refused, use_redis = None, client is not None
-    if use_redis:
+    if client is not None:
         try:
             script = client.register_script(_ACQUIRE_SCRIPT)
             refused = script(keys=list(keys), args=[now, expiry, slot_id, *caps, slot_ttl()])
@@ -137,7 +139,8 @@ def renew(slot: Slot) -> None:
         local_slots.renew(slot.keys, slot.id, expiry)
         return
     try:
-        redis_client().register_script(_RENEW_SCRIPT)(keys=list(slot.keys), args=[expiry, slot.id, slot_ttl()])
+        client = cast(Redis, redis_client())  # a slot in Redis: REDIS_URL is set
+        client.register_script(_RENEW_SCRIPT)(keys=list(slot.keys), args=[expiry, slot.id, slot_ttl()])
     except Exception:  # noqa: BLE001 - the slot expires by itself; the stream goes on
         logger.warning("Stream caps: could not renew a slot", exc_info=True)
 
@@ -147,7 +150,7 @@ def release(slot: Slot) -> None:
         local_slots.release(slot.keys, slot.id)
         return
     try:
-        client = redis_client()
+        client = cast(Redis, redis_client())  # a slot in Redis: REDIS_URL is set
         with client.pipeline(transaction=False) as pipe:
             for key in slot.keys:
                 pipe.zrem(key, slot.id)

@@ -231,7 +231,7 @@ class EventStream:
         # `connected` carries the position the stream continues from, so a client that drops before the
         # replay ends resumes from there, not after it.
         self.last_ids = {
-            channel: requested[channel] if requested[channel] is not None and channel not in reset else current[channel]
+            channel: last if (last := requested[channel]) is not None and channel not in reset else current[channel]
             for channel in self.subscription.channels
         }
         user = self.subscription.user

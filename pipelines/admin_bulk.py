@@ -7,9 +7,12 @@ name (crm.admin_refusals). The choices come from the admin's own scoped field qu
 valid choice. Assigning is a supervisor's action (the API's rule), so managers are not offered it.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 from django import forms
 from django.contrib import admin
-from django.contrib.admin import helpers
+from django.contrib.admin import AdminSite, helpers
 from django.template.response import TemplateResponse
 
 from crm.tenancy import sees_whole_tenant
@@ -20,12 +23,12 @@ TEMPLATE = "admin/pipelines/lead/bulk_action.html"
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(queryset=None, label="Ответственный")
+    assignee: "forms.ModelChoiceField[Any]" = forms.ModelChoiceField(queryset=None, label="Ответственный")
 
 
 class MoveForm(forms.Form):
-    stage = forms.ModelChoiceField(queryset=None, label="Стадия")
-    loss_reason = forms.ModelChoiceField(
+    stage: "forms.ModelChoiceField[Any]" = forms.ModelChoiceField(queryset=None, label="Стадия")
+    loss_reason: "forms.ModelChoiceField[Any]" = forms.ModelChoiceField(
         queryset=None, required=False, label="Причина отказа", help_text="Только для стадии с исходом «Отказ»."
     )
 
@@ -41,7 +44,10 @@ def _acting_user(request):
 
 
 class LeadBulkActionsMixin:
-    actions = ["assign_leads", "move_leads_to_stage"]
+    actions: Sequence[Any] = ["assign_leads", "move_leads_to_stage"]
+    # The ModelAdmin's, which this mixin is mixed into.
+    admin_site: AdminSite
+    model: type[Lead]
 
     def has_assign_permission(self, request):
         return self.has_change_permission(request) and sees_whole_tenant(request.user)

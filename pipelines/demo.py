@@ -1,6 +1,7 @@
 """Demo leads for `manage.py demo_data`: three dozen leads from every source, spread over the default pipeline."""
 
 import random
+from typing import Any
 
 from pipelines import services
 from pipelines.models import LeadSource, Pipeline
@@ -27,7 +28,7 @@ def _intake(demo, rng: random.Random, number: int, source: str, name: str, phone
     message = rng.choice(_MESSAGES)
     if source == LeadSource.WHATSAPP:
         wa_id = phone.lstrip("+")
-        payload = {
+        payload: dict[str, Any] = {
             "object": "whatsapp_business_account",
             "entry": [
                 {

@@ -4,6 +4,7 @@ Ids are plain numbers applied to an already tenant-scoped queryset: a foreign id
 """
 
 import re
+from typing import Any
 
 import django_filters
 from django import forms
@@ -16,7 +17,7 @@ from pipelines.models import LeadSource
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-.]+\Z")
 MAX_SEARCH_LENGTH = 100
 # A budget bound (inclusive; leads without a budget never match one): money as the API writes it (SPEC §3).
-PRICE_BOUND = {"min_value": 0, "max_digits": 14, "decimal_places": 2}
+PRICE_BOUND: dict[str, Any] = {"min_value": 0, "max_digits": 14, "decimal_places": 2}
 
 
 def search_q(term: str) -> Q:

@@ -102,4 +102,5 @@ class LeadTaskInline(TenantScopedReadOnlyInline):
 # The lead page lists its tasks. The pipelines app knows nothing of tasks (its lead table gets the task columns the
 # same way, from tasks/apps.py), so the inline joins the lead admin, registered earlier in INSTALLED_APPS, from here.
 lead_admin = admin.site.get_model_admin(Lead)
-lead_admin.inlines = [LeadTaskInline, *lead_admin.inlines]
+# django-stubs makes `inlines` a class variable; Django reads it from the instance, and only this one changes.
+lead_admin.inlines = [LeadTaskInline, *lead_admin.inlines]  # type: ignore[misc]

@@ -2,7 +2,8 @@
 
 from datetime import datetime, time, timedelta, tzinfo
 
-from django.db.models import DateTimeField, Expression, F, Func, IntegerField, OuterRef, Q, Subquery
+from django.db.models import DateTimeField, F, Func, IntegerField, OuterRef, Q, Subquery
+from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -32,7 +33,7 @@ def due_bucket_q(bucket: str, *, tz: tzinfo, now: datetime | None = None) -> Q:
     raise ValueError(f"Unknown due bucket {bucket!r}")
 
 
-def lead_task_annotations(lead_ref: str = "pk") -> dict[str, Expression]:
+def lead_task_annotations(lead_ref: str = "pk") -> dict[str, BaseExpression]:
     """`open_tasks_count` and `next_task_due_at` of a lead, as correlated subqueries for a Lead queryset.
 
     `lead_ref` names the lead's id in the outer query. Both read the (lead, status, due_at) index.

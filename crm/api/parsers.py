@@ -14,6 +14,7 @@ back-office's JSON views call `parse_json` themselves.
 """
 
 import math
+from typing import Any
 
 import orjson
 from rest_framework import parsers, renderers
@@ -32,7 +33,7 @@ def parse_json(raw: bytes | str):
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         # orjson refuses invalid UTF-8, lone surrogates, NaN and more than 1024 levels of nesting itself.
-        problem = ("body", f"JSON parse error - {exc}")
+        problem: tuple[str, str] | None = ("body", f"JSON parse error - {exc}")
     else:
         problem = json_problem(value)
     if problem is None:
@@ -44,7 +45,7 @@ def parse_json(raw: bytes | str):
 
 def json_problem(value) -> tuple[str, str] | None:
     """(field, message) of what makes a parsed JSON value unstorable, or None; iterative, so any depth is safe."""
-    stack = [(value, 1, None)]
+    stack: list[tuple[Any, int, Any]] = [(value, 1, None)]
     while stack:
         item, depth, where = stack.pop()  # `where` links to the parent: (parent's where, key or index)
         if not isinstance(item, dict | list):

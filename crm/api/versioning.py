@@ -10,6 +10,8 @@
 """
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -99,6 +101,11 @@ def parse_if_match(raw: str | None) -> int | None:
 
 class VersionedViewMixin:
     """ETag on single-object responses of versioned objects; `validated_update` for PATCH handlers."""
+
+    # What the view it is mixed into provides: APIView's DRF Request (Any, as Django's View declares an
+    # HttpRequest) and TenantContextMixin's validated_input.
+    request: Any
+    validated_input: Callable[..., dict]
 
     def validated_update(self, serializer_class) -> tuple[dict, Expected]:
         """The validated body without `version`, and what the caller expects (If-Match and/or body version)."""

@@ -9,6 +9,8 @@ Security rules (modelled on PostHog's TeamAndOrgViewSetMixin):
   answer 403 when the role may not touch it (SPEC §1: 404 across tenants, 403 inside one).
 """
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils import timezone
@@ -39,6 +41,9 @@ class TenantContextMixin:
     Naive datetimes in bodies are read in the tenant's timezone too (SPEC §4, §7). The timezone is
     deactivated again in `finalize_response`, so nothing leaks into the next request on this thread.
     """
+
+    # APIView's DRF Request; Any, as Django's View (a later base) declares an HttpRequest.
+    request: Any
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

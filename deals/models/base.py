@@ -2,13 +2,14 @@
 
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
 
 from crm.tenancy import TenantModel
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2}
 
 Transitions = Mapping[str, frozenset[str]]
 
