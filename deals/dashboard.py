@@ -15,7 +15,6 @@ from django.utils import timezone
 from crm.charts import PALETTE, Bar, Series, column_chart, hbar_chart, number
 from crm.dashboard import Panel, admin_link
 from crm.models import Tenant
-from crm.tenancy import tenant_pk
 from deals.due import overdue_payments_q, renewals_this_month_q
 from deals.models import Deal, DealStatus, Payment, PaymentStatus, PaymentType, Policy
 
@@ -112,7 +111,7 @@ def renewals_and_overdue(*, tenant, today: date | None = None) -> tuple[int, int
     today = today or timezone.localdate(timezone=tenant.tzinfo)
     policies = Policy.objects.for_tenant(tenant).filter(renewals_this_month_q(today))
     payments = Payment.objects.for_tenant(tenant).filter(overdue_payments_q(today))
-    counts = Tenant.objects.filter(pk=tenant_pk(tenant)).annotate(renewals=_count(policies), overdue=_count(payments))
+    counts = Tenant.objects.filter(pk=tenant.pk).annotate(renewals=_count(policies), overdue=_count(payments))
     return counts.values_list("renewals", "overdue").get()
 
 
