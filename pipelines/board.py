@@ -29,7 +29,7 @@ from crm.errors import ApplicationError, NotFound, ValidationFailed
 from crm.models import User
 from crm.tenancy import is_backoffice_manager, is_tenant_staff, sees_whole_tenant, tenant_users
 from pipelines import services
-from pipelines.filtersets import LeadFilterSet
+from pipelines.filtersets import LeadFilterSet, lead_filters_parse
 from pipelines.models import Lead, LeadSource, Pipeline, Stage
 from pipelines.selectors import StageSummary, lead_table, pipeline_summary
 
@@ -87,15 +87,15 @@ def _stages(pipeline: Pipeline) -> list[Stage]:
 
 def board_summary(*, pipeline: Pipeline, filters: dict, user) -> list[StageSummary]:
     """The column headers: leads and their budgets' sum per stage, over the cards the board shows (two queries)."""
-    leads = _filtered_leads(pipeline=pipeline, filters=filters, user=user)
-    return pipeline_summary(pipeline=pipeline, stages=_stages(pipeline), leads=leads)
+    cleaned = lead_filters_parse(filters)
+    return pipeline_summary(pipeline=pipeline, stages=_stages(pipeline), user=user, filters=cleaned)
 
 
 def board_columns(*, pipeline: Pipeline, filters: dict, user) -> list[Column]:
     """Stages in board order with their lead counts, budget sums and up to PER_COLUMN cards each (five queries)."""
     stages = _stages(pipeline)
     leads = _filtered_leads(pipeline=pipeline, filters=filters, user=user)
-    summaries = pipeline_summary(pipeline=pipeline, stages=stages, leads=leads)
+    summaries = pipeline_summary(pipeline=pipeline, stages=stages, user=user, filters=lead_filters_parse(filters))
     newest_first = [F("moved_to_stage_at").desc(), F("pk").desc()]
     ranked = leads.annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=newest_first))
     shown = Lead.objects.for_tenant(pipeline.tenant_id).filter(pk__in=ranked.filter(rank__lte=PER_COLUMN).values("pk"))

@@ -216,10 +216,11 @@ class InboundDelivery(TenantModel):
 
 
 class LeadCount(TenantModel):
-    """How many leads sit in each (pipeline, stage, assignee, source) cell: the lead table's cheap `total`.
+    """How many leads sit in each (pipeline, stage, assignee, source) cell and the sum of their budgets: the lead
+    table's cheap `total` and the pipeline summary's per-stage figures.
 
-    Kept exact by a deferred PostgreSQL trigger on pipelines_lead (migration 0002), so every write path (services,
-    bulk SQL, cascades) counts; elsewhere (SQLite) the table stays empty and totals are counted directly.
+    Kept exact by a PostgreSQL trigger on pipelines_lead (migrations 0002, 0003, 0008), so every write path
+    (services, bulk SQL, cascades) counts; elsewhere (SQLite) the table stays empty and totals are counted directly.
     """
 
     pipeline_id = models.BigIntegerField()
@@ -227,6 +228,8 @@ class LeadCount(TenantModel):
     assignee_key = models.BigIntegerField(help_text="assigned_to_id, 0 when unassigned")
     source = models.CharField(max_length=16)
     n = models.BigIntegerField(default=0)
+    # Up to 100,000 leads of 12-digit budgets in one cell and more: 18 integer digits.
+    price_total = models.DecimalField(max_digits=20, decimal_places=2, default=0)
 
     class Meta:
         constraints = [
