@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0004_tenant_distribution_cursor"),
+        ("crm", "0003_tenant_distribution_and_renewal_settings"),
         ("deals", "0006_renewals_reconciliation_and_lead_link"),
     ]
 
