@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -11,7 +12,7 @@ from crm.env import env_bool, env_int, env_list, env_rate, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
+SECRET_KEY = env_str("SECRET_KEY") or ""
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
@@ -158,7 +159,7 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
 if JWT_ALGORITHM not in {"HS256", "RS256"}:
     raise ImproperlyConfigured("JWT_ALGORITHM must be HS256 or RS256.")
-SIMPLE_JWT = {
+SIMPLE_JWT: dict[str, Any] = {
     "ALGORITHM": JWT_ALGORITHM,
     # HS256: one shared secret. RS256: the private key signs our own tokens, the public key verifies all.
     "SIGNING_KEY": env_str("JWT_SIGNING_KEY", SECRET_KEY if JWT_ALGORITHM == "HS256" else ""),
