@@ -246,6 +246,7 @@ BACKOFFICE_DASHBOARD_PANELS = [
     "deals.dashboard.deal_status_panel",
     "deals.dashboard.premiums_panel",
     "deals.dashboard.commissions_panel",
+    "deals.dashboard.renewals_panel",
 ]
 
 # Realtime (events app). Without REDIS_URL events stay inside one process.

@@ -92,7 +92,7 @@ def test_a_foreign_pipeline_id_falls_back_to_the_own_default(staff, tenant, othe
 @pytest.mark.parametrize("size", [10, 100])
 def test_dashboard_query_count_does_not_grow(staff, tenant, owner, size, django_assert_max_num_queries):
     fill(tenant, owner, size)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):  # 12 before the renewals panel's one query
         assert staff.get(URL).status_code == 200
 
 

@@ -185,3 +185,11 @@ def test_the_panel_shows_both_counts_and_links_the_filtered_lists(tenant, calend
     assert '<svg class="chart"' in panel.chart
     # The lists it links to show those rows.
     assert len(listed(browser, "/admin/deals/policy/", {"renewal": "month"})) == 2
+
+
+def test_the_dashboard_page_shows_the_panel(browser, calendar):
+    page = browser.get("/admin/dashboard/").content.decode()
+
+    assert "Продления и просроченные платежи" in page
+    assert "/admin/deals/policy/?renewal=month" in page
+    assert "/admin/deals/payment/?overdue=yes" in page
