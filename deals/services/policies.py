@@ -13,6 +13,7 @@ from deals.services.common import (
     save_or_conflict,
     transition_allowed,
 )
+from events.services import webhook_event_emit
 
 POLICY_EDITABLE_FIELDS = frozenset({"effective_to", "documents", "premium_amount", "coverage_sum"})
 
@@ -48,6 +49,7 @@ def policy_create(*, deal: Deal, calculation: Calculation | None = None, **field
         require_active_client(deal.client)
     clean_fields(policy)
     save_or_conflict(policy, {"deals_policy_number_uniq": _policy_conflict(policy.policy_number)}, force_insert=True)
+    webhook_event_emit(event_type="policy_created", tenant_id=policy.tenant_id, object_id=policy.pk)
     return policy
 
 
@@ -89,6 +91,7 @@ def policy_update(*, policy: Policy, status: str | None = None, expected: Expect
         _check_dates(policy)
         clean_fields(policy)
         save_bumped(policy, update_fields=[*changed, "updated_at"])
+        webhook_event_emit(event_type="policy_updated", tenant_id=policy.tenant_id, object_id=policy.pk)
     return policy
 
 
