@@ -6,7 +6,8 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import F, Q, TextField, Value
+from django.db.models.functions import Lower, Replace
 from django.db.models.lookups import IContains
 
 from crm.api.pagination import V1Pagination, parse_limit_offset
@@ -43,6 +44,32 @@ def deal_search_q(fragment: str) -> Q:
     by_title = Deal.objects.unscoped().filter(ILikeContains(F("title"), fragment)).order_by().values("pk")
     by_journal = JournalEntry.objects.unscoped().filter(ILikeContains(F("text"), fragment)).order_by().values("deal_id")
     return Q(pk__in=by_title.union(by_journal))
+
+
+# What people write between the digits of a phone number; dropped on both sides before a contact comparison.
+_PHONE_SEPARATORS = (" ", "-", "(", ")", ".", "\u00a0")
+
+
+def _without_separators(expression):
+    for separator in _PHONE_SEPARATORS:
+        expression = Replace(expression, Value(separator), Value(""), output_field=TextField())
+    return expression
+
+
+def client_contact_candidates(*, tenant, fragments: list[str]):
+    """The tenant's clients whose names, tax number or contact values contain one of `fragments` (case and the
+    usual phone separators ignored), oldest first: candidates the caller confirms against each contact's value."""
+    match = Q()
+    for fragment in fragments:
+        needle = fragment.lower()
+        for separator in _PHONE_SEPARATORS:
+            needle = needle.replace(separator, "")
+        match |= Q(contact_haystack__contains=needle) if needle else Q()
+    clients = Client.objects.for_tenant(tenant)
+    if not match:
+        return clients.none()
+    clients = clients.annotate(contact_haystack=_without_separators(Lower("search_text")))
+    return clients.filter(match).order_by("created_at", "id")
 
 
 class IdFirstPage:
@@ -125,7 +152,7 @@ WITH total AS (
     ORDER BY created_at DESC, id DESC LIMIT %s OFFSET {offset}
 )
 SELECT total.n, d.id, d.client_id, c.full_name, d.title, d.description, d.status, d.sales_agent_id, d.executor_id,
-       d.expected_close_date, d.tags, d.folder_id, d.created_at, d.updated_at, d.version
+       d.expected_close_date, d.tags, d.folder_id, d.created_at, d.updated_at, d.version, d.lead_id
 FROM total
 LEFT JOIN (page JOIN {deals} d ON d.id = page.id JOIN {clients} c ON c.id = d.client_id) ON TRUE
 ORDER BY d.created_at DESC, d.id DESC
@@ -176,6 +203,7 @@ class DealRow:
     created_at: datetime.datetime
     updated_at: datetime.datetime
     version: int
+    lead_id: int | None
 
 
 class DealWeekPage:

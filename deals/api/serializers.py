@@ -102,6 +102,7 @@ class DealSerializer(PresentedSerializer):
     expected_close_date = serializers.DateField(allow_null=True)
     tags = serializers.ListField(child=serializers.CharField())
     folder_id = serializers.CharField(help_text="The deal's document folder (from the folder provider).")
+    lead_id = serializers.IntegerField(allow_null=True, help_text="The `/api` lead it was converted from (SPEC §12).")
     version = serializers.IntegerField(help_text=VERSION_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -120,6 +121,7 @@ class DealSerializer(PresentedSerializer):
             "expected_close_date": _date(deal.expected_close_date),
             "tags": deal.tags,
             "folder_id": deal.folder_id,
+            "lead_id": deal.lead_id,
             "version": deal.version,
             "created_at": _dt(deal.created_at),
             "updated_at": _dt(deal.updated_at),
