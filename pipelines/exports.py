@@ -16,6 +16,8 @@ LEAD_EXPORT = ExportSpec(
         Column("Воронка", lambda lead: lead.pipeline.name),
         Column("Стадия", lambda lead: lead.stage.name),
         Column("Ответственный", lambda lead: lead.assigned_to.display_name if lead.assigned_to else ""),
+        # A number, so that a spreadsheet sums it (the import reads it back, «1 250 000,50 ₽» too).
+        Column("Бюджет", lambda lead: float(lead.price) if lead.price is not None else None),
         Column("Комментарий", lambda lead: lead.comment),
         Column("Создан", lambda lead: lead.created_at),
         Column("В стадии с", lambda lead: lead.moved_to_stage_at),

@@ -2,6 +2,7 @@
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from django.test import AsyncClient
@@ -134,6 +135,22 @@ async def test_under_asgi_the_body_is_streamed_asynchronously(owner, stages):
     assert response.is_async
     data = b"".join([chunk async for chunk in response.streaming_content])
     assert data.decode("utf-8-sig").count("Асинхронный") == 3
+
+
+def test_the_export_has_the_budget_as_a_number(staff, make_lead):
+    make_lead(name="Первый", price=Decimal("1250000.50"))
+    make_lead(name="Второй")
+
+    csv_text = b"".join(staff.get(reverse(EXPORT, args=["csv"])).streaming_content)
+    xlsx = b"".join(staff.get(reverse(EXPORT, args=["xlsx"])).streaming_content)
+
+    header, *rows = [line.split(";") for line in csv_text.decode("utf-8-sig").splitlines()]
+    column = header.index("Бюджет")
+    assert {row[1]: row[column] for row in rows} == {"Первый": "1250000.5", "Второй": ""}
+    sheet = load_workbook(io.BytesIO(xlsx)).active
+    values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    column = values[0].index("Бюджет")
+    assert {row[1]: row[column] for row in values[1:]} == {"Первый": 1250000.5, "Второй": None}
 
 
 # ---------------------------------------------------------------- import
