@@ -5,7 +5,7 @@ from django.db import transaction
 from crm.errors import ValidationFailed
 from crm.versions import ANY, Expected, save_bumped
 from deals.errors import PolicyConflict
-from deals.models import POLICY_TRANSITIONS, Calculation, Deal, Policy, PolicyStatus
+from deals.models import POLICY_TRANSITIONS, Calculation, Deal, JournalEntry, JournalKind, Policy, PolicyStatus
 from deals.services.common import (
     assign_changes,
     clean_fields,
@@ -50,6 +50,8 @@ def policy_create(*, deal: Deal, calculation: Calculation | None = None, **field
     clean_fields(policy)
     save_or_conflict(policy, {"deals_policy_number_uniq": _policy_conflict(policy.policy_number)}, force_insert=True)
     webhook_event_emit(event_type="policy_created", tenant_id=policy.tenant_id, object_id=policy.pk)
+    if policy.status == PolicyStatus.ACTIVE:
+        _close_renewed(policy)
     return policy
 
 
@@ -92,7 +94,26 @@ def policy_update(*, policy: Policy, status: str | None = None, expected: Expect
         clean_fields(policy)
         save_bumped(policy, update_fields=[*changed, "updated_at"])
         webhook_event_emit(event_type="policy_updated", tenant_id=policy.tenant_id, object_id=policy.pk)
+    if "status" in changed and policy.status == PolicyStatus.ACTIVE:
+        _close_renewed(policy)
     return policy
+
+
+def _close_renewed(successor: Policy) -> None:
+    """A policy of a renewal deal became active: the policy it renews is closed (SPEC §13), noted on both deals."""
+    deal = successor.deal
+    if deal.renews_policy_id is None:
+        return
+    renewed = Policy.objects.for_tenant(successor.tenant_id).select_related("deal").get(pk=deal.renews_policy_id)
+    if renewed.status == PolicyStatus.CLOSED:
+        return
+    policy_update(policy=renewed, status=PolicyStatus.CLOSED)
+    _journal(renewed.deal, f"Полис {renewed.policy_number} закрыт: продлён полисом {successor.policy_number}")
+    _journal(deal, f"Полис {successor.policy_number} действует: полис {renewed.policy_number} закрыт")
+
+
+def _journal(deal: Deal, text: str) -> None:
+    JournalEntry.objects.create(tenant_id=deal.tenant_id, deal=deal, kind=JournalKind.SYSTEM, text=text)
 
 
 def policy_transition(*, policy: Policy, status: str, expected: Expected = ANY) -> Policy:

@@ -2,6 +2,7 @@
 system journal entry and a high-priority task for the deal's sales agent; idempotent, and safe with two workers."""
 
 import datetime
+import json
 import threading
 import zoneinfo
 
@@ -9,6 +10,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django_eventstream.models import Event
 from huey.contrib.djhuey import HUEY
 
 from crm.tests.factories import TenantFactory, UserFactory
@@ -17,6 +19,7 @@ from deals.models import DealTask, JournalEntry, Policy
 from deals.services import renewals
 from deals.services.renewals import policy_renewals, tenant_policy_renewals
 from deals.tests.factories import DealFactory, PolicyFactory
+from events.webhooks import services as webhook_services
 
 pytestmark = pytest.mark.django_db
 
@@ -223,3 +226,18 @@ def test_two_workers_at_once_move_each_policy_once(monkeypatch):
     assert sorted(DealTask.objects.values_list("policy_id", flat=True)) == sorted(p.pk for p in policies)
     assert JournalEntry.objects.filter(deal=deal, kind="system").count() == 60
     assert set(Policy.objects.values_list("version", flat=True)) == {2}
+
+
+def test_each_move_is_logged_as_policy_updated(tenant, deal, frozen, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+    webhook_services.subscription_create(tenant=tenant, url="http://127.0.0.1:9/hooks", events=["policy_updated"])
+    set_tenant(tenant)
+    moved = [policy_ending(deal, TODAY_UTC + n * DAY) for n in (1, 2)]
+    policy_ending(deal, TODAY_UTC + 40 * DAY)
+
+    tenant_policy_renewals(tenant)
+    tenant_policy_renewals(tenant)
+
+    rows = Event.objects.filter(channel=f"webhooks-{tenant.pk}", type="policy_updated").order_by("pk")
+    logged = [(json.loads(row.data)["id"], json.loads(row.data)["status"]) for row in rows]
+    assert sorted(logged) == sorted((str(policy.id), "renewal_due") for policy in moved)
