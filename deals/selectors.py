@@ -12,7 +12,7 @@ from django.db.models.lookups import IContains
 
 from crm.api.pagination import V1Pagination, parse_limit_offset
 from crm.tenancy import sees_whole_tenant, tenant_pk
-from deals.models import Client, Deal, DealWeekCount, JournalEntry
+from deals.models import Client, Deal, DealWeekCount, JournalEntry, Policy
 
 SQLITE_LOWER = "deals_unicode_lower"
 
@@ -70,6 +70,12 @@ def client_contact_candidates(*, tenant, fragments: list[str]):
         return clients.none()
     clients = clients.annotate(contact_haystack=_without_separators(Lower("search_text")))
     return clients.filter(match).order_by("created_at", "id")
+
+
+def with_renewal_deal(policies):
+    """Policies with the id of their renewal deal read in the same query (the reverse one-to-one, its key only)."""
+    policy_fields = (field.attname for field in Policy._meta.concrete_fields)
+    return policies.select_related("renewal_deal").only(*policy_fields, "renewal_deal__id")
 
 
 class IdFirstPage:
@@ -152,7 +158,8 @@ WITH total AS (
     ORDER BY created_at DESC, id DESC LIMIT %s OFFSET {offset}
 )
 SELECT total.n, d.id, d.client_id, c.full_name, d.title, d.description, d.status, d.sales_agent_id, d.executor_id,
-       d.expected_close_date, d.tags, d.folder_id, d.created_at, d.updated_at, d.version, d.lead_id
+       d.expected_close_date, d.tags, d.folder_id, d.created_at, d.updated_at, d.version, d.lead_id,
+       d.renews_policy_id
 FROM total
 LEFT JOIN (page JOIN {deals} d ON d.id = page.id JOIN {clients} c ON c.id = d.client_id) ON TRUE
 ORDER BY d.created_at DESC, d.id DESC
@@ -204,6 +211,7 @@ class DealRow:
     updated_at: datetime.datetime
     version: int
     lead_id: int | None
+    renews_policy_id: uuid.UUID | None
 
 
 class DealWeekPage:

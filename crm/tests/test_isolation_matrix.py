@@ -319,6 +319,13 @@ def _whatsapp_get_checks(world: World, request):
     assert_error(response, 404, "not_found")
 
 
+def _own_policy_becomes_renewable(world: World, request):
+    """The refusals above ran on draft policies (tenancy answers first); the positive control renews an active one."""
+    policy = world["policy"][OWN]
+    policy.status = "active"
+    policy.save(update_fields=["status"])
+
+
 def _pipelines_tenant_param(world: World, request):
     """SPEC §5: `?tenant_id=` of another tenant → 403."""
     response = request(world.owner, "GET", f"/api/pipelines?tenant_id={world['tenant'][FOREIGN].pk}")
@@ -615,6 +622,14 @@ CASES: dict[tuple[str, str], Case] = {
         foreign_body=(BodyProbe("calculation_id", _uuid("calculation"), 400, "validation_error"),),
     ),
     # --- policies, payments
+    ("/api/v1/policies", "GET"): Case("/api/v1/policies", 200, list_rows="policy", manager_scoped=True),
+    ("/api/v1/policies/{policy_id}/renew", "POST"): Case(
+        "/api/v1/policies/{policy}/renew",
+        201,
+        not_found="policy_not_found",
+        colleague_denied=True,
+        checks=_own_policy_becomes_renewable,
+    ),
     ("/api/v1/policies/{policy_id}", "GET"): Case(
         "/api/v1/policies/{policy}", 200, not_found="policy_not_found", colleague_denied=True
     ),

@@ -34,6 +34,13 @@ def _id(value) -> str | None:
     return str(value) if value is not None else None
 
 
+def _renewal_deal_id(policy) -> str | None:
+    # The reverse one-to-one: lists select it with the policy (deals.selectors.with_renewal_deal); a policy loaded
+    # alone asks once. No renewal deal raises RelatedObjectDoesNotExist, an AttributeError.
+    renewal_deal = getattr(policy, "renewal_deal", None)
+    return str(renewal_deal.pk) if renewal_deal is not None else None
+
+
 class PresentedSerializer(serializers.Serializer):
     def to_representation(self, instance) -> dict:
         return self.present(instance)
@@ -102,6 +109,7 @@ class DealSerializer(PresentedSerializer):
     expected_close_date = serializers.DateField(allow_null=True)
     tags = serializers.ListField(child=serializers.CharField())
     folder_id = serializers.CharField(help_text="The deal's document folder (from the folder provider).")
+    renews_policy_id = serializers.UUIDField(allow_null=True, help_text="The policy this deal renews (SPEC §13).")
     lead_id = serializers.IntegerField(allow_null=True, help_text="The `/api` lead it was converted from (SPEC §12).")
     version = serializers.IntegerField(help_text=VERSION_HELP)
     created_at = serializers.DateTimeField()
@@ -121,6 +129,7 @@ class DealSerializer(PresentedSerializer):
             "expected_close_date": _date(deal.expected_close_date),
             "tags": deal.tags,
             "folder_id": deal.folder_id,
+            "renews_policy_id": _id(deal.renews_policy_id),
             "lead_id": deal.lead_id,
             "version": deal.version,
             "created_at": _dt(deal.created_at),
@@ -205,6 +214,7 @@ class PolicySerializer(PresentedSerializer):
     coverage_sum = serializers.FloatField(allow_null=True)
     status = serializers.CharField()
     documents = serializers.ListField(child=serializers.CharField())
+    renewal_deal_id = serializers.UUIDField(allow_null=True, help_text="The deal renewing this policy (SPEC §13).")
     version = serializers.IntegerField(help_text=VERSION_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -224,6 +234,7 @@ class PolicySerializer(PresentedSerializer):
             "coverage_sum": _money(policy.coverage_sum),
             "status": policy.status,
             "documents": policy.documents,
+            "renewal_deal_id": _renewal_deal_id(policy),
             "version": policy.version,
             "created_at": _dt(policy.created_at),
             "updated_at": _dt(policy.updated_at),

@@ -22,7 +22,14 @@ from deals.api.serializers import (
     PaymentSerializer,
     PolicySerializer,
 )
-from deals.filtersets import ClientFilterSet, DealFilterSet, DealTaskFilterSet, PaymentFilterSet, deal_status_filter
+from deals.filtersets import (
+    ClientFilterSet,
+    DealFilterSet,
+    DealTaskFilterSet,
+    PaymentFilterSet,
+    PolicyFilterSet,
+    deal_status_filter,
+)
 from deals.models import (
     DEAL_TASK_TRANSITIONS,
     DEAL_TRANSITIONS,
@@ -36,7 +43,7 @@ from deals.models import (
     Payment,
     Policy,
 )
-from deals.selectors import deal_week_page, list_source
+from deals.selectors import deal_week_page, list_source, with_renewal_deal
 
 
 class V1ViewSet(VersionedViewMixin, TenantScopedViewSet):
@@ -253,7 +260,8 @@ class DealViewSet(V1ViewSet):
     @action(detail=True, methods=["get"], url_path="policies")
     def policies(self, request, **kwargs):
         deal = self.get_object()
-        return self.subcollection(Policy.objects.for_tenant(self.tenant).filter(deal=deal), PolicySerializer)
+        policies = with_renewal_deal(Policy.objects.for_tenant(self.tenant).filter(deal=deal))
+        return self.subcollection(policies, PolicySerializer)
 
     @extend_schema(
         tags=["Policies"],
@@ -283,16 +291,44 @@ class DealViewSet(V1ViewSet):
 
 @extend_schema(tags=["Policies"])
 @extend_schema_view(
+    list=extend_schema(
+        summary="Policies, ending first (managers: of their deals)",
+        description="Ordered by `effective_to` ascending, then id.",
+        responses={200: PolicySerializer(many=True), **errors("400 validation_error")},
+    ),
     retrieve=extend_schema(
         summary="One policy", responses={200: PolicySerializer, **errors("403 forbidden", "404 policy_not_found")}
     ),
 )
-class PolicyViewSet(V1ViewSet):
+class PolicyViewSet(V1ListMixin, V1ViewSet):
     queryset = Policy.objects.all()
     serializer_class = PolicySerializer
+    filterset_class = PolicyFilterSet
     not_found_error = "policy_not_found"
     lookup_url_kwarg = "policy_id"
-    http_method_names = ["get", "patch", "head", "options"]
+
+    def scope_queryset(self, queryset):
+        return with_renewal_deal(queryset).order_by("effective_to", "id")
+
+    @extend_schema(
+        summary="Renew a policy: open its renewal deal (status draft, same client and people)",
+        description="The policy must be `active` or `renewal_due` (else 400 `validation_error`, `details.status`); "
+        "the deal is titled «Продление: <old deal title>» and shows `renews_policy_id`, the policy "
+        "`renewal_deal_id`. A policy is renewed once: a second call is 409 `conflict`. When a policy of the new "
+        "deal becomes `active`, the renewed policy is closed.",
+        request=None,
+        responses={
+            201: DealSerializer,
+            **errors(
+                "400 validation_error", "403 forbidden", "404 policy_not_found", "409 conflict", "409 deal_conflict"
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="renew")
+    @idempotent
+    def renew(self, request, **kwargs):
+        deal = services.policy_renew(policy=self.get_object(), actor=request.user)
+        return Response(DealSerializer(deal).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Change a policy's status, end date, documents and sums",

@@ -165,5 +165,5 @@ def _v1_post_handlers():
 def test_every_v1_post_is_idempotent():
     handlers = list(_v1_post_handlers())
 
-    assert len(handlers) == 7
+    assert len(handlers) == 8
     assert all(getattr(handler, "is_idempotent", False) for _route, handler in handlers), handlers
