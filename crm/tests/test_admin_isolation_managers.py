@@ -25,7 +25,7 @@ from crm.tests.test_admin_isolation_matrix import (
     database_rows,
 )
 from deals.models import Calculation, Client, Deal, DealTask, Payment, Policy
-from deals.tests.factories import DealFactory
+from deals.tests.factories import DealFactory, PolicyFactory
 from pipelines.models import Lead, LossReason, Pipeline, Stage
 from pipelines.services import lead_create
 from tasks.models import LeadTask
@@ -204,3 +204,16 @@ def test_the_manager_start_page_links_their_work(client, manager_world):
     assert reverse("admin:backoffice_dashboard") not in body
     assert reverse("admin:crm_tenant_changelist") not in body
     assert reverse("admin:crm_user_changelist") not in body
+
+
+def test_a_manager_cannot_start_a_renewal_in_the_back_office(client, manager_world):
+    """«Начать продление» is on the policies list, which is tenant staff's: a manager's own policy stays as it is."""
+    world = manager_world
+    policy = PolicyFactory(deal=world.mine[Deal], status="active")
+    data = {"action": "start_renewal", "_selected_action": [policy.pk]}
+
+    response = client.post(_url(Policy, "changelist"), data)
+
+    assert response.status_code == 403
+    assert client.get(_url(Policy, "changelist"), {"renewal": "30"}).status_code == 403
+    assert not Deal.objects.filter(renews_policy=policy).exists()

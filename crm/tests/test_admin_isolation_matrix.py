@@ -12,6 +12,7 @@ import io
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.apps import apps
@@ -20,6 +21,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from crm.admin_base import SuperuserOnlyAdminMixin, TenantScopedAdminMixin, TenantScopedInlineFormSet
@@ -505,3 +507,36 @@ def test_backoffice_pages(attacker, world, group):
         assert response.status_code == status, (response.status_code, response.request["PATH_INFO"])
         assert_no_leak(response, world, echoed=echoed[0] if echoed else "")
     _unchanged(before)
+
+
+def test_the_renewal_action_reaches_only_the_own_tenants_policies(attacker, world):
+    """«Начать продление» (SPEC §13) with a victim's active policy selected beside an own one: only the own renews."""
+    victim_policy, own_policy = world.victim[Policy], world.own[Policy]
+    Policy.objects.filter(pk__in=[victim_policy.pk, own_policy.pk]).update(status="active")
+    data = {"action": "start_renewal", "_selected_action": [victim_policy.pk, own_policy.pk]}
+
+    response = attacker.post(_url(Policy, "changelist"), data, follow=True)
+
+    assert response.status_code == 200
+    assert_no_leak(response, world)
+    assert Deal.objects.filter(renews_policy=own_policy, tenant=own_policy.tenant).count() == 1
+    assert not Deal.objects.filter(renews_policy=victim_policy).exists()
+    assert Deal.objects.filter(tenant=world.victim_tenant).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [(Policy, {"renewal": value}) for value in ("30", "60", "90", "month", "due")] + [(Payment, {"overdue": "yes"})],
+)
+def test_the_due_filters_list_no_victim_rows(attacker, world, model, params):
+    """The renewal and overdue filters (SPEC §13) over due rows of both tenants: only the own tenant's."""
+    today = timezone.localdate(timezone=world.own[Tenant].tzinfo)
+    for which in (world.victim, world.own):
+        Policy.objects.filter(pk=which[Policy].pk).update(status="renewal_due", effective_to=today)
+        Payment.objects.filter(pk=which[Payment].pk).update(planned_date=today - timedelta(days=3))
+
+    response = attacker.get(_url(model, "changelist"), params)
+
+    assert response.status_code == 200
+    assert_no_leak(response, world)
+    assert {row.pk for row in response.context["cl"].result_list} == {world.own[model].pk}
