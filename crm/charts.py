@@ -89,6 +89,23 @@ def hbar_chart(bars: Sequence[Bar], *, title: str, width: int = 560, label_width
     return _svg(title, width, height, parts)
 
 
+@dataclass(frozen=True)
+class _ColumnPlot:
+    """The plot box of a column chart inside its SVG (origin top left), the value at its top, and each column's slot."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    slot: float
+    peak: float
+    stacked: bool
+
+    @property
+    def baseline(self) -> int:
+        return self.top + self.height
+
+
 def column_chart(
     categories: Sequence[str], series: Sequence[Series], *, title: str, stacked: bool = False, width: int = 560
 ) -> SafeString:
@@ -96,78 +113,104 @@ def column_chart(
     if not categories or not series:
         return empty_chart(title)
     height, left, bottom, top, legend = 230, 56, 34, 10, 22
-    plot_h = height - bottom - top - legend
-    plot_w = width - left - 10
     totals = [sum(_float(s.values[i]) for s in series) for i in range(len(categories))]
     peak = (max(totals) if stacked else max(_float(v) for s in series for v in s.values)) or 1.0
-    slot = plot_w / len(categories)
+    plot_w = width - left - 10
+    plot = _ColumnPlot(
+        left=left,
+        top=top,
+        width=plot_w,
+        height=height - bottom - top - legend,
+        slot=plot_w / len(categories),
+        peak=peak,
+        stacked=stacked,
+    )
     # Label every n-th column only when the labels would run into each other.
-    label_step = max(1, ceil(max(len(c) for c in categories) * 7 / slot))
-    parts = [
-        format_html(
-            '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#ccc"/>'
-            '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>'
-            '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">0</text>',
-            left,
-            top + plot_h,
-            width - 10,
-            top + plot_h,
-            left - 6,
-            top + 6,
-            number(peak),
-            left - 6,
-            top + plot_h,
-        )
-    ]
-    for i, category in enumerate(categories):
-        x0 = left + i * slot
-        if i % label_step == 0:
+    label_step = max(1, ceil(max(len(c) for c in categories) * 7 / plot.slot))
+    parts = [_column_axis(plot)]
+    for index, category in enumerate(categories):
+        if index % label_step == 0:
+            parts.append(_column_label(plot, index, category))
+        parts.extend(_category_columns(plot, index, category, series))
+    parts.extend(_legend(series, left=left, bottom=height))
+    return _svg(title, width, height, parts)
+
+
+def _column_axis(plot: _ColumnPlot) -> SafeString:
+    """The baseline, with the peak value at the top of the scale and 0 at its foot."""
+    return format_html(
+        '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#ccc"/>'
+        '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>'
+        '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">0</text>',
+        plot.left,
+        plot.baseline,
+        plot.left + plot.width,
+        plot.baseline,
+        plot.left - 6,
+        plot.top + 6,
+        number(plot.peak),
+        plot.left - 6,
+        plot.baseline,
+    )
+
+
+def _column_label(plot: _ColumnPlot, index: int, category: str) -> SafeString:
+    return format_html(
+        '<text x="{}" y="{}" text-anchor="middle">{}</text>',
+        f"{plot.left + index * plot.slot + plot.slot / 2:.1f}",
+        plot.baseline + 16,
+        _clip(category, 12),
+    )
+
+
+def _category_columns(plot: _ColumnPlot, index: int, category: str, series: Sequence[Series]) -> list[SafeString]:
+    """One category's columns: each series beside the other, or piled up from the baseline when stacked."""
+    x0 = plot.left + index * plot.slot
+    base: float = plot.baseline
+    bar_w = plot.slot * 0.7 if plot.stacked else plot.slot * 0.8 / len(series)
+    parts = []
+    for position, item in enumerate(series):
+        value = _float(item.values[index])
+        h = plot.height * value / plot.peak
+        x = x0 + plot.slot * 0.15 if plot.stacked else x0 + plot.slot * 0.1 + position * bar_w
+        y = base - h if plot.stacked else plot.baseline - h
+        if plot.stacked:
+            base -= h
+        if value:
             parts.append(
                 format_html(
-                    '<text x="{}" y="{}" text-anchor="middle">{}</text>',
-                    f"{x0 + slot / 2:.1f}",
-                    top + plot_h + 16,
-                    _clip(category, 12),
+                    '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} · {}: {}</title></rect>',
+                    f"{x:.1f}",
+                    f"{y:.1f}",
+                    f"{max(bar_w - 2, 1):.1f}",
+                    f"{h:.1f}",
+                    item.color,
+                    category,
+                    item.name,
+                    number(value),
                 )
             )
-        base: float = top + plot_h
-        bar_w = slot * 0.7 if stacked else slot * 0.8 / len(series)
-        for j, item in enumerate(series):
-            value = _float(item.values[i])
-            h = plot_h * value / peak
-            x = x0 + slot * 0.15 if stacked else x0 + slot * 0.1 + j * bar_w
-            y = base - h if stacked else top + plot_h - h
-            if stacked:
-                base -= h
-            if value:
-                parts.append(
-                    format_html(
-                        '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} · {}: {}</title></rect>',
-                        f"{x:.1f}",
-                        f"{y:.1f}",
-                        f"{max(bar_w - 2, 1):.1f}",
-                        f"{h:.1f}",
-                        item.color,
-                        category,
-                        item.name,
-                        number(value),
-                    )
-                )
+    return parts
+
+
+def _legend(series: Sequence[Series], *, left: int, bottom: int) -> list[SafeString]:
+    """A colour swatch and the name of each series, in one row along the chart's foot."""
+    parts = []
     x = left
     for item in series:
         parts.append(
             format_html(
                 '<rect x="{}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{}">{}</text>',
                 x,
-                height - 14,
+                bottom - 14,
                 item.color,
                 x + 14,
-                height - 5,
+                bottom - 5,
                 item.name,
             )
         )
         x += 24 + 7 * len(item.name)
-    return _svg(title, width, height, parts)
+    return parts
 
 
 def empty_chart(title: str) -> SafeString:

@@ -32,18 +32,7 @@ def demo_deals_create(*, demo) -> None:
     """Two deals per status spread over the demo clients and managers; active ones carry policies and payments."""
     tenant, owner = demo.tenant, demo.owner
     today = timezone.localdate()
-    clients = [
-        services.client_create(
-            tenant=tenant,
-            type=client_type,
-            full_name=full_name,
-            short_name=short_name,
-            tax_number=tax_number,
-            status="active",
-            contacts=[_contact(contact)],
-        )
-        for client_type, full_name, short_name, tax_number, contact in _CLIENTS
-    ]
+    clients = _clients_create(tenant)
     policy_count = 0
     for index, (status, path) in enumerate([*_PATHS.items(), *_PATHS.items()]):
         agent = demo.managers[index % len(demo.managers)]
@@ -60,16 +49,7 @@ def demo_deals_create(*, demo) -> None:
         )
         services.journal_entry_create(deal=deal, actor=agent, text="Первичная встреча с клиентом проведена.")
         if path:
-            calculation = services.calculation_create(
-                deal=deal,
-                insurance_company="Ингосстрах",
-                program_name="Стандарт",
-                premium_amount=Decimal("45000.00") + index * 1000,
-                coverage_sum=Decimal("2500000.00"),
-                calculation_date=today - datetime.timedelta(days=30),
-                valid_from=today - datetime.timedelta(days=30),
-                valid_to=today + datetime.timedelta(days=30),
-            )
+            calculation = _calculation_create(deal=deal, premium=Decimal("45000.00") + index * 1000, today=today)
         for step in path:
             deal = services.deal_transition(deal=deal, status=step, actor=agent)
         if status == DealStatus.ACTIVE:
@@ -91,6 +71,36 @@ def demo_deals_create(*, demo) -> None:
     services.deal_task_transition(task=task, status=DealTaskStatus.IN_PROGRESS)
     # The renewal job, as the worker would run it: the policy ending within the notice days becomes renewal_due.
     tenant_policy_renewals(tenant)
+
+
+def _clients_create(tenant) -> list:
+    """The demo clients, all active, each with its one contact."""
+    return [
+        services.client_create(
+            tenant=tenant,
+            type=client_type,
+            full_name=full_name,
+            short_name=short_name,
+            tax_number=tax_number,
+            status="active",
+            contacts=[_contact(contact)],
+        )
+        for client_type, full_name, short_name, tax_number, contact in _CLIENTS
+    ]
+
+
+def _calculation_create(*, deal, premium: Decimal, today: datetime.date):
+    """An insurer's quote valid a month either side of today (an active deal's policy is issued from it)."""
+    return services.calculation_create(
+        deal=deal,
+        insurance_company="Ингосстрах",
+        program_name="Стандарт",
+        premium_amount=premium,
+        coverage_sum=Decimal("2500000.00"),
+        calculation_date=today - datetime.timedelta(days=30),
+        valid_from=today - datetime.timedelta(days=30),
+        valid_to=today + datetime.timedelta(days=30),
+    )
 
 
 def _contact(value: str) -> dict:

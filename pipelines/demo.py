@@ -24,35 +24,25 @@ _COMMENTS = [
 ]
 
 
+def _whatsapp_payload(number: int, name: str, wa_id: str, message: str) -> dict[str, Any]:
+    """A WhatsApp Cloud API webhook body carrying one text message, as Meta delivers it."""
+    incoming = {"from": wa_id, "id": f"wamid.demo{number}", "type": "text", "text": {"body": message}}
+    value = {
+        "messaging_product": "whatsapp",
+        "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+        "messages": [incoming],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "demo", "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
 def _intake(demo, rng: random.Random, number: int, source: str, name: str, phone: str):
     message = rng.choice(_MESSAGES)
     if source == LeadSource.WHATSAPP:
         wa_id = phone.lstrip("+")
-        payload: dict[str, Any] = {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "demo",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-                                "messages": [
-                                    {
-                                        "from": wa_id,
-                                        "id": f"wamid.demo{number}",
-                                        "type": "text",
-                                        "text": {"body": message},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
+        payload: dict[str, Any] = _whatsapp_payload(number, name, wa_id, message)
         return services.lead_intake(
             tenant=demo.tenant,
             source=source,
