@@ -20,7 +20,16 @@ def test_list_returns_default_pipeline_with_ordered_stages(api_client, manager, 
     assert item["created_at"].endswith("+03:00")
     assert [stage["name"] for stage in item["stages"]] == ["Новые", "В работе", "Переговоры", "Успешно", "Отказ"]
     assert [stage["is_closed"] for stage in item["stages"]] == [False, False, False, True, True]
-    assert set(item["stages"][0]) == {"id", "pipeline_id", "name", "order_index", "color", "is_closed", "created_at"}
+    assert set(item["stages"][0]) == {
+        "id",
+        "pipeline_id",
+        "name",
+        "order_index",
+        "color",
+        "is_closed",
+        "outcome",
+        "created_at",
+    }
     assert item["stages"][0]["pipeline_id"] == pipeline.pk
 
 
