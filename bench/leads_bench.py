@@ -1,15 +1,18 @@
-"""The lead table, a stage move and webhook intake with 100,000 leads in one tenant, through the real server.
+"""The lead table, the pipeline summary, a stage move and webhook intake with 100,000 leads in one tenant, through
+the real server.
 
     .venv/bin/python bench/leads_bench.py                    # seed once (bench/leads_data.py), then measure
     .venv/bin/python bench/leads_bench.py --without-indexes  # the same with the lead table's indexes dropped
     .venv/bin/python bench/leads_bench.py --quick            # fewer requests, shorter wrk runs (smoke test)
     .venv/bin/python bench/leads_bench.py --server gunicorn  # the API side of the split layout: sync workers
+    .venv/bin/python bench/leads_bench.py --latency-only     # the sequential latency rows only (no wrk needed)
 
 PostgreSQL at `--db-url` (default `postgres://postgres@127.0.0.1:5432/crm_bench_leads`). The server is
 `python -m crm.serve --workers 2` or `gunicorn crm.wsgi -w 2` (DEBUG=0, the psycopg pool, rate limits raised so they
-never answer 429, no Redis) with `bench.leads_settings`, which adds two comparison endpoints (bench/leads_floor.py):
-the floor (one hand-written SQL query for the same page, orjson, no auth) and a textbook DRF ListAPIView +
-ModelSerializer + LimitOffset.
+never answer 429, no Redis) with `bench.leads_settings`, which adds the comparison endpoints (bench/leads_floor.py):
+the floors (one hand-written SQL query for the same table page or the same pipeline summary, orjson, no auth) and a
+textbook DRF ListAPIView + ModelSerializer + LimitOffset. The read tenant's leads get budgets once (two in three
+leads, bench data seeded before budgets existed has none), so the summary sums real values.
 
 Two kinds of figures:
 - latency: one keep-alive client, requests one after another (no queueing): median and p95 in ms, and the SQL
@@ -137,6 +140,23 @@ def _wrk(port: int, path: str, headers: dict, *, duration: int, script: str | No
     return rps, int(errors.group(1)) if errors else 0, float(p99.group(1)) * scale if p99 else 0.0
 
 
+BUDGETS_SQL = """
+UPDATE pipelines_lead SET price = (id %% 5000) * 1000 + 0.5
+WHERE tenant_id = %(tenant)s AND id %% 3 <> 0
+  AND NOT EXISTS (SELECT 1 FROM pipelines_lead p WHERE p.tenant_id = %(tenant)s AND p.price IS NOT NULL)
+"""
+
+
+def _budgets_ensure(tenant) -> None:
+    """Budgets on two in three of the tenant's leads (once: a tenant with any budget is left as it is)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(BUDGETS_SQL, {"tenant": tenant.pk})
+        if cursor.rowcount:
+            cursor.execute("VACUUM ANALYZE pipelines_lead")
+
+
 def _indexes(drop: bool) -> None:
     """Drop (or re-create) the lead table's indexes for sorts, filters and search; pk and FK indexes stay."""
     from django.db import connection
@@ -166,6 +186,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--without-indexes", action="store_true", help="drop the lead table's indexes first")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--latency-only", action="store_true", help="skip the wrk throughput runs")
     parser.add_argument("--server", choices=harness.SERVERS, default="serve", help="ASGI, or gunicorn sync workers")
     args = parser.parse_args(argv)
     if args.quick:
@@ -177,11 +198,14 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
     _indexes(drop=args.without_indexes)
 
     from crm.models import Tenant
-    from pipelines.models import Lead, Stage
+    from pipelines.models import Lead, Pipeline, Stage
     from pipelines.selectors import lead_table_cursor_encode
 
     reads = Tenant.objects.get(slug=f"{leads_data.SLUG_PREFIX}1")
     writes = Tenant.objects.get(slug=f"{leads_data.SLUG_PREFIX}2")
+    _budgets_ensure(reads)
+    main_pipeline = Pipeline.objects.get(tenant=reads, is_default=True)
+    summary = f"/api/pipelines/{main_pipeline.pk}/summary"
     total = Lead.objects.filter(tenant=reads).count()
     deep = Lead.objects.filter(tenant=reads).order_by("-created_at", "-id").values("id", "created_at")[total - 51]
     deep_cursor = lead_table_cursor_encode(ordering="-created_at", value=deep["created_at"], lead_id=deep["id"])
@@ -201,6 +225,9 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
         ("table: manager's first page", manager, f"{TABLE}?limit=50"),
         ("floor: one SQL + orjson", None, f"/bench/floor/leads?tenant_id={reads.pk}&limit=50"),
         ("DRF ListAPIView default", owner, "/bench/drf/leads?limit=50"),
+        ("summary: owner (whole tenant)", owner, summary),
+        ("summary: manager (own leads)", manager, summary),
+        ("summary floor: one SQL + orjson", None, f"/bench/floor/summary?pipeline_id={main_pipeline.pk}"),
     ]
 
     port = harness.free_port()
@@ -220,8 +247,9 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
                 port, "GET", path, auth.get(who, {}), warmup=args.warmup, requests=args.requests
             )
             payload = json.loads(body)
-            rows = len(payload.get("rows", payload.get("results", [])))
-            shown_total = payload.get("total", payload.get("count", "-"))
+            rows = len(payload.get("rows", payload.get("results", payload.get("stages", []))))
+            counted = sum(stage["leads"] for stage in payload.get("stages", [])) or "-"
+            shown_total = payload.get("total", payload.get("count", counted))
             queries = _query_count("GET", path, who)
             print(f"{label:<32} {median:>10.2f} {p95:>8.2f} {queries:>8} {rows:>5} {shown_total:>7}")
         patch_path = f"/api/leads/{write_ids[0]}/stage"
@@ -241,6 +269,8 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
         intake_body = json.dumps({"name": "Seq", "phone": "+79990000001", "message": "hi"})
         queries = _query_count("POST", intake_path, None, body=intake_body)
         print(f"{'POST site webhook (repeat)':<32} {'':>10} {'':>8} {queries:>8}")
+        if args.latency_only:
+            return
 
         throughput = {
             "table first page": (f"{TABLE}?limit=50", auth[owner], None),
@@ -248,6 +278,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
             "table deep page (offset)": (f"{TABLE}?limit=50&offset={total - 50}", auth[owner], None),
             "floor": (f"/bench/floor/leads?tenant_id={reads.pk}&limit=50", {}, None),
             "DRF default": ("/bench/drf/leads?limit=50", auth[owner], None),
+            "summary (owner)": (summary, auth[owner], None),
         }
         patch_script = PATCH_LUA % {"ids": ",".join(map(str, write_ids)), "stages": ",".join(map(str, stages))}
         results: dict[str, list] = {name: [] for name in [*throughput, "PATCH stage", "intake (site webhook)"]}
@@ -284,7 +315,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
         harness.server_stop(server)
         if args.without_indexes:
             _indexes(drop=False)
-    print(f"\nServer log: {log_path}")
+        print(f"\nServer log: {log_path}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import secrets
 import uuid
 import zoneinfo
+from typing import ClassVar, Self
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
@@ -47,6 +48,9 @@ class Tenant(models.Model):
     # SPEC §12: how webhook leads get an assignee; the users in turn (empty: every active manager).
     lead_distribution = models.CharField(max_length=16, choices=LeadDistribution.choices, default=LeadDistribution.NONE)
     distribution_user_ids = models.JSONField(default=list, blank=True)
+    # The user the last distributed lead went to: the next one goes to whoever follows them in turn (kept, not
+    # derived from the leads, which may be reassigned or erased since).
+    distribution_cursor_user_id = models.BigIntegerField(null=True, blank=True, editable=False)
     # SPEC §13: an active policy ending within this many days of today becomes `renewal_due`.
     renewal_notice_days = models.PositiveSmallIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(365)]
@@ -94,7 +98,7 @@ class User(AbstractUser):
     token_version = models.PositiveIntegerField(default=0, editable=False)
     tokens_revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager[Self]] = UserManager()
 
     class Meta:
         ordering = ["id"]

@@ -7,11 +7,15 @@ never reaches the API caller, and nothing is lost by it: streams read the log on
 catch-up or a reconnect with Last-Event-ID, and the webhook sweep starts any deliverer that was not woken.
 """
 
+import json
 import logging
 from collections.abc import Iterable
 from typing import Literal
 
 from django.db import transaction
+from django.db.models import JSONField
+from django.db.models.functions import Cast
+from django_eventstream.models import Event
 
 from crm.models import Role, User
 from events import broker, storage
@@ -36,16 +40,45 @@ def lead_event_emit(
     `assignee_ids`: the managers who must hear of it besides the tenant's supervisors: the current assignee and,
     on a reassignment, the previous one (SPEC §8).
     """
+    # Part of the caller's transaction (no savepoint): if the event cannot be stored, the change fails with it.
+    with transaction.atomic(savepoint=False):
+        _stream_event_store(event_type=event_type, tenant_id=tenant_id, lead_id=lead_id, assignee_ids=assignee_ids)
+        webhook_event_emit(event_type=event_type, tenant_id=tenant_id, object_id=lead_id)
+
+
+def lead_deleted_emit(*, tenant_id: int, lead_id: int, assignee_ids: Iterable[int | None] = ()) -> None:
+    """A lead is gone (erased, or merged into another): webhooks get `lead_deleted` with `{"id"}` (SPEC §14).
+
+    The streams get `lead_updated` for it, as SPEC §8 has no type for a removal: a client reading the lead again gets
+    404 and drops it (the board does), and nothing of the lead is in the event.
+    """
+    with transaction.atomic(savepoint=False):
+        _stream_event_store(event_type="lead_updated", tenant_id=tenant_id, lead_id=lead_id, assignee_ids=assignee_ids)
+        webhook_event_emit(event_type="lead_deleted", tenant_id=tenant_id, object_id=lead_id)
+
+
+def webhook_log_forget(*, tenant_id: int, kind: str, object_id: int) -> int:
+    """An erased object (SPEC §12): what the tenant's webhook log kept of it (`<kind>_created`/`_updated` bodies, the
+    object as its API rendered it) becomes `{"id"}`, so no later delivery or replay sends it again; how many events.
+    """
+    rendered = (
+        Event.objects.filter(channel=webhook_log.channel(tenant_id), type__startswith=f"{kind}_")
+        .annotate(document=Cast("data", JSONField()))
+        .filter(document__id=object_id)
+    )
+    return Event.objects.filter(pk__in=rendered.values("pk")).update(data=json.dumps({"id": object_id}))
+
+
+def _stream_event_store(
+    *, event_type: LeadEventType, tenant_id: int, lead_id: int, assignee_ids: Iterable[int | None]
+) -> None:
     recipients = frozenset(user_id for user_id in assignee_ids if user_id is not None)
     data = envelope(event_type, {"lead_id": lead_id, "tenant_id": tenant_id})
     # The tenant channel first in every transaction: the counter rows of a tenant are always locked in one order.
     channels = [tenant_channel(tenant_id)] + [
         user_channel(tenant_id, user_id) for user_id in _manager_ids(tenant_id, recipients)
     ]
-    # Part of the caller's transaction (no savepoint): if the event cannot be stored, the change fails with it.
-    with transaction.atomic(savepoint=False):
-        pks = tuple(storage.append_pending(channel, event_type, data) for channel in channels)
-        webhook_event_emit(event_type=event_type, tenant_id=tenant_id, object_id=lead_id)
+    pks = tuple(storage.append_pending(channel, event_type, data) for channel in channels)
     transaction.on_commit(
         lambda: _deliver(event_type=event_type, tenant_id=tenant_id, lead_id=lead_id, assignee_ids=recipients, pks=pks),
         robust=True,

@@ -10,13 +10,14 @@ from django.forms.models import ModelChoiceIterator
 
 from crm.admin_base import TenantScopedAdmin, TenantScopedInline, TenantScopedReadOnlyInline
 from crm.admin_versions import VersionedAdminMixin
-from crm.tenancy import sees_whole_tenant
+from crm.charts import money
+from crm.tenancy import is_tenant_staff, sees_whole_tenant
 from crm.versions import ANY
 from pipelines import services
 from pipelines.admin_bulk import LeadBulkActionsMixin
 from pipelines.models import Lead, LeadHistory, LossReason, Pipeline, Stage
 
-LEAD_FORM_FIELDS = ("name", "phone", "email", "comment", "assigned_to")
+LEAD_FORM_FIELDS = ("name", "phone", "email", "comment", "assigned_to", "price")
 
 
 def _record_formset_changes(formset, new=(), changed=(), deleted=()) -> None:
@@ -149,7 +150,18 @@ class LeadHistoryInline(TenantScopedReadOnlyInline):
 
 @admin.register(Lead)
 class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
-    list_display = ["id", "name", "phone", "email", "source", "pipeline", "stage", "assigned_to", "created_at"]
+    list_display = [
+        "id",
+        "name",
+        "phone",
+        "email",
+        "source",
+        "pipeline",
+        "stage",
+        "assigned_to",
+        "budget",
+        "created_at",
+    ]
     list_select_related = ["pipeline", "stage", "assigned_to"]
     list_filter = [
         ("pipeline", admin.RelatedOnlyFieldListFilter),
@@ -167,6 +179,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         "stage",
         "loss_reason",
         "assigned_to",
+        "price",
         "comment",
         "external_id",
         "moved_to_stage_at",
@@ -177,6 +190,36 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
     inlines = [LeadHistoryInline]
     # A manager works their own leads (the list, the card, a new lead is theirs); assigning is a supervisor's job.
     manager_permissions = frozenset({"view", "add", "change"})
+    actions = [*LeadBulkActionsMixin.actions, "convert_to_deals"]
+
+    @admin.action(description="Создать сделку", permissions=["change"])
+    def convert_to_deals(self, request, queryset):
+        """Each selected lead becomes a v1 client and deal (SPEC §12), through the API's service and its rules."""
+        self.run_per_row(
+            request, queryset, lambda lead: services.lead_convert(lead=lead, user=request.user), "Создана сделка"
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        # Erasure (SPEC §12) is a supervisor's act, as in the API: tenant staff and superusers, never a manager.
+        return request.user.is_superuser or is_tenant_staff(request.user)
+
+    def get_deleted_objects(self, objs, request):
+        # The lead's tasks, history and delivery ids go with it by design (lead_erase): deleting the lead needs no
+        # permission on them.
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+    def delete_model(self, request, obj):
+        services.lead_erase(lead=obj, user=_acting_user(request))
+
+    def delete_queryset(self, request, queryset):
+        # "Delete selected": the same erasure per lead (its events, its contact's lock), not one bulk DELETE.
+        for lead in queryset:
+            services.lead_erase(lead=lead, user=_acting_user(request))
+
+    @admin.display(description="Бюджет", ordering="price")
+    def budget(self, lead):
+        return money(lead.price) if lead.price is not None else "—"
 
     def get_fields(self, request, obj=None):
         # A new lead starts open; its loss reason is named when it is moved into a lost stage.

@@ -4,6 +4,9 @@ A row whose phone (normalised to E.164) already belongs to a lead of the tenant 
 with only an email that a lead already has: reported in the preview, never created twice (also within one file).
 """
 
+import re
+from decimal import Decimal, InvalidOperation
+
 from django.db.models import Q
 
 from crm.errors import ValidationFailed
@@ -14,6 +17,10 @@ from pipelines import services
 from pipelines.models import Lead, LeadSource, Pipeline, Stage
 
 _SOURCES = {key.lower(): value for value, label in LeadSource.choices for key in (value, label)}
+# What people type around an amount: spaces between thousands (plain, no-break, thin) and the currency.
+_PRICE_DECORATION = re.compile(r"[\s\u00a0\u202f]|₽|руб\.?|р\.", re.IGNORECASE)
+_CENT = Decimal("0.01")
+_PRICE_LIMIT = Decimal("1000000000000")  # 12 integer digits (SPEC §3)
 
 
 def _source(text: str) -> str:
@@ -41,6 +48,20 @@ def _stage(tenant, pipeline_name: str, stage_name: str) -> tuple[Pipeline | None
     return pipeline, stage
 
 
+def _price(text: str) -> Decimal | None:
+    """«1 250 000,50 ₽», «1250000.5» or empty (no budget); at most 2 decimals, ≥ 0, 12 integer digits."""
+    if not text:
+        return None
+    try:
+        price = Decimal(_PRICE_DECORATION.sub("", text).replace(",", "."))
+        valid = price.is_finite() and 0 <= price < _PRICE_LIMIT and price == price.quantize(_CENT)
+    except InvalidOperation:
+        valid = False
+    if not valid:
+        raise ValidationFailed.for_field("Бюджет", f"«{text[:40]}»: сумма от 0, не больше 2 знаков после запятой.")
+    return price.quantize(_CENT)
+
+
 def _assignee(tenant, text: str) -> User | None:
     if not text:
         return None
@@ -65,7 +86,7 @@ def lead_import_row(*, tenant, user, values: dict[str, str]) -> str:
     duplicate = existing.order_by("id").first()
     if duplicate is not None:
         raise DuplicateRow(
-            f"Уже есть лид #{duplicate.pk} «{duplicate.name}» с {'телефоном ' + phone if phone else 'email ' + email}."
+            f"Уже есть лид #{duplicate.pk} «{duplicate.name}» с {'телефоном ' + phone if phone else f'email {email}'}."
         )
     pipeline, stage = _stage(tenant, values.get("pipeline", ""), values.get("stage", ""))
     lead = services.lead_create(
@@ -79,6 +100,7 @@ def lead_import_row(*, tenant, user, values: dict[str, str]) -> str:
         pipeline=pipeline,
         stage=stage,
         assigned_to=_assignee(tenant, values.get("assigned_to", "")),
+        price=_price(values.get("price", "")),
     )
     return f"#{lead.pk} {lead.name} → «{lead.stage.name}»"
 
@@ -97,6 +119,7 @@ LEAD_IMPORT = ImportSpec(
         ImportColumn("pipeline", ("Воронка",), help="Название; пусто — основная воронка."),
         ImportColumn("stage", ("Стадия",), help="Название стадии воронки; пусто — первая открытая."),
         ImportColumn("assigned_to", ("Ответственный",), help="Логин, имя или email пользователя."),
+        ImportColumn("price", ("Бюджет", "Сумма"), help="Число: 1250000,50 или «1 250 000,50 ₽»; пусто — без бюджета."),
         ImportColumn("comment", ("Комментарий",)),
     ),
 )

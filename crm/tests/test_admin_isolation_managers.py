@@ -26,6 +26,7 @@ from crm.tests.test_admin_isolation_matrix import (
 )
 from deals.models import Calculation, Client, Deal, DealTask, Payment, Policy
 from deals.tests.factories import DealFactory, PolicyFactory
+from events.models import WebhookDelivery, WebhookSubscription
 from pipelines.models import Lead, LossReason, Pipeline, Stage
 from pipelines.services import lead_create
 from tasks.models import LeadTask
@@ -48,6 +49,8 @@ MANAGER_CASES = {
     Payment: frozenset(),
     DealTask: frozenset(),
     LossReason: frozenset(),  # the tenant's list is a supervisor's (SPEC §12)
+    WebhookSubscription: frozenset(),  # owner and admin business (SPEC §14)
+    WebhookDelivery: frozenset(),
 }
 COLLEAGUES = ("Свой лид", "Своя задача", "Своя сделка")
 world = staff_matrix.world  # the fixture: both tenants with one row of every kind
@@ -127,6 +130,10 @@ def _board(client, world):
     yield board, 200
     assert [card["id"] for column in board.context["columns"] for card in column.cards] == [world.mine[Lead].pk]
     yield client.get(reverse("admin:pipelines_pipeline_board", args=[victim[Pipeline].pk])), 404
+    summary = client.get(reverse("admin:pipelines_pipeline_board_summary", args=[own_pipeline.pk]))
+    yield summary, 200
+    assert sum(column["leads"] for column in summary.json()["columns"]) == 1  # world.mine only
+    yield client.get(reverse("admin:pipelines_pipeline_board_summary", args=[victim[Pipeline].pk])), 404
     card = "admin:pipelines_pipeline_board_card"
     yield client.get(reverse(card, args=[own_pipeline.pk, world.own[Lead].pk])), 404
     yield client.get(reverse(card, args=[own_pipeline.pk, world.mine[Lead].pk])), 200
@@ -170,6 +177,7 @@ MANAGER_PAGE_CASES = {
     "pipelines_default_board": _default_board,
     "pipelines_pipeline_board": _board,
     "pipelines_pipeline_board_card": _board,
+    "pipelines_pipeline_board_summary": _board,
     "pipelines_pipeline_board_move": _board,
     "deals_deal_status": _deal_work,
     "deals_deal_journal": _deal_work,
@@ -204,6 +212,21 @@ def test_the_manager_start_page_links_their_work(client, manager_world):
     assert reverse("admin:backoffice_dashboard") not in body
     assert reverse("admin:crm_tenant_changelist") not in body
     assert reverse("admin:crm_user_changelist") not in body
+
+
+def test_a_manager_converts_only_their_own_lead(client, manager_world):
+    """«Создать сделку» (SPEC §12) over the manager's lead, a colleague's and another tenant's: only theirs."""
+    world = manager_world
+    leads = (world.mine[Lead], world.own[Lead], world.victim[Lead])
+    data = {"action": "convert_to_deals", "_selected_action": [lead.pk for lead in leads]}
+
+    response = client.post(_url(Lead, "changelist"), data, follow=True)
+
+    assert response.status_code == 200
+    assert_no_leak(response, world)
+    assert_no_colleague(response)
+    assert [Lead.objects.get(pk=lead.pk).deal_id is not None for lead in leads] == [True, False, False]
+    assert Deal.objects.get(lead_id=world.mine[Lead].pk).sales_agent_id == world.manager.uuid
 
 
 def test_a_manager_cannot_start_a_renewal_in_the_back_office(client, manager_world):

@@ -36,6 +36,7 @@ from deals.tests.factories import (
     PaymentFactory,
     PolicyFactory,
 )
+from events.models import WebhookDelivery, WebhookSubscription
 from pipelines.models import Lead, LossReason, Pipeline, Stage
 from pipelines.services import default_pipeline_ensure, lead_create
 from tasks.models import LeadTask
@@ -96,6 +97,7 @@ def world(tenant, other_tenant, owner, foreign_owner) -> World:
         IdempotencyKey: _idempotency_key(other_tenant, foreign_owner),
         Group: Group.objects.create(name=_marked("группа")),
         LossReason: LossReason.objects.create(tenant=other_tenant, name=_marked("причина")),
+        **_webhook_objects(other_tenant, _marked),
     }
     own_pipeline, _ = default_pipeline_ensure(tenant=tenant)
     own_lead = lead_create(tenant=tenant, name="Свой лид", phone=None, email="own@acme.test", assigned_to=owner)
@@ -116,6 +118,7 @@ def world(tenant, other_tenant, owner, foreign_owner) -> World:
         IdempotencyKey: _idempotency_key(tenant, colleague),
         Group: victim[Group],
         LossReason: LossReason.objects.create(tenant=tenant, name="Своя причина"),
+        **_webhook_objects(tenant, lambda text: f"Своя {text}"),
     }
     return World(victim=victim, own=own, attacker=owner, victim_tenant=other_tenant)
 
@@ -130,6 +133,28 @@ def _deal_objects(deal, user, name) -> dict:
         Payment: PaymentFactory(policy=policy, notes=name("платёж"), external_ref=name("ref")),
         DealTask: DealTaskFactory(tenant=deal.tenant, deal=deal, subject=name("задача по сделке"), assignee=user),
     }
+
+
+def _webhook_objects(tenant, name) -> dict:
+    """A webhook subscription (its URL, description and secret named through `name`) and one attempt of its log."""
+    slug = name("hooks").replace(" ", "-").lower()
+    subscription = WebhookSubscription.objects.create(
+        tenant=tenant,
+        url=f"https://hooks.example/{slug}",
+        events=["deal_created"],
+        description=name("подписка"),
+        secret=f"whsec_{slug}",
+    )
+    delivery = WebhookDelivery.objects.create(
+        tenant=tenant,
+        subscription=subscription,
+        event_id=f"evt_{tenant.pk}_1",
+        event_type="deal_created",
+        attempt=1,
+        status="failed",
+        error=name("ошибка"),
+    )
+    return {WebhookSubscription: subscription, WebhookDelivery: delivery}
 
 
 def _idempotency_key(tenant, user) -> IdempotencyKey:
@@ -256,6 +281,9 @@ ADMIN_CASES = {
     Payment: AdminCase(),
     DealTask: AdminCase(),
     LossReason: AdminCase(),
+    # Webhooks are owner and admin business, as in the API (SPEC §14); the delivery log is written by deliveries.
+    WebhookSubscription: AdminCase(closed_to=frozenset({"rop"})),
+    WebhookDelivery: AdminCase(closed_to=frozenset({"rop"}), add_closed_to=STAFF),
 }
 
 
@@ -381,7 +409,7 @@ def test_user_password_page_of_a_victim(attacker, world):
 
 def _site_pages(attacker, world):
     yield attacker.get(reverse("admin:index"))
-    for app_label in ("crm", "auth", "pipelines", "tasks", "deals"):
+    for app_label in ("crm", "auth", "pipelines", "tasks", "deals", "events"):
         yield attacker.get(reverse("admin:app_list", args=[app_label]))
     yield attacker.get(reverse("admin:login"))
     yield attacker.get(reverse("admin:password_change"))
@@ -399,6 +427,9 @@ def _board_pages(attacker, world):
     yield attacker.get(reverse("admin:pipelines_pipeline_board", args=[victim[Pipeline].pk])), 404
     yield attacker.get(reverse("admin:pipelines_pipeline_board", args=[own[Pipeline].pk])), 200
     yield attacker.get(reverse("admin:pipelines_pipeline_board", args=[own[Pipeline].pk]), {"assignee": "x"}), 200
+    summary = "admin:pipelines_pipeline_board_summary"
+    yield attacker.get(reverse(summary, args=[victim[Pipeline].pk])), 404
+    yield attacker.get(reverse(summary, args=[own[Pipeline].pk])), 200
     card = "admin:pipelines_pipeline_board_card"
     yield attacker.get(reverse(card, args=[own[Pipeline].pk, victim[Lead].pk])), 404
     yield attacker.get(reverse(card, args=[victim[Pipeline].pk, victim[Lead].pk])), 404
@@ -458,6 +489,7 @@ BACKOFFICE_CASES = {
     "pipelines_default_board": _default_board_pages,
     "pipelines_pipeline_board": _board_pages,
     "pipelines_pipeline_board_card": _board_pages,
+    "pipelines_pipeline_board_summary": _board_pages,
     "pipelines_pipeline_board_move": _board_pages,
     "deals_deal_status": _deal_work_pages,
     "deals_deal_journal": _deal_work_pages,
@@ -507,6 +539,21 @@ def test_backoffice_pages(attacker, world, group):
         assert response.status_code == status, (response.status_code, response.request["PATH_INFO"])
         assert_no_leak(response, world, echoed=echoed[0] if echoed else "")
     _unchanged(before)
+
+
+def test_the_convert_action_reaches_only_the_own_tenants_leads(attacker, world):
+    """«Создать сделку» (SPEC §12) with a victim's lead selected beside an own one: only the own lead converts."""
+    victim_lead, own_lead = world.victim[Lead], world.own[Lead]
+    data = {"action": "convert_to_deals", "_selected_action": [victim_lead.pk, own_lead.pk]}
+
+    response = attacker.post(_url(Lead, "changelist"), data, follow=True)
+
+    assert response.status_code == 200
+    assert_no_leak(response, world)
+    assert Lead.objects.get(pk=own_lead.pk).deal_id is not None
+    assert Lead.objects.get(pk=victim_lead.pk).deal_id is None
+    assert not Deal.objects.filter(tenant=world.victim_tenant, lead_id__isnull=False).exists()
+    assert Client.objects.filter(tenant=world.victim_tenant).count() == 1
 
 
 def test_the_renewal_action_reaches_only_the_own_tenants_policies(attacker, world):

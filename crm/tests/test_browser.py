@@ -257,6 +257,29 @@ def test_a_webhook_lead_appears_and_a_move_elsewhere_moves_the_card_without_relo
     assert page.evaluate("window.__noReload") is True
 
 
+def test_column_headers_follow_a_budget_and_a_move_live(page, live):
+    """SPEC §12: each column shows its count and the sum of its budgets, kept right as leads change elsewhere."""
+    open_board(page, live)
+    page.evaluate("window.__noReload = true")
+    body = {"name": "Бюджетный Лид", "phone": "+79160000066", "stage_id": live.stages["Успешно"]}
+    lead = live.leads["Бюджетный Лид"] = live.api("POST", "/api/leads", json=body).json()["id"]
+
+    def header(stage: str) -> str:
+        return f'.board-column[data-stage-id="{live.stages[stage]}"]'
+
+    def wait_for_text(selector: str, text: str) -> None:
+        page.wait_for_function("([s, t]) => document.querySelector(s).textContent === t", arg=[selector, text])
+
+    live.api("PATCH", f"/api/leads/{lead}", json={"price": 1250000.5})
+    wait_for_text(f"{header('Успешно')} .stage-sum", "1\u202f250\u202f000,50\u00a0₽")
+    assert "1\u202f250\u202f000,50\u00a0₽" in page.inner_text(f"{card(live, 'Бюджетный Лид')} .card-price")
+
+    live.api("PATCH", f"/api/leads/{lead}/stage", json={"stage_id": live.stages["Переговоры"]})
+    wait_for_text(f"{header('Успешно')} .stage-sum", "0,00\u00a0₽")
+    wait_for_text(f"{header('Переговоры')} .stage-sum", "1\u202f250\u202f000,50\u00a0₽")
+    assert page.evaluate("window.__noReload") is True
+
+
 def save_screenshot(page, name: str, tmp_path: Path, **options) -> None:
     path = (SCREENSHOTS or tmp_path) / name
     page.screenshot(path=str(path), **options)

@@ -332,6 +332,32 @@ def _pipelines_tenant_param(world: World, request):
     assert_error(response, 403, "forbidden")
 
 
+def _summary_counts_what_the_caller_sees(world: World, request):
+    """SPEC §12: a manager's stage counts are their own leads; the owner's, the whole tenant's."""
+    pipeline = world["pipeline"][OWN]
+
+    def counted(user) -> int:
+        response = request(user, "GET", f"/api/pipelines/{pipeline.pk}/summary")
+        assert response.status_code == 200
+        return sum(row["leads"] for row in response.json()["stages"])
+
+    in_pipeline = Lead.objects.filter(pipeline=pipeline)
+    assert counted(world.manager) == in_pipeline.filter(assigned_to=world.manager).count() == 1
+    assert counted(world.owner) == in_pipeline.count() > 1
+
+
+def _convert_checks(world: World, request):
+    """SPEC §12: a foreign agent in the nested deal is a 400 naming `deal.sales_agent_id`; a manager may not make a
+    colleague the agent of their own lead's deal (403). Nothing is stored."""
+    before = database_rows()
+    path = f"/api/leads/{world['lead'][OWN].pk}/convert"
+    response = request(world.owner, "POST", path, {"deal": {"sales_agent_id": _foreign_user_uuid(world)}})
+    assert_error(response, 400, "validation_error", "deal.sales_agent_id")
+    response = request(world.manager, "POST", path, {"deal": {"sales_agent_id": _colleague_uuid(world)}})
+    assert_error(response, 403, "forbidden")
+    assert database_rows() == before
+
+
 def _own_tenant_only(path: str):
     def check(world: World, request):
         response = request(world.owner, "GET", path)
@@ -412,6 +438,9 @@ CASES: dict[tuple[str, str], Case] = {
         "/api/pipelines", 201, body=lambda w: {"name": "Вторая"}, manager_role_denied=True
     ),
     ("/api/pipelines/{pk}", "GET"): Case("/api/pipelines/{pipeline}", 200, not_found="not_found"),
+    ("/api/pipelines/{pk}/summary", "GET"): Case(
+        "/api/pipelines/{pipeline}/summary", 200, not_found="not_found", checks=_summary_counts_what_the_caller_sees
+    ),
     ("/api/pipelines/{pk}", "PATCH"): Case(
         "/api/pipelines/{pipeline}",
         200,
@@ -471,6 +500,17 @@ CASES: dict[tuple[str, str], Case] = {
         foreign_body=(BodyProbe("assigned_to_user_id", _foreign_user_id, 400, "validation_error"),),
         manager_body=(BodyProbe("assigned_to_user_id", lambda w: w.other_manager.pk, 403, "forbidden"),),
     ),
+    ("/api/leads/{pk}", "DELETE"): Case("/api/leads/{lead}", 204, not_found="not_found", manager_role_denied=True),
+    ("/api/leads/{pk}/merge", "POST"): Case(
+        "/api/leads/{lead}/merge",
+        200,
+        body=lambda w: {"from_lead_id": w["lead"][COLLEAGUE].pk},
+        not_found="not_found",
+        colleague_denied=True,
+        foreign_body=(BodyProbe("from_lead_id", lambda w: w["lead"][FOREIGN].pk, 400, "validation_error"),),
+        # The manager's own lead with a colleague's as the duplicate: both must be theirs (SPEC §12).
+        manager_body=(BodyProbe("from_lead_id", lambda w: w["lead"][COLLEAGUE].pk, 403, "forbidden"),),
+    ),
     ("/api/leads/{pk}/history", "GET"): Case(
         "/api/leads/{lead}/history", 200, not_found="not_found", colleague_denied=True
     ),
@@ -481,6 +521,15 @@ CASES: dict[tuple[str, str], Case] = {
         not_found="not_found",
         colleague_denied=True,
         foreign_body=(BodyProbe("stage_id", lambda w: w["stage"][FOREIGN].pk, 400, "validation_error"),),
+    ),
+    ("/api/leads/{pk}/convert", "POST"): Case(
+        "/api/leads/{lead}/convert",
+        201,
+        body=lambda w: {},
+        not_found="not_found",
+        colleague_denied=True,
+        foreign_body=(BodyProbe("client_id", _uuid("client"), 400, "validation_error"),),
+        checks=_convert_checks,
     ),
     ("/api/v2/leads/table", "GET"): Case("/api/v2/leads/table", 200, list_rows="lead", manager_scoped=True),
     # --- lead tasks

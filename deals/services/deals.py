@@ -15,6 +15,7 @@ from deals.services.common import (
     save_or_conflict,
     transition_allowed,
 )
+from events.services import webhook_event_emit
 
 DEAL_EDITABLE_FIELDS = frozenset({"title", "description", "expected_close_date", "tags"})
 _PEOPLE = (("sales_agent", "Агент"), ("executor", "Исполнитель"))
@@ -49,8 +50,12 @@ def deal_create(
     executor=None,
     expected_close_date=None,
     tags=(),
+    lead_id: int | None = None,
 ) -> Deal:
-    """Open a draft deal with its document folder; a manager must be its agent or executor."""
+    """Open a draft deal with its document folder; a manager must be its agent or executor.
+
+    `lead_id`: the sales lead it was converted from (SPEC §12); a plain id, the deals app knows no leads.
+    """
     client = Client.objects.for_tenant(tenant).filter(pk=client_id).first()
     if client is None:
         raise ClientNotFound(f"Client {client_id} not found.")
@@ -65,10 +70,12 @@ def deal_create(
         executor=executor,
         expected_close_date=expected_close_date,
         tags=list(tags),
+        lead_id=lead_id,
     )
     deal.folder_id = folder_provider().folder_for_deal(tenant_id=tenant.pk, deal_id=deal.pk, title=title)
     clean_fields(deal)
     save_or_conflict(deal, {"deals_deal_open_title_uniq": _deal_conflict(title)}, force_insert=True)
+    webhook_event_emit(event_type="deal_created", tenant_id=deal.tenant_id, object_id=deal.pk)
     return deal
 
 
@@ -131,6 +138,7 @@ def deal_update(*, deal: Deal, actor, status: str | None = None, expected: Expec
         )
         for text in notes:
             _journal_system(deal=deal, actor=actor, text=text)
+        webhook_event_emit(event_type="deal_updated", tenant_id=deal.tenant_id, object_id=deal.pk)
     return deal
 
 
@@ -146,13 +154,13 @@ def _journal_system(*, deal: Deal, actor, text: str) -> JournalEntry:
 
 
 @transaction.atomic
-def journal_entry_create(*, deal: Deal, actor, text: str, attachments=()) -> JournalEntry:
-    """A user's note in the deal journal."""
+def journal_entry_create(*, deal: Deal, actor, text: str, attachments=(), kind: str = JournalKind.NOTE) -> JournalEntry:
+    """A user's note in the deal journal, or a `system` record of something done elsewhere (a lead converted)."""
     entry = JournalEntry(
         tenant_id=deal.tenant_id,
         deal=deal,
         author=actor,
-        kind=JournalKind.NOTE,
+        kind=kind,
         text=text,
         attachments=list(attachments),
     )

@@ -13,11 +13,37 @@ from pipelines.models import (
     Lead,
     LeadHistory,
     LeadSource,
+    LossReason,
     Pipeline,
     Stage,
+    StageOutcome,
 )
 
 COLOR_PATTERN = r"^#(?:[0-9a-fA-F]{3}){1,2}\Z"
+# SPEC §3, §12: money is ≥ 0 with at most 12 integer digits and 2 decimals (the column is DECIMAL(14, 2)).
+PRICE_DIGITS = {"max_digits": 14, "decimal_places": 2}
+
+
+class PriceField(serializers.DecimalField):
+    """A lead's budget: a JSON number (or null), returned as a number; a string or a boolean is a 400."""
+
+    default_error_messages = {"not_a_number": "A JSON number is required."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**PRICE_DIGITS, coerce_to_string=False, **kwargs)
+
+    def validate_empty_values(self, data):
+        # DRF's DecimalField reads "" as null; only JSON null is.
+        if isinstance(data, str):
+            self.fail("not_a_number")
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("not_a_number")
+        return super().to_internal_value(data)
 
 
 class StageSerializer(serializers.ModelSerializer):
@@ -25,7 +51,7 @@ class StageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Stage
-        fields = ["id", "pipeline_id", "name", "order_index", "color", "is_closed", "created_at"]
+        fields = ["id", "pipeline_id", "name", "order_index", "color", "is_closed", "outcome", "created_at"]
         read_only_fields = fields
 
 
@@ -43,6 +69,19 @@ class PipelineSerializer(serializers.ModelSerializer):
 class PipelineListSerializer(serializers.Serializer):
     pipelines = PipelineSerializer(many=True)
     total = serializers.IntegerField()
+
+
+class StageSummarySerializer(serializers.Serializer):
+    stage_id = serializers.IntegerField()
+    leads = serializers.IntegerField(help_text="Leads in the stage that you may see.")
+    price_total = serializers.DecimalField(
+        max_digits=None, decimal_places=2, coerce_to_string=False, help_text="The sum of their budgets (0 for none)."
+    )
+
+
+class PipelineSummarySerializer(serializers.Serializer):
+    pipeline_id = serializers.IntegerField()
+    stages = StageSummarySerializer(many=True, help_text="One row per stage, in stage order.")
 
 
 class PipelineListQuerySerializer(serializers.Serializer):
@@ -65,7 +104,8 @@ class StageCreateInputSerializer(serializers.Serializer):
         min_value=0, max_value=MAX_ORDER_INDEX, required=False, help_text="Default: after the last stage."
     )
     color = serializers.RegexField(COLOR_PATTERN, required=False, allow_null=True, default=None)
-    is_closed = serializers.BooleanField(required=False, default=False)
+    is_closed = serializers.BooleanField(required=False, help_text="Default: true for a won or lost stage, else false.")
+    outcome = serializers.ChoiceField(StageOutcome.choices, required=False, allow_null=True, default=None)
 
 
 class StageUpdateInputSerializer(serializers.Serializer):
@@ -73,6 +113,9 @@ class StageUpdateInputSerializer(serializers.Serializer):
     order_index = serializers.IntegerField(min_value=0, max_value=MAX_ORDER_INDEX, required=False)
     color = serializers.RegexField(COLOR_PATTERN, required=False, allow_null=True)
     is_closed = serializers.BooleanField(required=False)
+    outcome = serializers.ChoiceField(
+        StageOutcome.choices, required=False, allow_null=True, help_text="won or lost closes the stage."
+    )
 
 
 class LeadSerializer(serializers.ModelSerializer):
@@ -80,6 +123,10 @@ class LeadSerializer(serializers.ModelSerializer):
     pipeline_id = serializers.IntegerField(read_only=True)
     stage_id = serializers.IntegerField(read_only=True)
     assigned_to_user_id = serializers.IntegerField(source="assigned_to_id", read_only=True, allow_null=True)
+    loss_reason_id = serializers.IntegerField(read_only=True, allow_null=True)
+    price = PriceField(read_only=True)
+    client_id = serializers.UUIDField(read_only=True, allow_null=True, help_text="The v1 client it became (convert).")
+    deal_id = serializers.UUIDField(read_only=True, allow_null=True, help_text="The v1 deal it became (convert).")
 
     class Meta:
         model = Lead
@@ -96,6 +143,10 @@ class LeadSerializer(serializers.ModelSerializer):
             "stage_id",
             "moved_to_stage_at",
             "assigned_to_user_id",
+            "price",
+            "loss_reason_id",
+            "client_id",
+            "deal_id",
             "created_at",
             "updated_at",
             "version",
@@ -128,6 +179,7 @@ class LeadCreateInputSerializer(serializers.Serializer):
     assigned_to_user_id = TenantRelatedField(
         model=User, limit=_active_users, required=False, allow_null=True, help_text="Managers may only name themself."
     )
+    price = PriceField(required=False, default=None, help_text="The budget: ≥ 0, at most 2 decimals.")
 
 
 class LeadUpdateInputSerializer(VersionedInputSerializer):
@@ -140,10 +192,17 @@ class LeadUpdateInputSerializer(VersionedInputSerializer):
     assigned_to_user_id = TenantRelatedField(
         model=User, limit=_active_users, required=False, allow_null=True, help_text="Supervisors only."
     )
+    price = PriceField(required=False, help_text="The budget: ≥ 0, at most 2 decimals; null clears it.")
 
 
 class LeadStageInputSerializer(VersionedInputSerializer):
     stage_id = TenantRelatedField(model=Stage)
+    loss_reason_id = TenantRelatedField(
+        model=LossReason,
+        required=False,
+        allow_null=True,
+        help_text="Why the lead was lost: only with a move into a lost stage (GET /api/loss-reasons).",
+    )
 
 
 class LeadHistorySerializer(serializers.ModelSerializer):
@@ -178,6 +237,7 @@ class LeadTableRowSerializer(serializers.Serializer):
     stage_color = serializers.CharField(allow_null=True)
     assigned_to_user_id = serializers.IntegerField(allow_null=True)
     assigned_to_name = serializers.CharField(allow_null=True)
+    price = PriceField(read_only=True)
     open_tasks_count = serializers.IntegerField()
     next_task_due_at = serializers.DateTimeField(allow_null=True)
     moved_to_stage_at = serializers.DateTimeField()

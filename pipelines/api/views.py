@@ -27,6 +27,7 @@ from pipelines.api.serializers import (
     PipelineListQuerySerializer,
     PipelineListSerializer,
     PipelineSerializer,
+    PipelineSummarySerializer,
     PipelineUpdateInputSerializer,
     StageCreateInputSerializer,
     StageSerializer,
@@ -106,6 +107,20 @@ class PipelineViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
         stage = services.stage_create(pipeline=pipeline, **data)
         return Response(StageSerializer(stage).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        summary="Leads and their budgets per stage, over the leads you may see (managers: theirs)",
+        responses={200: PipelineSummarySerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def summary(self, request, pk=None):
+        pipeline = self.get_object()
+        summaries = selectors.pipeline_summary(
+            pipeline=pipeline,
+            stages=pipeline.stages.all(),  # prefetched in stage order (scope_queryset)
+            user=request.user,
+        )
+        return Response(PipelineSummarySerializer({"pipeline_id": pipeline.pk, "stages": summaries}).data)
+
 
 @extend_schema_view(
     partial_update=extend_schema(
@@ -154,7 +169,8 @@ class LeadViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
     serializer_class = LeadSerializer
     filterset_class = LeadFilterSet
     pagination_class = ApiPagination.for_rows("leads")
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    action_roles = {"destroy": SUPERVISOR_ROLES}
 
     def get_serializer_class(self):
         return LeadSerializer if self.action == "list" else LeadDetailSerializer
@@ -171,6 +187,15 @@ class LeadViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
         return Response(LeadDetailSerializer(lead).data)
 
     @extend_schema(
+        summary="Erase the lead: its tasks, history and stored payloads go with it (owner, rop, admin)",
+        description="Personal data erasure (SPEC §12): the id answers 404 afterwards; webhooks get `lead_deleted`.",
+        responses={204: None},
+    )
+    def destroy(self, request, pk=None):
+        services.lead_erase(lead=self.get_object(), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
         tags=["Pipelines"],
         summary="Move the lead to a stage (managers: only their leads)",
         request=LeadStageInputSerializer,
@@ -181,7 +206,13 @@ class LeadViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
     def stage(self, request, pk=None):
         lead = self.get_object()
         data, expected = self.validated_update(LeadStageInputSerializer)
-        lead = services.lead_move_to_stage(lead=lead, stage=data["stage_id"], user=request.user, expected=expected)
+        lead = services.lead_move_to_stage(
+            lead=lead,
+            stage=data["stage_id"],
+            loss_reason=data.get("loss_reason_id"),
+            user=request.user,
+            expected=expected,
+        )
         return Response(LeadDetailSerializer(lead).data)
 
     @extend_schema(
@@ -213,6 +244,8 @@ _TABLE_PARAMETERS = [
     OpenApiParameter("assigned_to_user_id", OpenApiTypes.INT),
     OpenApiParameter("source", OpenApiTypes.STR, enum=LeadSource.values),
     OpenApiParameter("search", OpenApiTypes.STR, description="Matches name, phone and email"),
+    OpenApiParameter("price_from", OpenApiTypes.NUMBER, description="Budget at least this (leads without one never)"),
+    OpenApiParameter("price_to", OpenApiTypes.NUMBER, description="Budget at most this (leads without one never)"),
 ]
 
 

@@ -4,6 +4,9 @@ Every lead change records its history and schedules exactly one `lead_created` /
 `events.services.lead_event_emit` (sent after commit).
 """
 
+from pipelines.services.conversion import LeadConversion, lead_convert
+from pipelines.services.distribution import distribution_assignee_take
+from pipelines.services.erasure import lead_erase
 from pipelines.services.intake import lead_intake
 from pipelines.services.leads import (
     LEAD_EDITABLE_FIELDS,
@@ -23,6 +26,7 @@ from pipelines.services.loss_reasons import (
     loss_reason_update,
     loss_reasons_ensure_defaults,
 )
+from pipelines.services.merge import MERGE_FILLED_FIELDS, lead_merge
 from pipelines.services.structure import (
     DEFAULT_PIPELINE_NAME,
     DEFAULT_STAGES,
@@ -43,15 +47,21 @@ __all__ = [
     "DEFAULT_PIPELINE_NAME",
     "DEFAULT_STAGES",
     "LEAD_EDITABLE_FIELDS",
+    "LeadConversion",
+    "MERGE_FILLED_FIELDS",
     "PIPELINE_EDITABLE_FIELDS",
     "STAGE_EDITABLE_FIELDS",
     "StageHasLeads",
     "default_pipeline_ensure",
+    "distribution_assignee_take",
     "email_normalize",
     "lead_add_message",
+    "lead_convert",
     "lead_create",
+    "lead_erase",
     "lead_history_record",
     "lead_intake",
+    "lead_merge",
     "lead_move_to_stage",
     "lead_touch",
     "lead_update",

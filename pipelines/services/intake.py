@@ -5,19 +5,24 @@ from django.db import IntegrityError, connection, transaction
 
 from crm.errors import ValidationFailed
 from crm.models import Tenant
+from crm.tenancy import tenant_pk
 from pipelines.models import InboundDelivery, Lead
+from pipelines.services.distribution import distribution_assignee_take, distribution_record
 from pipelines.services.leads import email_normalize, lead_add_message, lead_create, phone_normalize
 
 # What is kept of one delivery (as the lead's source_payload and in its history), encoded as JSON (SPEC §15).
 MAX_STORED_PAYLOAD_BYTES = 64 * 1024
 
 
-def _contact_lock(tenant: Tenant, contact: str) -> None:
-    # Two first messages from one phone arriving together must not make two leads: serialise intake per
-    # contact for the rest of the transaction (SQLite serialises writers anyway).
+def contact_lock(tenant: Tenant | int, contact: str) -> None:
+    """Serialise intake per contact (a phone in E.164 or an email lower-cased) for the rest of the transaction.
+
+    Two first messages from one phone arriving together must not make two leads; a merge or an erasure takes it too,
+    so a message is never added to a lead being removed. (SQLite serialises writers anyway.)
+    """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [tenant.pk % 2**31, contact])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [tenant_pk(tenant) % 2**31, contact])
 
 
 def _open_lead_for(tenant: Tenant, *, phone: str | None, email: str | None) -> Lead | None:
@@ -47,7 +52,8 @@ def lead_intake(
     """Accept one inbound contact from a webhook; returns (lead, created).
 
     A repeated delivery id returns the lead it made; a contact with an open lead gets the message in that
-    lead's history (`lead_updated`); anyone else becomes a new lead in the default pipeline (`lead_created`).
+    lead's history (`lead_updated`); anyone else becomes a new lead in the default pipeline (`lead_created`),
+    assigned in turn when the tenant distributes leads (SPEC §12).
     `payload` is what the caller understood of the delivery (at most 64 KiB as JSON): the new lead's
     `source_payload`, or the payload of the message's history entry.
     """
@@ -64,10 +70,11 @@ def lead_intake(
         delivery, claimed = _delivery_claim(tenant=tenant, source=source, delivery_id=delivery_id)
         if not claimed:
             return Lead.objects.get(pk=delivery.lead_id), False
-    _contact_lock(tenant, phone or email.lower())
+    contact_lock(tenant, phone or email.lower())
     lead = _open_lead_for(tenant, phone=phone, email=email)
     created = lead is None
     if created:
+        assignee = distribution_assignee_take(tenant=tenant)
         lead = lead_create(
             tenant=tenant,
             name=name,
@@ -75,9 +82,12 @@ def lead_intake(
             email=email,
             comment=message,
             source=source,
+            assigned_to=assignee,
             external_id=external_id,
             source_payload=payload,
         )
+        if assignee is not None:
+            distribution_record(lead=lead)
     else:
         lead_add_message(lead=lead, text=message or "Повторное обращение", payload=payload)
     if delivery is not None:

@@ -1,22 +1,25 @@
 """Writes of leads: create, edit, move between stages, messages; each records history and emits one event."""
 
+from decimal import Decimal
+
 import phonenumbers
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.charts import money
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import Tenant, User
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from crm.versions import ANY, Expected, save_bumped
 from events.services import lead_event_emit
-from pipelines.models import HistoryKind, Lead, LeadHistory, LeadSource, Pipeline, Stage
+from pipelines.models import HistoryKind, Lead, LeadHistory, LeadSource, LossReason, Pipeline, Stage
 from pipelines.services.common import full_clean, reject_unknown
 from pipelines.services.structure import default_pipeline_ensure
 
-LEAD_EDITABLE_FIELDS = ("name", "phone", "email", "comment", "assigned_to")
-_FIELD_LABELS = {"name": "имя", "phone": "телефон", "email": "email"}
+LEAD_EDITABLE_FIELDS = ("name", "phone", "email", "comment", "assigned_to", "price")
+_FIELD_LABELS = {"name": "имя", "phone": "телефон", "email": "email", "price": "бюджет"}
 
 
 def phone_normalize(raw: str | None, *, region: str, field: str = "phone") -> str | None:
@@ -124,6 +127,7 @@ def lead_create(
     assigned_to: User | None = None,
     external_id: str | None = None,
     source_payload=None,
+    price: Decimal | None = None,
 ) -> Lead:
     """Create a lead in a stage (default: the default pipeline's first open stage); emits `lead_created`.
 
@@ -167,6 +171,7 @@ def lead_create(
         assigned_to=assigned_to,
         external_id=external_id or None,
         source_payload=source_payload,
+        price=price,
     )
     full_clean(lead, exclude=["tenant", "pipeline", "stage", "assigned_to"])
     lead.save()
@@ -213,7 +218,7 @@ def _lock_lead(lead: Lead) -> Lead:
 
 @transaction.atomic
 def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = ANY, **fields) -> Lead:
-    """Edit name, phone, email, comment or assignee; one history entry per kind of change, one event.
+    """Edit name, phone, email, comment, budget or assignee; one history entry per kind of change, one event.
 
     `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
     """
@@ -259,7 +264,7 @@ def _record_update(lead: Lead, changed: list[str], *, user, previous_assignee) -
     """One history entry per kind of change: edited fields, the comment, the assignee."""
     edited = [name for name in changed if name in _FIELD_LABELS]
     if edited:
-        text = "; ".join(f"{_FIELD_LABELS[name]}: {getattr(lead, name) or '—'}" for name in edited)
+        text = "; ".join(f"{_FIELD_LABELS[name]}: {_shown(lead, name)}" for name in edited)
         lead_history_record(lead=lead, kind=HistoryKind.UPDATED, user=user, text=f"Изменено — {text}")
     if "comment" in changed:
         lead_history_record(lead=lead, kind=HistoryKind.COMMENT, user=user, text=f"Комментарий: {lead.comment}")
@@ -267,6 +272,13 @@ def _record_update(lead: Lead, changed: list[str], *, user, previous_assignee) -
         before = previous_assignee.display_name if previous_assignee else "—"
         after = lead.assigned_to.display_name if lead.assigned_to else "—"
         lead_history_record(lead=lead, kind=HistoryKind.ASSIGNED, user=user, text=f"Ответственный: {before} → {after}")
+
+
+def _shown(lead: Lead, name: str) -> str:
+    value = getattr(lead, name)
+    if name == "price":
+        return money(value)  # «—» for none; a budget of 0 is still a value
+    return value or "—"
 
 
 def _current(lead: Lead, name: str):
@@ -278,27 +290,64 @@ def _key(value):
 
 
 @transaction.atomic
-def lead_move_to_stage(*, lead: Lead, stage: Stage, user: User | None = None, expected: Expected = ANY) -> Lead:
-    """Move a lead to a stage of its tenant (another pipeline's stage moves it there too); history + event."""
+def lead_move_to_stage(
+    *,
+    lead: Lead,
+    stage: Stage,
+    loss_reason: LossReason | None = None,
+    user: User | None = None,
+    expected: Expected = ANY,
+) -> Lead:
+    """Move a lead to a stage of its tenant (another pipeline's stage moves it there too); history + event.
+
+    `loss_reason` only with a move into a lost stage (or to name the reason of a lead already there); leaving a
+    lost stage clears the reason (SPEC §12).
+    """
     lead = _lock_lead(lead)
     check_may_touch(user, lead, "This lead is assigned to a colleague.")
     expected.check(lead.version)
     if stage.tenant_id != lead.tenant_id:
         raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant.")
+    _check_loss_reason(lead=lead, stage=stage, loss_reason=loss_reason)
     if stage.pk == lead.stage_id:
-        return lead
+        return _set_loss_reason(lead, loss_reason, user=user)
     _hold_stage(stage)
     from_stage = lead.stage
     text = f"Стадия: «{from_stage.name}» → «{stage.name}»"
     if stage.pipeline_id != lead.pipeline_id:
         text += f" (воронка «{lead.pipeline.name}» → «{stage.pipeline.name}»)"
+    if loss_reason is not None:
+        text += f", причина отказа: «{loss_reason.name}»"
     lead.stage = stage
     lead.pipeline_id = stage.pipeline_id
+    lead.loss_reason = loss_reason
     lead.moved_to_stage_at = timezone.now()
-    save_bumped(lead, update_fields=["stage", "pipeline", "moved_to_stage_at", "updated_at"])
+    save_bumped(lead, update_fields=["stage", "pipeline", "loss_reason", "moved_to_stage_at", "updated_at"])
     lead_history_record(
         lead=lead, kind=HistoryKind.STAGE_CHANGED, user=user, text=text, from_stage=from_stage, to_stage=stage
     )
+    _emit("lead_updated", lead)
+    return lead
+
+
+def _check_loss_reason(*, lead: Lead, stage: Stage, loss_reason: LossReason | None) -> None:
+    if loss_reason is None:
+        return
+    if loss_reason.tenant_id != lead.tenant_id:
+        raise ValidationFailed.for_field("loss_reason_id", "No loss reason with this id in your tenant.")
+    if not stage.is_lost:
+        raise ValidationFailed.for_field("loss_reason_id", "A loss reason goes only with a move into a lost stage.")
+    if not loss_reason.is_active and loss_reason.pk != lead.loss_reason_id:
+        raise ValidationFailed.for_field("loss_reason_id", f"The loss reason «{loss_reason.name}» is no longer used.")
+
+
+def _set_loss_reason(lead: Lead, loss_reason: LossReason | None, *, user: User | None) -> Lead:
+    """A lead already in the lost stage: name (or rename) its reason; no reason given changes nothing."""
+    if loss_reason is None or loss_reason.pk == lead.loss_reason_id:
+        return lead
+    lead.loss_reason = loss_reason
+    save_bumped(lead, update_fields=["loss_reason", "updated_at"])
+    lead_history_record(lead=lead, kind=HistoryKind.UPDATED, user=user, text=f"Причина отказа: «{loss_reason.name}»")
     _emit("lead_updated", lead)
     return lead
 

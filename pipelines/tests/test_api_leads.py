@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 
 from pipelines.models import HistoryKind, Lead, LeadHistory
@@ -16,6 +18,10 @@ LEAD_KEYS = {
     "stage_id",
     "moved_to_stage_at",
     "assigned_to_user_id",
+    "loss_reason_id",
+    "price",
+    "client_id",
+    "deal_id",
     "created_at",
     "updated_at",
     "version",
@@ -424,3 +430,113 @@ def test_history_query_count_is_constant(owner_client, owner, make_lead, django_
             response = owner_client.get(f"/api/leads/{lead.pk}/history?limit={limit}")
         assert len(response.json()["history"]) == limit
         assert response.json()["total"] == 25
+
+
+# ---------------------------------------------------------------- the budget (SPEC §12 «Budget»)
+
+
+def test_price_is_written_on_create_and_read_back_as_a_number(owner_client, pipeline):
+    response = owner_client.post("/api/leads", {"name": "С бюджетом", "price": 125000.5}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["price"] == 125000.5
+    lead = Lead.objects.get(pk=response.json()["id"])
+    assert lead.price == Decimal("125000.50")
+    assert owner_client.get(f"/api/leads/{lead.pk}").json()["price"] == 125000.5
+    [row] = owner_client.get("/api/leads").json()["leads"]
+    assert row["price"] == 125000.5
+
+
+def test_price_defaults_to_null(owner_client, pipeline):
+    response = owner_client.post("/api/leads", {"name": "Без бюджета"}, format="json")
+
+    assert response.json()["price"] is None
+    assert Lead.objects.get().price is None
+
+
+@pytest.mark.parametrize("price", [0, 7, 999_999_999_999.99, 0.01])
+def test_price_limits_that_are_accepted(owner_client, pipeline, price):
+    response = owner_client.post("/api/leads", {"name": "X", "price": price}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["price"] == price
+    assert Lead.objects.get().price == Decimal(str(price))
+
+
+@pytest.mark.parametrize(
+    "price",
+    ["100", "NaN", "", True, False, -1, -0.01, 1.005, 0.001, 1_000_000_000_000, 1e15, [1], {"amount": 1}],
+)
+def test_bad_price_is_400_naming_price(owner_client, pipeline, make_lead, price):
+    lead = make_lead(name="Keep", price=Decimal("10.00"))
+
+    created = owner_client.post("/api/leads", {"name": "X", "price": price}, format="json")
+    updated = owner_client.patch(f"/api/leads/{lead.pk}", {"price": price}, format="json")
+
+    for response in (created, updated):
+        assert response.status_code == 400
+        assert response.json()["error"] == "validation_error"
+        assert list(response.json()["details"]) == ["price"]
+    assert list(Lead.objects.values_list("pk", "price")) == [(lead.pk, Decimal("10.00"))]
+    assert not LeadHistory.objects.exists()
+
+
+def test_a_bare_nan_is_not_json(owner_client, pipeline):
+    response = owner_client.post("/api/leads", b'{"name": "X", "price": NaN}', content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
+    assert not Lead.objects.exists()
+
+
+def test_patch_price_records_history_and_one_event(owner_client, owner, manager, make_lead, events):
+    lead = make_lead(assigned_to=manager)
+
+    with events.capture():
+        response = owner_client.patch(f"/api/leads/{lead.pk}", {"price": 1234567.8}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["price"] == 1234567.8
+    assert response.json()["version"] == lead.version + 1
+    [entry] = lead.history.all()
+    assert (entry.kind, entry.user_id) == (HistoryKind.UPDATED, owner.pk)
+    assert entry.text == "Изменено — бюджет: 1\u202f234\u202f567,80\u00a0₽"
+    assert [(e.event_type, e.lead_id) for e in events.sent] == [("lead_updated", lead.pk)]
+
+
+def test_patch_price_to_null_clears_it(owner_client, make_lead):
+    lead = make_lead(price=Decimal("500.00"))
+
+    response = owner_client.patch(f"/api/leads/{lead.pk}", {"price": None}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["price"] is None
+    lead.refresh_from_db()
+    assert lead.price is None
+    assert lead.history.get().text == "Изменено — бюджет: —"
+
+
+def test_patch_the_same_price_changes_nothing(owner_client, make_lead, events):
+    lead = make_lead(price=Decimal("500.00"))
+
+    with events.capture():
+        response = owner_client.patch(f"/api/leads/{lead.pk}", {"price": 500}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["version"] == lead.version
+    assert not lead.history.exists()
+    assert events.sent == []
+
+
+def test_manager_sets_the_price_of_their_lead_not_a_colleagues(manager_client, manager, other_manager, make_lead):
+    mine = make_lead(assigned_to=manager)
+    theirs = make_lead(assigned_to=other_manager)
+
+    own = manager_client.patch(f"/api/leads/{mine.pk}", {"price": 10}, format="json")
+    colleague = manager_client.patch(f"/api/leads/{theirs.pk}", {"price": 10}, format="json")
+
+    assert own.status_code == 200
+    assert colleague.status_code == 403
+    assert colleague.json()["error"] == "forbidden"
+    theirs.refresh_from_db()
+    assert theirs.price is None
