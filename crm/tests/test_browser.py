@@ -295,7 +295,7 @@ def test_dashboard_shows_the_charts(demo_page, tmp_path):
     for index in range(charts.count()):
         box = charts.nth(index).bounding_box()
         assert box["width"] > 300
-        assert box["height"] > 100
+        assert box["height"] > 30  # drawn, not collapsed: a one-bar chart (one loss reason) is one row high
     save_screenshot(demo_page, "dashboard.png", tmp_path, full_page=True)
 
 
