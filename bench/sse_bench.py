@@ -358,6 +358,9 @@ def main(argv=None) -> None:
         "PGAPPNAME": app_name,
         "THROTTLE_USER_RATE": "",
         "THROTTLE_TENANT_RATE": "",
+        # The per-user and per-tenant stream caps would refuse most of the bench's subscribers (429).
+        "EVENTS_MAX_STREAMS_PER_USER": str(args.subscribers),
+        "EVENTS_MAX_STREAMS_PER_TENANT": str(args.subscribers),
         "EVENTS_REDIS_CHANNEL_PREFIX": app_name,
     }
     if args.redis_url:
