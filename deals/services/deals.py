@@ -51,10 +51,14 @@ def deal_create(
     expected_close_date=None,
     tags=(),
     lead_id: int | None = None,
+    renews_policy=None,
+    conflicts: dict | None = None,
 ) -> Deal:
     """Open a draft deal with its document folder; a manager must be its agent or executor.
 
     `lead_id`: the sales lead it was converted from (SPEC §12); a plain id, the deals app knows no leads.
+    `renews_policy`: the policy this deal renews (SPEC §13), set here so the `deal_created` event carries it;
+    `conflicts` adds the caller's refusals for other unique constraints (see `save_or_conflict`).
     """
     client = Client.objects.for_tenant(tenant).filter(pk=client_id).first()
     if client is None:
@@ -71,10 +75,13 @@ def deal_create(
         expected_close_date=expected_close_date,
         tags=list(tags),
         lead_id=lead_id,
+        renews_policy=renews_policy,
     )
     deal.folder_id = folder_provider().folder_for_deal(tenant_id=tenant.pk, deal_id=deal.pk, title=title)
     clean_fields(deal)
-    save_or_conflict(deal, {"deals_deal_open_title_uniq": _deal_conflict(title)}, force_insert=True)
+    save_or_conflict(
+        deal, {"deals_deal_open_title_uniq": _deal_conflict(title), **(conflicts or {})}, force_insert=True
+    )
     webhook_event_emit(event_type="deal_created", tenant_id=deal.tenant_id, object_id=deal.pk)
     return deal
 

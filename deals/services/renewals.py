@@ -17,7 +17,6 @@ from deals.models import (
     Policy,
     PolicyStatus,
 )
-from deals.services.common import save_or_conflict
 from deals.services.deals import deal_create
 from deals.services.policies import policy_update
 
@@ -62,14 +61,12 @@ def policy_renew(*, policy: Policy, actor) -> Deal:
             title=title,
             sales_agent=old_deal.sales_agent,
             executor=old_deal.executor,
+            renews_policy=policy,
+            conflicts={"deals_deal_renews_policy_id_key": _already_renewed(policy)},
         )
     except DealConflict as exc:
         exc.admin_message = f"У клиента уже есть открытая сделка «{title}»."
         raise
-    deal.renews_policy = policy
-    save_or_conflict(
-        deal, {"deals_deal_renews_policy_id_key": _already_renewed(policy)}, update_fields=["renews_policy"]
-    )
     _journal(old_deal, actor, f"Полис {policy.policy_number}: начато продление, сделка «{deal.title}»")
     _journal(deal, actor, f"Продление полиса {policy.policy_number} (сделка «{old_deal.title}»)")
     return deal

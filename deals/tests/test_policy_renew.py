@@ -1,13 +1,16 @@
 """`POST /api/v1/policies/{id}/renew` (SPEC §13): the renewal deal, linked both ways; its active policy closes
 the renewed one."""
 
+import json
 import uuid
 
 import pytest
+from django_eventstream.models import Event
 
 from deals.models import Deal, JournalEntry, Policy
 from deals.tests.conftest import assert_error
 from deals.tests.factories import PolicyFactory
+from events.webhooks.services import subscription_create
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +135,18 @@ def test_renewing_a_second_policy_of_the_same_deal_meets_the_open_title_rule(own
 
     assert_error(renew(owner_client, second), 409, "deal_conflict")
     assert Deal.objects.count() == 2
+
+
+def test_the_renewal_deals_created_event_names_the_renewed_policy(owner_client, tenant, active_policy, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+    subscription_create(tenant=tenant, url="http://127.0.0.1:9/hooks", events=["deal_created", "deal_updated"])
+
+    response = renew(owner_client, active_policy)
+
+    assert response.status_code == 201, response.content
+    logged = [
+        (row.type, json.loads(row.data)) for row in Event.objects.filter(channel=f"webhooks-{tenant.pk}").order_by("pk")
+    ]
+    assert [event_type for event_type, _ in logged] == ["deal_created"]
+    assert logged[0][1]["id"] == response.json()["id"]
+    assert logged[0][1]["renews_policy_id"] == str(active_policy.id)
