@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Iterable
 from typing import Literal
+from uuid import UUID
 
 from django.db import transaction
 from django.db.models import JSONField
@@ -85,7 +86,7 @@ def _stream_event_store(
     )
 
 
-def webhook_event_emit(*, event_type: str, tenant_id: int, object_id: int) -> None:
+def webhook_event_emit(*, event_type: str, tenant_id: int, object_id: int | UUID) -> None:
     """Log a webhook event (SPEC §14: `lead_created`, `deal_updated`, …) for the object in the current transaction;
     the tenant's deliverers are woken after commit. Nothing is logged for a tenant without subscriptions."""
     with transaction.atomic(savepoint=False):
