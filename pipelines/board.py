@@ -12,8 +12,7 @@ from decimal import Decimal
 from functools import partial
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -96,9 +95,14 @@ def board_columns(*, pipeline: Pipeline, filters: dict, user) -> list[Column]:
     stages = _stages(pipeline)
     leads = _filtered_leads(pipeline=pipeline, filters=filters, user=user)
     summaries = pipeline_summary(pipeline=pipeline, stages=stages, user=user, filters=lead_filters_parse(filters))
-    newest_first = [F("moved_to_stage_at").desc(), F("pk").desc()]
-    ranked = leads.annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=newest_first))
-    shown = Lead.objects.for_tenant(pipeline.tenant_id).filter(pk__in=ranked.filter(rank__lte=PER_COLUMN).values("pk"))
+    # One LIMIT per column (UNION ALL): each reads its stage's newest leads from an index, where a row_number()
+    # window over the pipeline sorted every lead of it (435 ms at 90,000 leads).
+    newest = [
+        leads.filter(stage_id=stage.pk).order_by("-moved_to_stage_at", "-pk").values("pk")[:PER_COLUMN]
+        for stage in stages
+    ]
+    shown_pks = newest[0].union(*newest[1:], all=True) if newest else leads.none().values("pk")
+    shown = Lead.objects.for_tenant(pipeline.tenant_id).filter(pk__in=shown_pks)
     rows = lead_table(
         leads=shown, filters={}, ordering="-moved_to_stage_at", limit=max(len(stages), 1) * PER_COLUMN
     ).rows
@@ -149,10 +153,11 @@ def _acting_user(request) -> User | None:
     return request.user if request.user.tenant_id else None
 
 
-def _card_html(request, pipeline: Pipeline, row: dict) -> str:
+def _card_html(row: dict) -> str:
     price = money(row["price"]) if row["price"] is not None else None
     context = {"card": row, "source": LeadSource(row["source"]).label, "price": price, "now": timezone.now()}
-    return render_to_string("pipelines/board_card.html", context, request=request)
+    # No request: the card needs no context processors, which would run once per card (250 on a board).
+    return render_to_string("pipelines/board_card.html", context)
 
 
 def _card_payload(request, pipeline: Pipeline, lead: Lead, filters: dict) -> dict:
@@ -160,7 +165,7 @@ def _card_payload(request, pipeline: Pipeline, lead: Lead, filters: dict) -> dic
     return {
         "lead_id": lead.pk,
         "stage_id": row["stage_id"] if row else None,
-        "html": _card_html(request, pipeline, row) if row else None,
+        "html": _card_html(row) if row else None,
     }
 
 
@@ -190,7 +195,7 @@ def board_view(request, pipeline_id: int, *, site):
             filter_error = exc.message
         for column in columns:
             for card in column.cards:
-                card["html"] = _card_html(request, pipeline, card)
+                card["html"] = _card_html(card)
         context = {
             **site.each_context(request),
             # The columns need the width more than the app list does.

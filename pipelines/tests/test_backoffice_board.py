@@ -190,6 +190,18 @@ def test_columns_show_at_most_per_column_cards_and_the_full_count(staff, pipelin
     assert "ещё 3" in html
 
 
+def test_each_column_shows_the_leads_that_came_into_its_stage_last(staff, pipeline, stages):
+    now = timezone.now()
+    for stage in stages[:2]:
+        for age in range(PER_COLUMN + 2):
+            LeadFactory(stage=stage, name=f"{stage.name} age {age}", moved_to_stage_at=now - timedelta(hours=age))
+    html = staff.get(board_url(pipeline)).content.decode()
+    for stage in stages[:2]:
+        assert f"{stage.name} age {PER_COLUMN - 1}<" in html
+        assert f"{stage.name} age {PER_COLUMN}<" not in html
+        assert f"{stage.name} age {PER_COLUMN + 1}<" not in html
+
+
 @pytest.mark.parametrize("rows", [10, 100])
 def test_board_query_count_is_constant(staff, pipeline, stages, rows, django_assert_max_num_queries, owner):
     for index in range(rows):
