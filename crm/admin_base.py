@@ -65,6 +65,22 @@ def _strict(list_filter):
     return (field, lambda *args, **kwargs: _applied_when_used(filter_class(*args, **kwargs)))
 
 
+class TenantRelatedFieldListFilter(admin.RelatedOnlyFieldListFilter):
+    """A related-object filter offering the staff user's tenant's objects, read from their own small table.
+
+    Django's RelatedOnlyFieldListFilter finds them with a DISTINCT over the listed rows: a scan of every lead of the
+    tenant on each page load (~100 ms per filter at 100,000 leads). A platform superuser, and a manager (whose own
+    rows are few, and who is not shown colleagues' names), keep Django's way.
+    """
+
+    def field_choices(self, field, request, model_admin):
+        if not request.user.tenant_id or not sees_whole_tenant(request.user):
+            return super().field_choices(field, request, model_admin)
+        related = scoped(field.related_model._default_manager.all(), request.user.tenant_id)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return [(obj.pk, str(obj)) for obj in related.order_by(*ordering or ["pk"])]
+
+
 class UnknownFilter(IncorrectLookupParameters):
     pass
 

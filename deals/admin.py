@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
+from crm.admin_base import TenantRelatedFieldListFilter, TenantScopedAdmin, TenantScopedReadOnlyInline
 from crm.admin_versions import VersionedAdminMixin
 from crm.charts import money
 from crm.tenancy import sees_whole_tenant
@@ -157,7 +157,7 @@ def _status_action(status: str, label: str):
 class DealAdmin(VersionedAdminMixin, DealWorkflowMixin, TenantScopedAdmin):
     form = DealForm
     list_display = ["title", "client", "status", "sales_agent", "executor", "expected_close_date", "created_at"]
-    list_filter = ["status", ("sales_agent", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", ("sales_agent", TenantRelatedFieldListFilter)]
     list_select_related = ["client", "sales_agent", "executor"]
     search_fields = ["title", "client__full_name"]
     autocomplete_fields = ["client"]  # searches the tenant's clients by name, tax number and contacts

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from crm.admin import manages_tenant
-from crm.admin_base import TenantScopedAdmin
+from crm.admin_base import TenantRelatedFieldListFilter, TenantScopedAdmin
 from events.models import WebhookDelivery, WebhookSubscription
 from events.webhooks import log, services
 
@@ -138,7 +138,7 @@ class WebhookDeliveryAdmin(WebhookAdminPermissions, TenantScopedAdmin):
         "next_attempt_at",
     ]
     list_select_related = ["subscription"]
-    list_filter = ["status", ("subscription", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", ("subscription", TenantRelatedFieldListFilter)]
     search_fields = ["event_id"]
     ordering = ["-created_at", "-id"]
     actions = ["replay_from_event"]

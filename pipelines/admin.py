@@ -8,7 +8,12 @@ from django import forms
 from django.contrib import admin
 from django.forms.models import ModelChoiceIterator
 
-from crm.admin_base import TenantScopedAdmin, TenantScopedInline, TenantScopedReadOnlyInline
+from crm.admin_base import (
+    TenantRelatedFieldListFilter,
+    TenantScopedAdmin,
+    TenantScopedInline,
+    TenantScopedReadOnlyInline,
+)
 from crm.admin_versions import VersionedAdminMixin
 from crm.charts import money
 from crm.tenancy import is_tenant_staff, sees_whole_tenant
@@ -164,10 +169,10 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
     ]
     list_select_related = ["pipeline", "stage", "assigned_to"]
     list_filter = [
-        ("pipeline", admin.RelatedOnlyFieldListFilter),
-        ("stage", admin.RelatedOnlyFieldListFilter),
+        ("pipeline", TenantRelatedFieldListFilter),
+        ("stage", TenantRelatedFieldListFilter),
         "source",
-        ("assigned_to", admin.RelatedOnlyFieldListFilter),
+        ("assigned_to", TenantRelatedFieldListFilter),
     ]
     search_fields = ["name", "phone", "email"]
     ordering = ["-created_at", "-id"]

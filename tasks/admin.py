@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 
-from crm.admin_base import TenantScopedAdmin, TenantScopedReadOnlyInline
+from crm.admin_base import TenantRelatedFieldListFilter, TenantScopedAdmin, TenantScopedReadOnlyInline
 from crm.admin_versions import VersionedAdminMixin
 from crm.tenancy import sees_whole_tenant
 from pipelines.models import Lead
@@ -38,7 +38,7 @@ class DueBucketFilter(admin.SimpleListFilter):
 @admin.register(LeadTask)
 class LeadTaskAdmin(VersionedAdminMixin, TenantScopedAdmin):
     list_display = ["id", "lead", "type", "status", "due_at", "assigned_to", "completed_at", "created_at"]
-    list_filter = ["status", "type", ("assigned_to", admin.RelatedOnlyFieldListFilter), DueBucketFilter]
+    list_filter = ["status", "type", ("assigned_to", TenantRelatedFieldListFilter), DueBucketFilter]
     list_select_related = ["lead", "assigned_to"]
     search_fields = ["note", "lead__name"]
     autocomplete_fields = ["lead"]  # searches the leads the user may see (the lead admin's own queryset)
