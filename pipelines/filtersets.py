@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from crm.bounds import MAX_BIGINT
 from crm.errors import ValidationFailed
 from pipelines.models import LeadSource
 
@@ -40,7 +41,7 @@ class IdFilter(django_filters.Filter):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)
+        kwargs.setdefault("max_value", MAX_BIGINT)
         super().__init__(*args, **kwargs)
 
 
@@ -79,8 +80,8 @@ def lead_filters_parse(params) -> dict:
         except ValueError:
             errors[name] = ["Enter a whole number."]
             continue
-        if not 1 <= value <= 2**63 - 1:
-            errors[name] = ["Ensure this value is between 1 and 9223372036854775807."]
+        if not 1 <= value <= MAX_BIGINT:
+            errors[name] = [f"Ensure this value is between 1 and {MAX_BIGINT}."]
             continue
         cleaned[name] = value
     source = params.get("source") or ""

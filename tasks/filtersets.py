@@ -5,10 +5,9 @@ from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from crm.bounds import MAX_BIGINT
 from tasks.models import DueBucket, LeadTask, TaskStatus, TaskType
 from tasks.selectors import due_bucket_q
-
-_MAX_BIGINT = 2**63 - 1
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -19,7 +18,7 @@ class IdFilter(filters.Filter):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", _MAX_BIGINT)
+        kwargs.setdefault("max_value", MAX_BIGINT)
         super().__init__(*args, **kwargs)
 
 
