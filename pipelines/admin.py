@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.forms.models import ModelChoiceIterator
 
-from crm.admin_base import TenantScopedAdmin, TenantScopedInline, TenantScopedReadOnlyInline
+from crm.admin_base import TenantScopedAdmin, TenantScopedInline, TenantScopedReadOnlyInline, acting_user
 from crm.admin_versions import VersionedAdminMixin
 from crm.charts import money
 from crm.tenancy import is_tenant_staff, sees_whole_tenant
@@ -23,11 +23,6 @@ LEAD_FORM_FIELDS = ("name", "phone", "email", "comment", "assigned_to", "price")
 def _record_formset_changes(formset, new=(), changed=(), deleted=()) -> None:
     """What the admin's change message reads from a formset that a service, not `formset.save()`, wrote."""
     formset.new_objects, formset.changed_objects, formset.deleted_objects = list(new), list(changed), list(deleted)
-
-
-def _acting_user(request):
-    """The tenant user behind an admin write; a platform superuser acts like a system process."""
-    return request.user if request.user.tenant_id else None
 
 
 class StageChoiceIterator(ModelChoiceIterator):
@@ -210,12 +205,12 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         return deleted, counts, set(), protected
 
     def delete_model(self, request, obj):
-        services.lead_erase(lead=obj, user=_acting_user(request))
+        services.lead_erase(lead=obj, user=acting_user(request))
 
     def delete_queryset(self, request, queryset):
         # "Delete selected": the same erasure per lead (its events, its contact's lock), not one bulk DELETE.
         for lead in queryset:
-            services.lead_erase(lead=lead, user=_acting_user(request))
+            services.lead_erase(lead=lead, user=acting_user(request))
 
     @admin.display(description="Бюджет", ordering="price")
     def budget(self, lead):
@@ -259,7 +254,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
                 request,
                 lambda: services.lead_create(
                     tenant=tenant,
-                    user=_acting_user(request),
+                    user=acting_user(request),
                     stage=data["stage"],
                     source=data["source"],
                     **{name: data.get(name) for name in LEAD_FORM_FIELDS},
@@ -274,7 +269,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         if fields:
             self.save_with_service(
                 request,
-                lambda: services.lead_update(lead=obj, user=_acting_user(request), expected=expected, **fields),
+                lambda: services.lead_update(lead=obj, user=acting_user(request), expected=expected, **fields),
             )
             expected = ANY
         if "stage" in form.changed_data or "loss_reason" in form.changed_data:
@@ -286,7 +281,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
                     lead=obj,
                     stage=data["stage"],
                     loss_reason=reason,
-                    user=_acting_user(request),
+                    user=acting_user(request),
                     expected=expected,
                 ),
             )
