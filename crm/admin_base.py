@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from crm.admin_refusals import RefusalAwareAdminMixin
-from crm.models import Tenant
+from crm.models import Tenant, User
 from crm.tenancy import is_backoffice_manager, is_tenant_staff, scoped, sees_whole_tenant
 
 
@@ -43,6 +43,14 @@ def tenant_rows(queryset, user):
         return rows
     # Fail closed: a table without a tenant is nothing tenant staff may read.
     return queryset.none()
+
+
+def acting_user(request) -> User | None:
+    """The tenant user behind a back-office write; a platform superuser acts like a system process.
+
+    For None the services skip their role checks.
+    """
+    return request.user if request.user.tenant_id else None
 
 
 # ---------------------------------------------------------------- changelists

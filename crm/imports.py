@@ -33,6 +33,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from openpyxl import load_workbook
 
+from crm.admin_base import acting_user
 from crm.dashboard import backoffice_tenant
 from crm.errors import ApplicationError
 
@@ -289,7 +290,7 @@ def _import_previewed(request, *, spec: ImportSpec, tenant, context: dict):
         messages.error(request, "Предпросмотр устарел: загрузите файл ещё раз.")
         return HttpResponseRedirect(request.path)
     rows = read_table(name=stored["name"], content=base64.b64decode(stored["content"]), spec=spec)
-    report = run_import(spec=spec, rows=rows, tenant=tenant, user=_acting_user(request), dry_run=False)
+    report = run_import(spec=spec, rows=rows, tenant=tenant, user=acting_user(request), dry_run=False)
     messages.success(
         request,
         f"Импорт «{stored['name']}»: создано {report.created}, дубликатов пропущено {report.duplicates}, "
@@ -313,7 +314,7 @@ def _preview_upload(request, *, spec: ImportSpec, tenant, context: dict) -> None
     except ImportFileError as exc:
         form.add_error("file", str(exc))
         return
-    report = run_import(spec=spec, rows=rows, tenant=tenant, user=_acting_user(request), dry_run=True)
+    report = run_import(spec=spec, rows=rows, tenant=tenant, user=acting_user(request), dry_run=True)
     token = secrets.token_urlsafe(16)
     # One pending preview per session: an older one goes with its file (a session is not iterable).
     for key in [key for key in request.session.keys() if key.startswith(_SESSION_PREFIX)]:  # noqa: SIM118
@@ -325,10 +326,6 @@ def _preview_upload(request, *, spec: ImportSpec, tenant, context: dict) -> None
         "tenant": tenant.pk,
     }
     context.update(report=report, token=token, file_name=upload.name)
-
-
-def _acting_user(request):
-    return request.user if request.user.tenant_id else None
 
 
 def import_urls(site, spec: ImportSpec) -> list:

@@ -13,6 +13,7 @@ from crm.admin_base import (
     TenantScopedAdmin,
     TenantScopedInline,
     TenantScopedReadOnlyInline,
+    acting_user,
 )
 from crm.admin_versions import VersionedAdminMixin
 from crm.charts import money
@@ -28,11 +29,6 @@ LEAD_FORM_FIELDS = ("name", "phone", "email", "comment", "assigned_to", "price")
 def _record_formset_changes(formset, new=(), changed=(), deleted=()) -> None:
     """What the admin's change message reads from a formset that a service, not `formset.save()`, wrote."""
     formset.new_objects, formset.changed_objects, formset.deleted_objects = list(new), list(changed), list(deleted)
-
-
-def _acting_user(request):
-    """The tenant user behind an admin write; a platform superuser acts like a system process."""
-    return request.user if request.user.tenant_id else None
 
 
 class StageChoiceIterator(ModelChoiceIterator):
@@ -215,12 +211,12 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         return deleted, counts, set(), protected
 
     def delete_model(self, request, obj):
-        services.lead_erase(lead=obj, user=_acting_user(request))
+        services.lead_erase(lead=obj, user=acting_user(request))
 
     def delete_queryset(self, request, queryset):
         # "Delete selected": the same erasure per lead (its events, its contact's lock), not one bulk DELETE.
         for lead in queryset:
-            services.lead_erase(lead=lead, user=_acting_user(request))
+            services.lead_erase(lead=lead, user=acting_user(request))
 
     @admin.display(description="Бюджет", ordering="price")
     def budget(self, lead):
@@ -264,7 +260,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
                 request,
                 lambda: services.lead_create(
                     tenant=tenant,
-                    user=_acting_user(request),
+                    user=acting_user(request),
                     stage=data["stage"],
                     source=data["source"],
                     **{name: data.get(name) for name in LEAD_FORM_FIELDS},
@@ -279,7 +275,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         if fields:
             self.save_with_service(
                 request,
-                lambda: services.lead_update(lead=obj, user=_acting_user(request), expected=expected, **fields),
+                lambda: services.lead_update(lead=obj, user=acting_user(request), expected=expected, **fields),
             )
             expected = ANY
         if "stage" in form.changed_data or "loss_reason" in form.changed_data:
@@ -291,7 +287,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
                     lead=obj,
                     stage=data["stage"],
                     loss_reason=reason,
-                    user=_acting_user(request),
+                    user=acting_user(request),
                     expected=expected,
                 ),
             )

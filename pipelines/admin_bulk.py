@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.contrib.admin import AdminSite, helpers
 from django.template.response import TemplateResponse
 
+from crm.admin_base import acting_user
 from crm.tenancy import sees_whole_tenant
 from pipelines import services
 from pipelines.models import Lead
@@ -37,10 +38,6 @@ class MoveForm(forms.Form):
         if data.get("loss_reason") and data.get("stage") and not data["stage"].is_lost:
             self.add_error("loss_reason", "Причина отказа указывается только при переводе на стадию «Отказ».")
         return data
-
-
-def _acting_user(request):
-    return request.user if request.user.tenant_id else None
 
 
 class LeadBulkActionsMixin:
@@ -75,7 +72,7 @@ class LeadBulkActionsMixin:
         self.run_per_row(
             request,
             queryset,
-            lambda lead: services.lead_update(lead=lead, user=_acting_user(request), assigned_to=assignee),
+            lambda lead: services.lead_update(lead=lead, user=acting_user(request), assigned_to=assignee),
             f"Ответственный «{assignee}»",
         )
         return None
@@ -95,7 +92,7 @@ class LeadBulkActionsMixin:
             request,
             queryset,
             lambda lead: services.lead_move_to_stage(
-                lead=lead, stage=stage, loss_reason=reason, user=_acting_user(request)
+                lead=lead, stage=stage, loss_reason=reason, user=acting_user(request)
             ),
             f"На стадии «{stage}»" + (f", причина отказа «{reason}»" if reason else ""),
         )

@@ -21,11 +21,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from crm.admin_base import acting_user
 from crm.api.exceptions import error_response
 from crm.api.parsers import parse_json
 from crm.charts import money
 from crm.errors import ApplicationError, NotFound, ValidationFailed
-from crm.models import User
 from crm.tenancy import is_backoffice_manager, is_tenant_staff, sees_whole_tenant, tenant_users
 from pipelines import services
 from pipelines.filtersets import LeadFilterSet, lead_filters_parse
@@ -148,11 +148,6 @@ def default_board_view(request):
     return HttpResponseRedirect(reverse("admin:pipelines_pipeline_board", args=[pipeline.pk]))
 
 
-def _acting_user(request) -> User | None:
-    """A platform superuser moves leads like a system process (the service then skips the role check)."""
-    return request.user if request.user.tenant_id else None
-
-
 def _card_html(row: dict) -> str:
     price = money(row["price"]) if row["price"] is not None else None
     context = {"card": row, "source": LeadSource(row["source"]).label, "price": price, "now": timezone.now()}
@@ -258,7 +253,7 @@ def board_move_view(request, pipeline_id: int, lead_id: int):
         try:
             lead = _lead_of(request, pipeline, lead_id)
             stage = _stage_from_body(request, pipeline)
-            lead = services.lead_move_to_stage(lead=lead, stage=stage, user=_acting_user(request))
+            lead = services.lead_move_to_stage(lead=lead, stage=stage, user=acting_user(request))
             return JsonResponse(_card_payload(request, pipeline, lead, board_filters(request.GET)))
         except ApplicationError as exc:
             return _error(exc)

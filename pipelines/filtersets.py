@@ -11,6 +11,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from crm.api.filters import IdFilter
+from crm.bounds import MAX_BIGINT
 from crm.errors import ValidationFailed
 from pipelines.models import LeadSource
 
@@ -31,17 +33,6 @@ def search_q(term: str) -> Q:
             # A Russian national number (8 916 …) is stored as +7 916 ….
             query |= Q(phone__contains="7" + digits[1:])
     return query
-
-
-class IdFilter(django_filters.Filter):
-    """A positive integer id (a decimal or an out-of-range number is a 400, not a database error)."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)
-        super().__init__(*args, **kwargs)
 
 
 class LeadFilterSet(django_filters.FilterSet):
@@ -79,8 +70,8 @@ def lead_filters_parse(params) -> dict:
         except ValueError:
             errors[name] = ["Enter a whole number."]
             continue
-        if not 1 <= value <= 2**63 - 1:
-            errors[name] = ["Ensure this value is between 1 and 9223372036854775807."]
+        if not 1 <= value <= MAX_BIGINT:
+            errors[name] = [f"Ensure this value is between 1 and {MAX_BIGINT}."]
             continue
         cleaned[name] = value
     source = params.get("source") or ""

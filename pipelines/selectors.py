@@ -15,13 +15,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from crm.api.parsers import parse_json
+from crm.bounds import MAX_BIGINT
 from crm.errors import NotFound, ValidationFailed
 from crm.models import User
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from pipelines.filtersets import lead_filters_apply, lead_filters_parse
 from pipelines.models import Lead, LeadCount, LeadHistory, Pipeline, Stage
-
-_MAX_BIGINT = 2**63 - 1
 
 
 def lead_get_for_user(*, user, lead_id) -> Lead:
@@ -31,7 +30,7 @@ def lead_get_for_user(*, user, lead_id) -> Lead:
     except (TypeError, ValueError):
         raise NotFound(f"Lead {str(lead_id)[:32]} not found.") from None
     leads = Lead.objects.for_tenant(user.tenant_id)
-    lead = leads.filter(pk=lead_id).first() if 0 < lead_id <= _MAX_BIGINT else None
+    lead = leads.filter(pk=lead_id).first() if 0 < lead_id <= MAX_BIGINT else None
     if lead is None:
         raise NotFound(f"Lead {lead_id} not found.")
     check_may_touch(user, lead, "This lead is assigned to a colleague.")

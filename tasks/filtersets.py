@@ -1,26 +1,10 @@
 """Query filters of the task lists (`/api/tasks`, `/api/leads/{id}/tasks`)."""
 
-from django import forms
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 
+from crm.api.filters import IdFilter
 from tasks.models import DueBucket, LeadTask, TaskStatus, TaskType
 from tasks.selectors import due_bucket_q
-
-_MAX_BIGINT = 2**63 - 1
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class IdFilter(filters.Filter):
-    """A positive integer id: anything else is a 400, never an out-of-range database error."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", _MAX_BIGINT)
-        super().__init__(*args, **kwargs)
 
 
 class LeadTaskFilterSet(filters.FilterSet):

@@ -4,9 +4,8 @@ import uuid
 
 from rest_framework import serializers
 
+from crm.bounds import MAX_BIGINT
 from crm.tenancy import scoped
-
-_MAX_BIGINT = 2**63 - 1
 
 
 class TenantRelatedField(serializers.RelatedField):
@@ -40,7 +39,7 @@ class TenantRelatedField(serializers.RelatedField):
         if isinstance(data, bool) or not isinstance(data, int | str):
             raise ValueError
         value = int(data)
-        if not 0 < value <= _MAX_BIGINT:
+        if not 0 < value <= MAX_BIGINT:
             raise ValueError
         return value
 

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from crm.api.permissions import ActionRolePermission
+from crm.bounds import MAX_BIGINT
 from crm.tenancy import TenantQuerySet, may_touch, scoped
 
 # The tenant scope, the role rule and who may call at all: a subclass cannot widen any of them.
@@ -32,7 +33,6 @@ _PROTECTED = (
     "permission_classes",
     "authentication_classes",
 )
-_MAX_BIGINT = 2**63 - 1
 
 
 class TenantContextMixin:
@@ -111,7 +111,7 @@ class TenantScopedViewSet(TenantContextMixin, GenericViewSet):
             value = field.to_python(value)
         except DjangoValidationError as exc:
             raise Http404 from exc
-        if isinstance(value, int) and not 0 < value <= _MAX_BIGINT:
+        if isinstance(value, int) and not 0 < value <= MAX_BIGINT:
             raise Http404
         obj = queryset.filter(**{self.lookup_field: value}).first()
         if obj is None:
