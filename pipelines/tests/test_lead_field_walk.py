@@ -3,22 +3,26 @@
 A new Lead field with no decision fails here, naming the surface and the field (issue 12). The lead is built with
 a recognisable value in every field (ids far from the sequences, names no other value contains), and a field
 counts as shown when one of its recognisable values appears in what the surface sends.
+
+The last test holds the lead table's hand-written SELECT to what the ORM reads for the same leads, column by column.
 """
 
 import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import Count, Min, Q
 from django.urls import reverse
 
 from crm.tests.factories import TEST_PASSWORD, TenantFactory, UserFactory
 from deals.tests.factories import ClientFactory, DealFactory
 from pipelines.models import Lead, LeadSource, LossReason, StageOutcome
 from pipelines.tests.factories import LeadFactory, PipelineFactory, StageFactory
+from tasks.models import LeadTask, TaskStatus
 
 NOT_SHOWN: dict[str, dict[str, str]] = {
     "api_detail": {},
@@ -255,3 +259,84 @@ def test_every_lead_field_is_shown_or_listed_as_not_shown(surface, walk, owner_c
         f"{surface}: these Lead fields are neither shown nor in NOT_SHOWN[{surface!r}] with a reason: "
         + "; ".join(undecided)
     )
+
+
+# ---------------------------------------------------------------- the table's hand-written SELECT against the ORM
+
+
+@pytest.fixture
+def five_leads(tenant, owner, stages) -> list[int]:
+    """Five leads as unlike each other as the table's columns allow: every nullable column null in one of them."""
+    second = PipelineFactory(tenant=tenant, name="Второй поток")
+    coloured = StageFactory(pipeline=second, name="Звонок", color="#a1b2c3")
+    named = UserFactory(tenant=tenant, username="walk_named", full_name="Ирина Полная")
+    nameless = UserFactory(tenant=tenant, username="walk_nameless", full_name="")
+    full = LeadFactory(
+        stage=coloured, name="Полный", email="full@example.com", price=Decimal("777123.45"), assigned_to=named
+    )
+    bare = LeadFactory(stage=stages[0], name="Пустой", phone=None, email=None, price=None)
+    LeadFactory(stage=stages[1], name="Без имени у ответственного", price=Decimal("0"), assigned_to=nameless)
+    email_only = LeadFactory(stage=stages[4], name="Сайт", phone=None, email="site@example.com", source="site")
+    old = LeadFactory(stage=stages[2], name="Давний", price=Decimal("999999999999.99"), assigned_to=named)
+    Lead.objects.filter(pk=old.pk).update(moved_to_stage_at=datetime(2015, 1, 2, 3, 4, 5, 678901, tzinfo=UTC))
+    soon = datetime.now(UTC) + timedelta(days=2)
+    for due, status, lead in [
+        (soon, TaskStatus.OPEN, full),
+        (soon + timedelta(hours=5), TaskStatus.OPEN, full),
+        (soon - timedelta(days=9), TaskStatus.DONE, full),  # done: neither counted nor the next one
+        (None, TaskStatus.OPEN, email_only),  # open with no due time: counted, no next due time
+        (soon, TaskStatus.CANCELLED, bare),
+    ]:
+        completed_at = soon - timedelta(days=8) if status == TaskStatus.DONE else None
+        LeadTask.objects.create(
+            tenant=tenant, lead=lead, assigned_to=owner, due_at=due, status=status, completed_at=completed_at
+        )
+    return list(Lead.objects.filter(tenant=tenant).values_list("pk", flat=True))
+
+
+def orm_rows(ids: list[int]) -> list[dict]:
+    """The table's rows as the ORM reads them, in the table's default order (SPEC: `-created_at`, ties by id)."""
+    is_open = Q(tasks__status=TaskStatus.OPEN)
+    leads = Lead.objects.filter(pk__in=ids).annotate(
+        open_tasks_count=Count("tasks", filter=is_open), next_task_due_at=Min("tasks__due_at", filter=is_open)
+    )
+    rows = []
+    for lead in leads.order_by("-created_at", "-id").values(
+        "id", "name", "phone", "email", "source", "pipeline_id", "stage_id", "price", "open_tasks_count",
+        "next_task_due_at", "moved_to_stage_at", "created_at", "updated_at", "pipeline__name", "stage__name",
+        "stage__color", "assigned_to_id", "assigned_to__full_name", "assigned_to__username",
+    ):  # fmt: skip
+        full_name, username = lead.pop("assigned_to__full_name"), lead.pop("assigned_to__username")
+        lead["assigned_to_name"] = full_name or username  # a user without a full name is shown by login
+        lead["assigned_to_user_id"] = lead.pop("assigned_to_id")
+        for related in ("pipeline", "stage"):
+            lead[f"{related}_name"] = lead.pop(f"{related}__name")
+        lead["stage_color"] = lead.pop("stage__color")
+        rows.append(lead)
+    return rows
+
+
+def as_python(row: dict) -> dict:
+    """A table row with its JSON texts read back: times as aware datetimes, the budget as a Decimal."""
+    times = ("moved_to_stage_at", "created_at", "updated_at", "next_task_due_at")
+    row = {**row, **{key: datetime.fromisoformat(row[key]) for key in times if row[key] is not None}}
+    if row["price"] is not None:
+        row["price"] = Decimal(str(row["price"]))
+    return row
+
+
+def test_table_rows_equal_the_orm_field_by_field(owner_client, five_leads):
+    response = owner_client.get("/api/v2/leads/table", {"limit": 5})
+
+    assert response.status_code == 200
+    table = [as_python(row) for row in response.json()["rows"]]
+    expected = orm_rows(five_leads)
+    assert [row["id"] for row in table] == [row["id"] for row in expected]
+    assert all(set(got) == set(want) for got, want in zip(table, expected, strict=True))
+    differences = [
+        f"lead {want['id']}.{key}: table {got.get(key)!r}, ORM {want[key]!r}"
+        for got, want in zip(table, expected, strict=True)
+        for key in sorted(set(got) | set(want))
+        if got.get(key) != want.get(key)
+    ]
+    assert not differences, "\n".join(differences)
