@@ -21,6 +21,7 @@ from crm.tenancy import is_tenant_staff, sees_whole_tenant
 from crm.versions import ANY
 from pipelines import services
 from pipelines.admin_bulk import LeadBulkActionsMixin
+from pipelines.filtersets import search_q
 from pipelines.models import Lead, LeadHistory, LossReason, Pipeline, Stage
 
 LEAD_FORM_FIELDS = ("name", "phone", "email", "comment", "assigned_to", "price")
@@ -170,7 +171,8 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         "source",
         ("assigned_to", TenantRelatedFieldListFilter),
     ]
-    search_fields = ["name", "phone", "email"]
+    search_fields = ["name", "phone", "email"]  # shows the search box; get_search_results applies the rule
+    show_full_result_count = False  # «N всего» would count every lead of the tenant on each search
     ordering = ["-created_at", "-id"]
     fields = [
         "name",
@@ -192,6 +194,12 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
     # A manager works their own leads (the list, the card, a new lead is theirs); assigning is a supervisor's job.
     manager_permissions = frozenset({"view", "add", "change"})
     actions = [*LeadBulkActionsMixin.actions, "convert_to_deals"]
+
+    def get_search_results(self, request, queryset, search_term):
+        # The API's and the board's search rule (the whole term; a phone as typed or as stored), one place for all.
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(search_q(search_term)), False
 
     @admin.action(description="Создать сделку", permissions=["change"])
     def convert_to_deals(self, request, queryset):
