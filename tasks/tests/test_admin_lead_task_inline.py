@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.admin.models import LogEntry
 
-from crm.tests.factories import UserFactory
+from crm.tests.factories import TEST_PASSWORD, UserFactory
 from pipelines.models import Lead, LeadHistory
 from tasks.models import LeadTask
 from tasks.tests.factories import LeadTaskFactory
@@ -229,3 +229,17 @@ def test_a_deactivated_user_is_not_offered(client, owner, lead, tenant):
     choices = {str(value) for value, _ in _inline(response).empty_form.fields["assigned_to"].choices if value}
     assert str(gone.pk) not in choices
     assert str(owner.pk) in choices
+
+
+def test_a_superuser_choosing_another_tenants_user_gets_the_services_refusal_on_the_field(client, lead, foreign_owner):
+    """A platform superuser is offered every user; the service refuses a user of another tenant, on the row's field."""
+    UserFactory(tenant=None, username="root", is_superuser=True, is_staff=True)
+    client.login(username="root", password=TEST_PASSWORD)
+    new = {"type": "call", "status": "open", "due_at_0": "", "due_at_1": "", "note": "Чужому"}
+
+    response = client.post(_page(lead), _lead_post(lead, new=[new | {"assigned_to": foreign_owner.pk}]))
+
+    assert response.status_code == 200
+    assert _inline(response).forms[0].errors == {"assigned_to": ["No active user with this id in your tenant."]}
+    assert response.context["adminform"].form.errors == {}
+    assert not LeadTask.objects.exists()
