@@ -5,7 +5,8 @@ change form the refusal must look like any other invalid input: the page comes b
 on its field (the API's `details` message), no success message and no history entry. `RefusalAwareAdminMixin` gets
 that by letting the refusal escape Django's save path, which runs inside a transaction (everything the save did is
 rolled back, nothing is logged), and rendering the same POST again with a form that carries the refusal as errors.
-Actions report each row: what was done, and per refused row why, never a bare count.
+Actions report each row: what was done, and per refused row why, never a bare count. An inline row saved through a
+service (`RefusalAwareInlineFormSet`) gets its refusal on that row instead of above the parent's form.
 """
 
 from collections.abc import Callable
@@ -78,8 +79,8 @@ class RefusalAwareAdminMixin:
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         refusal = getattr(request, "service_refusal", None)
-        if refusal is None:
-            return form
+        if refusal is None or getattr(request, "service_refusal_row", None) is not None:
+            return form  # no refusal, or one an inline row shows
 
         class RefusedForm(form):
             def _post_clean(self):
@@ -103,3 +104,25 @@ class RefusalAwareAdminMixin:
                 done.append(f"«{obj}»")
         if done:
             self.message_user(request, f"{done_message}: {', '.join(done)}.", level=messages.SUCCESS)
+
+
+class RefusalAwareInlineFormSet:
+    """For inline formsets whose `save()` calls services: `save_row` runs one row's service call; a refusal is
+    marked as that row's and escapes (the save is rolled back); on the page rendered again the row carries it."""
+
+    request = None  # the inline's get_formset binds the request
+
+    def save_row(self, form, action):
+        try:
+            return action()
+        except ApplicationError:
+            self.request.service_refusal_row = form.prefix
+            raise
+
+    def full_clean(self):
+        super().full_clean()
+        refusal = getattr(self.request, "service_refusal", None)
+        row = getattr(self.request, "service_refusal_row", None)
+        for form in self.forms:
+            if refusal is not None and form.prefix == row:
+                add_refusal_to_form(form, refusal)

@@ -301,6 +301,10 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
             )
 
     def save_related(self, request, form, formsets, change):
-        # The history inline is read-only and the lead was saved by a service: nothing more to write.
+        # The lead was saved by a service and its history inline is read-only; rows other apps add to the page (the
+        # tasks inline) save themselves through their own services.
         for formset in formsets:
-            _record_formset_changes(formset)
+            if formset.model is LeadHistory:
+                _record_formset_changes(formset)
+            else:
+                formset.save()
