@@ -14,6 +14,7 @@ from crm.admin_base import (
     TenantScopedAdmin,
     TenantScopedInline,
     TenantScopedInlineFormSet,
+    acting_user,
 )
 from crm.admin_refusals import RefusalAwareInlineFormSet
 from crm.admin_versions import VERSION_FIELD, VersionedAdminMixin, VersionedChangeForm
@@ -108,7 +109,7 @@ class LeadTaskInlineFormSet(RefusalAwareInlineFormSet, TenantScopedInlineFormSet
     """Saves each added or changed row through `tasks.services`, never through the model form."""
 
     def save(self, commit=True):
-        user = None if self.request.user.is_superuser else self.request.user
+        user = acting_user(self.request)
         self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
         for form in self.initial_forms:
             if form.instance.pk is None or not form.has_changed():
