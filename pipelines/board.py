@@ -12,7 +12,9 @@ from decimal import Decimal
 from functools import partial
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -95,14 +97,7 @@ def board_columns(*, pipeline: Pipeline, filters: dict, user) -> list[Column]:
     stages = _stages(pipeline)
     leads = _filtered_leads(pipeline=pipeline, filters=filters, user=user)
     summaries = pipeline_summary(pipeline=pipeline, stages=stages, user=user, filters=lead_filters_parse(filters))
-    # One LIMIT per column (UNION ALL): each reads its stage's newest leads from an index, where a row_number()
-    # window over the pipeline sorted every lead of it (435 ms at 90,000 leads).
-    newest = [
-        leads.filter(stage_id=stage.pk).order_by("-moved_to_stage_at", "-pk").values("pk")[:PER_COLUMN]
-        for stage in stages
-    ]
-    shown_pks = newest[0].union(*newest[1:], all=True) if newest else leads.none().values("pk")
-    shown = Lead.objects.for_tenant(pipeline.tenant_id).filter(pk__in=shown_pks)
+    shown = Lead.objects.for_tenant(pipeline.tenant_id).filter(pk__in=_newest_per_stage(leads, stages))
     rows = lead_table(
         leads=shown, filters={}, ordering="-moved_to_stage_at", limit=max(len(stages), 1) * PER_COLUMN
     ).rows
@@ -113,6 +108,23 @@ def board_columns(*, pipeline: Pipeline, filters: dict, user) -> list[Column]:
         Column(stage=stage, count=summary.leads, price_total=summary.price_total, cards=by_stage.get(stage.pk, []))
         for stage, summary in zip(stages, summaries, strict=True)
     ]
+
+
+def _newest_per_stage(leads: QuerySet, stages: list[Stage]) -> QuerySet:
+    """The ids of each stage's PER_COLUMN newest leads (by the time they came into it)."""
+    if not stages:
+        return leads.none().values("pk")
+    if connection.features.supports_slicing_ordering_in_compound:
+        # One LIMIT per column (UNION ALL), each read from an index; the window below sorts every lead of the
+        # pipeline (435 ms at 90,000 leads on PostgreSQL).
+        newest = [
+            leads.filter(stage_id=stage.pk).order_by("-moved_to_stage_at", "-pk").values("pk")[:PER_COLUMN]
+            for stage in stages
+        ]
+        return newest[0].union(*newest[1:], all=True)
+    newest_first = [F("moved_to_stage_at").desc(), F("pk").desc()]  # SQLite: no LIMIT inside a UNION
+    ranked = leads.annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=newest_first))
+    return ranked.filter(rank__lte=PER_COLUMN).values("pk")
 
 
 def board_card(*, pipeline: Pipeline, lead: Lead, filters: dict, user) -> dict | None:
