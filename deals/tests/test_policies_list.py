@@ -101,7 +101,11 @@ def test_a_foreign_owner_sees_none_of_ours(api_client, foreign_owner, register):
         ("status=active", ["late"]),
         ("status=active&status=draft", ["middle", "late"]),
         ("status=active,renewal_due", ["early", "late"]),
-        ("insurer=ИНГОССТРАХ", ["closed", "late"]),
+        pytest.param(
+            "insurer=ИНГОССТРАХ",
+            ["closed", "late"],
+            marks=pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite folds the case of ASCII only"),
+        ),
         ("effective_to_from=2026-03-01", ["closed", "middle", "late"]),
         ("effective_to_to=2026-03-01", ["early", "closed"]),
         ("effective_to_from=2026-03-02&effective_to_to=2026-09-01", ["middle", "late"]),

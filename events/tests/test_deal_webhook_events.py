@@ -97,7 +97,8 @@ postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="po
 
 def logged(tenant_id) -> list[tuple[str, str]]:
     """The tenant's webhook log: (type, object id) in log order."""
-    rows = Event.objects.filter(channel=f"webhooks-{tenant_id}").order_by("pk")
+    # eid 0: on SQLite, the library's row that starts a channel (no event)
+    rows = Event.objects.filter(channel=f"webhooks-{tenant_id}").exclude(eid=0).order_by("pk")
     return [(row.type, json.loads(row.data)["id"]) for row in rows]
 
 
@@ -397,6 +398,10 @@ def _patch_queries(owner, deal) -> int:
 
 
 @pytest.mark.django_db
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite numbers events through the library, which creates a channel's counter on first use",
+)
 def test_a_v1_write_pays_a_constant_number_of_queries_for_its_event(tenant, owner, settings):
     settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
     deal = DealFactory(tenant=tenant, sales_agent=owner)

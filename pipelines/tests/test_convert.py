@@ -93,7 +93,8 @@ def test_the_webhook_log_gets_the_client_the_deal_and_the_lead(owner_client, ten
 
     body = _convert(owner_client, lead).json()
 
-    rows = Event.objects.filter(channel=f"webhooks-{tenant.pk}").order_by("pk")
+    # eid 0: on SQLite, the library's row that starts a channel (no event)
+    rows = Event.objects.filter(channel=f"webhooks-{tenant.pk}").exclude(eid=0).order_by("pk")
     logged = [(row.type, json.loads(row.data)) for row in rows]
     assert [(kind, data["id"]) for kind, data in logged] == [
         ("client_created", body["client_id"]),
@@ -393,6 +394,10 @@ def _queries_of_a_conversion(api, lead) -> int:
     return len([query for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]])
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite numbers events through the library, which creates a channel's counter on first use",
+)
 def test_a_conversion_costs_the_same_few_queries_whatever_the_clients(owner_client, tenant, make_lead):
     first = _queries_of_a_conversion(owner_client, make_lead(phone="+79160000001"))
     # Candidates that the contact filter finds (the number in a tax number, a longer number) but that do not match.
