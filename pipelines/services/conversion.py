@@ -17,9 +17,8 @@ from crm.versions import save_bumped
 from deals import selectors as deal_selectors
 from deals import services as deal_services
 from deals.models import Client, ClientStatus, ClientType, ContactType, Deal, JournalKind
-from events.services import lead_event_emit
 from pipelines.models import HistoryKind, Lead
-from pipelines.services.leads import _lock_lead, lead_history_record, phone_normalize
+from pipelines.services.leads import _lock_lead, lead_emit, lead_history_record, phone_normalize
 
 
 class LeadAlreadyConverted(Conflict):
@@ -77,9 +76,7 @@ def lead_convert(
     origin = "новый" if client_created else "существующий"
     text = f"Создана сделка «{deal.title}», клиент «{client.full_name}» ({origin})"
     lead_history_record(lead=lead, kind=HistoryKind.CONVERTED, user=user, text=text)
-    lead_event_emit(
-        event_type="lead_updated", tenant_id=lead.tenant_id, lead_id=lead.pk, assignee_ids=[lead.assigned_to_id]
-    )
+    lead_emit("lead_updated", lead)
     return LeadConversion(lead=lead, client=client, deal=deal, client_created=client_created)
 
 

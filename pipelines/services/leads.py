@@ -19,7 +19,19 @@ from pipelines.services.common import full_clean, reject_unknown
 from pipelines.services.structure import default_pipeline_ensure
 
 LEAD_EDITABLE_FIELDS = ("name", "phone", "email", "comment", "assigned_to", "price")
-_FIELD_LABELS = {"name": "имя", "phone": "телефон", "email": "email", "price": "бюджет"}
+# How history texts name a lead's fields (edits here, fields filled by a merge).
+LEAD_FIELD_LABELS = {
+    "name": "имя",
+    "phone": "телефон",
+    "email": "email",
+    "comment": "комментарий",
+    "price": "бюджет",
+    "external_id": "внешний id",
+    "source_payload": "данные заявки",
+    "assigned_to": "ответственный",
+}
+# Fields whose edits share one «updated» history entry (the comment and the assignee get entries of their own).
+_EDITED_IN_ONE_ENTRY = ("name", "phone", "email", "price")
 
 
 def phone_normalize(raw: str | None, *, region: str, field: str = "phone") -> str | None:
@@ -71,7 +83,8 @@ def _check_assignee(*, tenant: Tenant, assigned_to: User | None) -> None:
         raise ValidationFailed.for_field("assigned_to_user_id", "No active user with this id in your tenant.")
 
 
-def _emit(event_type: str, lead: Lead, previous_assignee_id: int | None = None) -> None:
+def lead_emit(event_type: str, lead: Lead, previous_assignee_id: int | None = None) -> None:
+    """The lead's stream and webhook event, to its tenant and to its assignee (and the previous one on a reassign)."""
     lead_event_emit(
         event_type=event_type,
         tenant_id=lead.tenant_id,
@@ -108,7 +121,7 @@ def lead_touch(*, lead: Lead, kind: str, user: User | None = None, text: str = "
     """Record an activity on a lead made elsewhere (e.g. a task) and emit `lead_updated` once."""
     entry = lead_history_record(lead=lead, kind=kind, user=user, text=text, payload=payload)
     Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
-    _emit("lead_updated", lead)
+    lead_emit("lead_updated", lead)
     return entry
 
 
@@ -183,7 +196,7 @@ def lead_create(
         to_stage=stage,
         payload=source_payload,
     )
-    _emit("lead_created", lead)
+    lead_emit("lead_created", lead)
     return lead
 
 
@@ -240,7 +253,7 @@ def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = AN
     full_clean(lead, exclude=["tenant", "pipeline", "stage", "assigned_to"])
     save_bumped(lead)
     _record_update(lead, changed, user=user, previous_assignee=previous_assignee)
-    _emit("lead_updated", lead, previous_assignee_id=getattr(previous_assignee, "pk", None))
+    lead_emit("lead_updated", lead, previous_assignee_id=getattr(previous_assignee, "pk", None))
     return lead
 
 
@@ -262,9 +275,9 @@ def _normalized(tenant, fields: dict) -> dict:
 
 def _record_update(lead: Lead, changed: list[str], *, user, previous_assignee) -> None:
     """One history entry per kind of change: edited fields, the comment, the assignee."""
-    edited = [name for name in changed if name in _FIELD_LABELS]
+    edited = [name for name in changed if name in _EDITED_IN_ONE_ENTRY]
     if edited:
-        text = "; ".join(f"{_FIELD_LABELS[name]}: {_shown(lead, name)}" for name in edited)
+        text = "; ".join(f"{LEAD_FIELD_LABELS[name]}: {_shown(lead, name)}" for name in edited)
         lead_history_record(lead=lead, kind=HistoryKind.UPDATED, user=user, text=f"Изменено — {text}")
     if "comment" in changed:
         lead_history_record(lead=lead, kind=HistoryKind.COMMENT, user=user, text=f"Комментарий: {lead.comment}")
@@ -326,7 +339,7 @@ def lead_move_to_stage(
     lead_history_record(
         lead=lead, kind=HistoryKind.STAGE_CHANGED, user=user, text=text, from_stage=from_stage, to_stage=stage
     )
-    _emit("lead_updated", lead)
+    lead_emit("lead_updated", lead)
     return lead
 
 
@@ -348,7 +361,7 @@ def _set_loss_reason(lead: Lead, loss_reason: LossReason | None, *, user: User |
     lead.loss_reason = loss_reason
     save_bumped(lead, update_fields=["loss_reason", "updated_at"])
     lead_history_record(lead=lead, kind=HistoryKind.UPDATED, user=user, text=f"Причина отказа: «{loss_reason.name}»")
-    _emit("lead_updated", lead)
+    lead_emit("lead_updated", lead)
     return lead
 
 
@@ -357,5 +370,5 @@ def lead_add_message(*, lead: Lead, text: str, payload=None, user: User | None =
     """An inbound message for an existing lead: kept in its history (with the raw payload); emits `lead_updated`."""
     entry = lead_history_record(lead=lead, kind=HistoryKind.MESSAGE, user=user, text=text, payload=payload)
     Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
-    _emit("lead_updated", lead)
+    lead_emit("lead_updated", lead)
     return entry

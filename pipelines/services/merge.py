@@ -7,24 +7,14 @@ from crm.errors import NotFound, ValidationFailed
 from crm.models import User
 from crm.tenancy import check_may_touch
 from crm.versions import save_bumped
-from events.services import lead_deleted_emit, lead_event_emit
+from events.services import lead_deleted_emit
 from pipelines.models import HistoryKind, Lead
 from pipelines.services.erasure import lock_lead_contacts
-from pipelines.services.leads import lead_history_record
+from pipelines.services.leads import LEAD_FIELD_LABELS, lead_emit, lead_history_record
 
 # Fields of the surviving lead filled from the merged one where empty. The stage, source, loss reason and
 # timestamps stay the survivor's; a lead that became a deal is never merged away (see lead_merge).
 MERGE_FILLED_FIELDS = ("name", "phone", "email", "comment", "price", "external_id", "source_payload", "assigned_to")
-_LABELS = {
-    "name": "имя",
-    "phone": "телефон",
-    "email": "email",
-    "comment": "комментарий",
-    "price": "бюджет",
-    "external_id": "внешний id",
-    "source_payload": "данные заявки",
-    "assigned_to": "ответственный",
-}
 
 
 @transaction.atomic
@@ -50,9 +40,7 @@ def lead_merge(*, lead: Lead, from_lead: Lead, user: User | None = None) -> Lead
     save_bumped(lead, update_fields=[*filled, "updated_at"])
     lead_history_record(lead=lead, kind=HistoryKind.MERGED, user=user, text=_merged_text(from_id, from_lead, filled))
     lead_deleted_emit(tenant_id=lead.tenant_id, lead_id=from_id, assignee_ids=[from_assignee_id])
-    lead_event_emit(
-        event_type="lead_updated", tenant_id=lead.tenant_id, lead_id=lead.pk, assignee_ids=[lead.assigned_to_id]
-    )
+    lead_emit("lead_updated", lead)
     return lead
 
 
@@ -113,5 +101,5 @@ def _merged_text(from_id: int, from_lead: Lead, filled: list[str]) -> str:
     contacts = ", ".join(value for value in (from_lead.phone, from_lead.email) if value)
     text = f"Объединён с лидом #{from_id} «{from_lead.name}»" + (f" ({contacts})" if contacts else "")
     if filled:
-        text += "; заполнено: " + ", ".join(_LABELS[field] for field in filled)
+        text += "; заполнено: " + ", ".join(LEAD_FIELD_LABELS[field] for field in filled)
     return text
