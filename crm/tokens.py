@@ -9,28 +9,36 @@ Our tokens carry it as the `token_version` claim and must match it. Gateway toke
 refused when issued (`iat`) before the user's `tokens_revoked_at`, or carry no `iat` once the user has one.
 """
 
+import functools
 import uuid
+import weakref
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Field
 from rest_framework_simplejwt import settings as simplejwt_settings
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from crm.bounds import MAX_BIGINT
 from crm.errors import Unauthorized
-from crm.models import User
+from crm.models import Tenant, User
 
 
 def token_backend() -> TokenBackend:
-    """Built from the current settings (not cached at import) so deployments and tests can switch keys."""
+    """For the current settings (read on each call, not at import) so deployments and tests can switch keys."""
     api_settings = simplejwt_settings.api_settings  # rebound by simplejwt when SIMPLE_JWT changes
-    return TokenBackend(
-        api_settings.ALGORITHM,
-        api_settings.SIGNING_KEY,
-        api_settings.VERIFYING_KEY or None,  # type: ignore[arg-type]  # simplejwt says str; its _prepare_key takes None
-        leeway=api_settings.LEEWAY,
+    return _token_backend(
+        api_settings.ALGORITHM, api_settings.SIGNING_KEY, api_settings.VERIFYING_KEY or None, api_settings.LEEWAY
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _token_backend(algorithm, signing_key, verifying_key, leeway) -> TokenBackend:
+    # Built once per key set: every API request decodes a token, and building the backend prepares its keys.
+    return TokenBackend(algorithm, signing_key, verifying_key, leeway=leeway)
 
 
 class _CurrentBackendMixin:
@@ -93,9 +101,8 @@ def _load_user(payload: dict) -> User:
     tenant_id = payload.get("tenant_id")
     if isinstance(tenant_id, bool) or not isinstance(tenant_id, int | str) or not str(tenant_id).isdigit():
         raise Unauthorized("The token carries no valid tenant_id.")
-    lookup = _user_lookup(payload)
-    user = User.objects.select_related("tenant").filter(is_active=True, **lookup).first()
-    if user is None or user.tenant_id is None or user.tenant_id != int(tenant_id):
+    user = _active_user_with_tenant(*_user_lookup(payload))
+    if user is None or user.tenant_id != int(tenant_id):
         raise Unauthorized("The token does not name an active user of its tenant.")
     if _revoked(payload, user):
         raise Unauthorized("The token was revoked: the user's password, role or status changed.")
@@ -119,14 +126,84 @@ def _revoked(payload: dict, user: User) -> bool:
     return issued <= user.tokens_revoked_at
 
 
-def _user_lookup(payload: dict) -> dict:
+def _user_lookup(payload: dict) -> tuple[str, int | uuid.UUID]:
+    """The user field the token names (`uuid` for `sub`, else `id` for `user_id`) and its value."""
     sub = payload.get("sub")
     if sub is not None:
         try:
-            return {"uuid": uuid.UUID(str(sub))}
+            return "uuid", uuid.UUID(str(sub))
         except ValueError as exc:
             raise Unauthorized("The token's sub is not a user uuid.") from exc
     user_id = payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
     if isinstance(user_id, bool) or not isinstance(user_id, int | str) or not str(user_id).isdigit():
         raise Unauthorized("The token names no user.")
-    return {"pk": int(user_id)}
+    return "id", int(user_id)
+
+
+def _active_user_with_tenant(field_name: str, value: int | uuid.UUID) -> User | None:
+    """The active user with this `id` or `uuid`, with their tenant, in one statement (None without a tenant).
+
+    Every API request runs this, so it skips the ORM's query building (a quarter of a request's CPU when it was
+    `select_related("tenant").filter(...)`): the statement is written once per field from `_meta`, and the values go
+    through the same database converters and `Model.from_db` the ORM uses, so the instances are the ORM's.
+    """
+    if isinstance(value, int) and value > MAX_BIGINT:
+        return None  # no such id; SQLite could not even bind it
+    sql, user_fields, tenant_fields = _user_with_tenant_statement(field_name)
+    lookup_field = User._meta.get_field(field_name)
+    assert isinstance(lookup_field, Field)  # id or uuid, never a relation
+    param = lookup_field.get_db_prep_value(value, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [param])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [
+        _converted(value, column, converters)
+        for value, (column, converters) in zip(row, _columns(connections[DEFAULT_DB_ALIAS]), strict=True)
+    ]
+    user = User.from_db(DEFAULT_DB_ALIAS, [field.attname for field in user_fields], values[: len(user_fields)])
+    tenant = Tenant.from_db(DEFAULT_DB_ALIAS, [field.attname for field in tenant_fields], values[len(user_fields) :])
+    User._meta.get_field("tenant").set_cached_value(user, tenant)
+    return user
+
+
+@functools.cache
+def _user_with_tenant_statement(field_name: str) -> tuple[str, tuple, tuple]:
+    def column(model, name: str) -> str:
+        return connection.ops.quote_name(model._meta.get_field(name).column)
+
+    user_fields, tenant_fields = tuple(User._meta.concrete_fields), tuple(Tenant._meta.concrete_fields)
+    columns = [f"u.{column(User, field.name)}" for field in user_fields]
+    columns += [f"t.{column(Tenant, field.name)}" for field in tenant_fields]
+    users, tenants = (connection.ops.quote_name(model._meta.db_table) for model in (User, Tenant))
+    # Identifiers from _meta only; the value is a parameter.
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {users} u"  # noqa: S608
+        f" JOIN {tenants} t ON t.{column(Tenant, 'id')} = u.{column(User, 'tenant')}"
+        f" WHERE u.{column(User, field_name)} = %s AND u.{column(User, 'is_active')}"
+    )
+    return sql, user_fields, tenant_fields
+
+
+def _converted(value, column, converters):
+    for converter in converters:
+        value = converter(value, column, connection)
+    return value
+
+
+# Per connection (each thread has its own), as the ORM's compiler asks each query.
+_columns_by_connection: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _columns(db_connection) -> list:
+    """(column, converters) of each selected field: what turns a raw value into the ORM's (JSON parsed, SQLite's
+    text datetimes as datetimes)."""
+    columns = _columns_by_connection.get(db_connection)
+    if columns is None:
+        columns = _columns_by_connection[db_connection] = []
+        for field in (*User._meta.concrete_fields, *Tenant._meta.concrete_fields):
+            column = field.get_col(field.model._meta.db_table)
+            converters = [*db_connection.ops.get_db_converters(column), *column.get_db_converters(db_connection)]
+            columns.append((column, converters))
+    return columns

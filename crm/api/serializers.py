@@ -32,6 +32,19 @@ class MeSerializer(serializers.ModelSerializer):
         fields = ["id", "uuid", "username", "email", "tenant_id", "role", "full_name"]
         read_only_fields = fields
 
+    @staticmethod
+    def present(user) -> dict:
+        """The body every authenticated client may ask for first: built directly, not by walking the fields."""
+        return {
+            "id": user.id,
+            "uuid": str(user.uuid),
+            "username": user.username,
+            "email": user.email,
+            "tenant_id": user.tenant_id,
+            "role": user.role,
+            "full_name": user.full_name,
+        }
+
 
 class UserSerializer(serializers.ModelSerializer):
     tenant_id = serializers.IntegerField(read_only=True)

@@ -77,7 +77,7 @@ class TokenRefreshView(APIView):
 class MeView(TenantAPIView):
     @extend_schema(tags=["Auth"], responses={200: MeSerializer}, summary="The authenticated user")
     def get(self, request):
-        return Response(MeSerializer(request.user).data)
+        return Response(MeSerializer.present(request.user))
 
 
 @extend_schema_view(
