@@ -8,6 +8,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 
 application = get_asgi_application()
 
+from crm.warmup import warm_up_and_freeze  # noqa: E402 - after Django is set up
+
+warm_up_and_freeze()
+
 
 def _end_streams_before_uvicorn_shuts_down() -> None:
     """On SIGTERM uvicorn waits for open responses, cancels them after its graceful timeout, then re-raises the signal

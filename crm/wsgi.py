@@ -16,6 +16,7 @@ django_application = get_wsgi_application()
 from django.urls import Resolver404, resolve  # noqa: E402 - after Django is set up
 
 from crm.api.exceptions import envelope  # noqa: E402
+from crm.warmup import warm_up_and_freeze  # noqa: E402
 from events.api.views import EventStreamView  # noqa: E402
 
 STREAM_REFUSED = json.dumps(
@@ -42,3 +43,6 @@ def application(environ, start_response):
         )
         return [STREAM_REFUSED]
     return django_application(environ, start_response)
+
+
+warm_up_and_freeze()

@@ -63,6 +63,24 @@ def test_the_wsgi_application_serves_everything_else():
     assert json.loads(body) == {"status": "ok"}
 
 
+@pytest.mark.parametrize("entry_point", ["crm.wsgi", "crm.asgi"])
+def test_the_servers_entry_points_load_every_view_and_freeze_the_start_up_heap(entry_point):
+    probe = f"import gc, sys, {entry_point}; print(gc.get_freeze_count(), 'deals.api.views.deals' in sys.modules)"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_SETTINGS")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "crm.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    frozen, views_loaded = done.stdout.split()
+    # Out of the collector's walks (crm/warmup.py): the whole start-up heap, i.e. far more than Django's own modules.
+    assert int(frozen) > 100_000
+    assert views_loaded == "True"
+
+
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     base = {key: value for key, value in os.environ.items() if not key.startswith(("SECURE_", "DJANGO_SETTINGS"))}
     return subprocess.run(
