@@ -59,7 +59,12 @@ def grip_enabled() -> bool:
 
 
 def publish(events: list[Event]) -> None:
-    """Wake the streams subscribed to these (already stored) events. Raises if Redis or the GRIP proxy fails."""
+    """Wake the streams subscribed to these (already stored) events. Raises if Redis fails.
+
+    The GRIP proxy is told off the request path: the publisher's own thread sends the events in order (a blocking
+    publish added ~21 ms to each publishing request). A failed send is logged; Pushpin notices the gap at the
+    channel's next event (each carries its predecessor's id) and recovers the missing ones from storage.
+    """
     if redis_enabled():
         _redis_publisher(frozenset(settings.EVENTSTREAM_REDIS.items())).publish(redis_channel(), encode_message(events))
     else:
@@ -68,4 +73,11 @@ def publish(events: list[Event]) -> None:
             listeners.add_to_queues(event.channel, event)
     if grip_enabled():
         for event in events:
-            publish_event(event.channel, event.type, event.data, str(event.id), str(event.id - 1), blocking=True)
+            publish_event(
+                event.channel, event.type, event.data, str(event.id), str(event.id - 1), callback=_grip_published
+            )
+
+
+def _grip_published(success: bool, message: str) -> None:
+    if not success:
+        logger.warning("The GRIP proxy did not take an event (%s); it recovers at the channel's next event.", message)

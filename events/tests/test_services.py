@@ -2,6 +2,8 @@
 
 import json
 import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
@@ -102,3 +104,41 @@ def test_publish_failure_is_logged_and_the_event_kept(settings, owner, caplog):
 
     assert [row[:3] for row in stored()] == [(f"tenant-{owner.tenant_id}", "lead_created", 1)]
     assert "Could not publish lead_created for lead 5" in caplog.text
+
+
+def test_the_grip_proxy_is_told_off_the_request_path_and_in_order(settings, owner, monkeypatch):
+    """A publishing request does not wait for Pushpin: the events reach it from the publisher's own thread."""
+    import django_grip
+
+    received, answer, answered = [], threading.Event(), threading.Event()
+
+    class HeldControlEndpoint(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server hook's name
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            answer.wait(5)
+            self.send_response(200)
+            self.end_headers()
+            answered.set()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HeldControlEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.EVENTSTREAM_REDIS = None
+    settings.GRIP_URL = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setattr(django_grip, "_pubcontrol", None)  # django_grip reads GRIP_URL once
+    try:
+        emit("lead_created", owner.tenant_id, 1, [])
+        emit("lead_updated", owner.tenant_id, 1, [])
+        assert not answered.is_set()  # both calls returned while the proxy was still holding the first send
+        answer.set()
+        deadline = time.monotonic() + 10
+        while sum(len(body["items"]) for body in received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.shutdown()
+    items = [item for body in received for item in body["items"]]
+    assert [item["channel"] for item in items] == [f"events-tenant-{owner.tenant_id}"] * 2
+    assert [item["id"] for item in items] == ["1", "2"]
+    assert [item["prev-id"] for item in items] == ["0", "1"]
