@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from crm.api.fields import TenantRelatedField
+from crm.api.present import iso_datetime
 from crm.api.versioning import VersionedInputSerializer
 from crm.models import User
 from tasks.models import MAX_NOTE_LENGTH, LeadTask, TaskStatus, TaskType
@@ -34,6 +35,24 @@ class LeadTaskSerializer(serializers.ModelSerializer):
             "version",
         ]
         read_only_fields = fields
+
+    @staticmethod
+    def present(task) -> dict:
+        """The task as the fields above write it (tasks/tests/test_api_tasks_present.py), without walking them."""
+        return {
+            "id": task.id,
+            "lead_id": task.lead_id,
+            "type": task.type,
+            "status": task.status,
+            "due_at": iso_datetime(task.due_at),
+            "note": task.note,
+            "assigned_to_user_id": task.assigned_to_id,
+            "created_by_user_id": task.created_by_id,
+            "completed_at": iso_datetime(task.completed_at),
+            "created_at": iso_datetime(task.created_at),
+            "updated_at": iso_datetime(task.updated_at),
+            "version": task.version,
+        }
 
 
 class LeadTaskCreateInputSerializer(serializers.Serializer):

@@ -25,11 +25,15 @@ from tasks.models import LeadTask
     ),
 )
 @extend_schema(tags=["Tasks"])
-class TaskViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+class TaskViewSet(VersionedViewMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     queryset = LeadTask.objects.all()
     serializer_class = LeadTaskSerializer
     pagination_class = ApiPagination.for_rows("tasks")
     filterset_class = TaskFilterSet
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([LeadTaskSerializer.present(task) for task in page])
 
     def partial_update(self, request, pk=None):
         task = self.get_object()
@@ -59,7 +63,7 @@ class LeadTaskViewSet(VersionedViewMixin, TenantScopedViewSet):
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)
         queryset = self.filter_queryset(self.get_queryset()).filter(lead=lead)
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(LeadTaskSerializer(page, many=True).data)
+        return self.get_paginated_response([LeadTaskSerializer.present(task) for task in page])
 
     def create(self, request, lead_id=None):
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)

@@ -1,0 +1,16 @@
+"""Values as the API writes them, for the hand-written `present()` of hot output shapes.
+
+DRF's per-field machinery (building the fields of a ModelSerializer for each response, then walking them) costs more
+than the SQL behind a page; a `present()` shapes an object directly, and these helpers keep its values identical to
+what the declared DRF fields (still used for the OpenAPI document) would write.
+"""
+
+from django.utils import timezone
+
+
+def iso_datetime(value) -> str | None:
+    """ISO-8601 in the active (the tenant's) timezone, `Z` for UTC: DRF's DateTimeField output."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
