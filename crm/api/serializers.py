@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from crm.api.present import iso_datetime
 from crm.models import LeadDistribution, Role, Tenant, User
 
 
@@ -55,6 +56,21 @@ class UserSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "uuid", "username", "email", "full_name", "role", "is_active", "tenant_id", "created_at"]
         read_only_fields = fields
+
+    @staticmethod
+    def present(user) -> dict:
+        """The user as the fields above write it (crm/tests/test_api_users.py), without walking them."""
+        return {
+            "id": user.id,
+            "uuid": str(user.uuid),
+            "username": user.username,
+            "email": user.email,
+            "full_name": user.full_name,
+            "role": user.role,
+            "is_active": user.is_active,
+            "tenant_id": user.tenant_id,
+            "created_at": iso_datetime(user.date_joined),
+        }
 
 
 class UserCreateInputSerializer(serializers.Serializer):

@@ -96,7 +96,6 @@ class MeView(TenantAPIView):
 )
 @extend_schema(tags=["Users"])
 class UserViewSet(
-    mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     TenantScopedViewSet,
 ):
@@ -105,6 +104,10 @@ class UserViewSet(
     pagination_class = ApiPagination.for_rows("users")
     http_method_names = ["get", "post", "patch", "head", "options"]
     action_roles = {"create": ACCOUNT_ADMIN_ROLES, "partial_update": ACCOUNT_ADMIN_ROLES}
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([UserSerializer.present(user) for user in page])
 
     def create(self, request):
         data = self.validated_input(UserCreateInputSerializer)

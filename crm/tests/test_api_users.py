@@ -1,7 +1,9 @@
 """SPEC §1 users API: who may list, read, create and change users, and what bad input does."""
 
 import pytest
+from django.utils import timezone
 
+from crm.api.serializers import MeSerializer, UserSerializer
 from crm.models import User
 from crm.tests.factories import UserFactory
 
@@ -225,3 +227,11 @@ def test_patch_ignores_fields_that_are_not_editable(owner_client, manager):
     assert response.status_code == 200
     manager.refresh_from_db()
     assert manager.username == "manager"
+
+
+def test_the_hand_shaped_user_bodies_equal_the_declared_fields(owner, manager, tenant):
+    User.objects.filter(pk=manager.pk).update(email="", full_name="Пётр «Менеджер»", is_active=False)
+    users = list(User.objects.order_by("pk"))
+    with timezone.override(tenant.tzinfo):
+        assert [UserSerializer.present(user) for user in users] == UserSerializer(users, many=True).data
+        assert [MeSerializer.present(user) for user in users] == MeSerializer(users, many=True).data
