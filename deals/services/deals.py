@@ -3,18 +3,13 @@
 from django.db import transaction
 
 from crm.errors import Forbidden
+from crm.service_kit import apply_changes, save_or_conflict, status_move, validate
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from crm.versions import ANY, Expected
 from deals.errors import ClientNotFound, DealConflict, DealNotFound
 from deals.folders import folder_provider
 from deals.models import DEAL_TRANSITIONS, Client, Deal, DealStatus, JournalEntry, JournalKind
-from deals.services.common import (
-    assign_changes,
-    clean_fields,
-    require_active_client,
-    save_or_conflict,
-    transition_allowed,
-)
+from deals.services.common import require_active_client
 from events.services import webhook_event_emit
 
 DEAL_EDITABLE_FIELDS = frozenset({"title", "description", "expected_close_date", "tags"})
@@ -78,7 +73,7 @@ def deal_create(
         renews_policy=renews_policy,
     )
     deal.folder_id = folder_provider().folder_for_deal(tenant_id=tenant.pk, deal_id=deal.pk, title=title)
-    clean_fields(deal)
+    validate(deal)
     save_or_conflict(
         deal, {"deals_deal_open_title_uniq": _deal_conflict(title), **(conflicts or {})}, force_insert=True
     )
@@ -105,11 +100,10 @@ def _move_status(deal: Deal, status: str) -> str | None:
     Sets the new status and returns its journal text; None for the current status (a no-op).
     """
     previous = deal.status
-    if not transition_allowed(DEAL_TRANSITIONS, previous, status):
+    if not status_move(deal, DEAL_TRANSITIONS, status):
         return None
     if status in CONFIRMED_CLIENT_STATUSES:
         require_active_client(deal.client)
-    deal.status = status
     return f"Статус: {previous} → {status}"
 
 
@@ -121,22 +115,23 @@ def deal_update(*, deal: Deal, actor, status: str | None = None, expected: Expec
     """
     deal = _locked(deal)
     expected.check(deal.version)
-    update_fields = assign_changes(deal, DEAL_EDITABLE_FIELDS, changes)
+    people = {name: changes.pop(name) for name, _ in _PEOPLE if name in changes}
+    update_fields = apply_changes(deal, DEAL_EDITABLE_FIELDS, changes)
     notes = []
     for name, label in _PEOPLE:
-        if name not in changes or getattr(deal, f"{name}_id") == getattr(changes[name], "uuid", None):
+        if name not in people or getattr(deal, f"{name}_id") == getattr(people[name], "uuid", None):
             continue
         if not sees_whole_tenant(actor):
             raise Forbidden("Managers may not reassign deals.")
-        notes.append(f"{label}: {_person(getattr(deal, name))} → {_person(changes[name])}")
-        setattr(deal, name, changes[name])
+        notes.append(f"{label}: {_person(getattr(deal, name))} → {_person(people[name])}")
+        setattr(deal, name, people[name])
         update_fields.append(name)
     status_note = _move_status(deal, status) if status is not None else None
     if status_note is not None:
         notes.append(status_note)
         update_fields.append("status")
     if update_fields:
-        clean_fields(deal)
+        validate(deal)
         save_or_conflict(
             deal,
             {"deals_deal_open_title_uniq": _deal_conflict(deal.title)},
@@ -171,6 +166,6 @@ def journal_entry_create(*, deal: Deal, actor, text: str, attachments=(), kind: 
         text=text,
         attachments=list(attachments),
     )
-    clean_fields(entry)
+    validate(entry)
     entry.save(force_insert=True)
     return entry

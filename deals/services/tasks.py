@@ -4,10 +4,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.errors import Forbidden, ValidationFailed
+from crm.service_kit import apply_changes, status_move, validate
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from crm.versions import ANY, Expected, save_bumped
 from deals.models import DEAL_TASK_TRANSITIONS, FINAL_TASK_STATUSES, DealTask, DealTaskStatus
-from deals.services.common import assign_changes, clean_fields, transition_allowed
 from deals.services.deals import deal_for_actor
 
 TASK_EDITABLE_FIELDS = frozenset({"subject", "description", "due_date", "priority"})
@@ -48,7 +48,7 @@ def deal_task_create(
         created_by=actor,
         **fields,
     )
-    clean_fields(task)
+    validate(task)
     task.save(force_insert=True)
     return task
 
@@ -58,9 +58,8 @@ def _move_status(task: DealTask, status: str) -> bool:
 
     False for the current status (a no-op).
     """
-    if not transition_allowed(DEAL_TASK_TRANSITIONS, task.status, status, http_status=409):
+    if not status_move(task, DEAL_TASK_TRANSITIONS, status, http_status=409):
         return False
-    task.status = status
     now = timezone.now()
     if status == DealTaskStatus.IN_PROGRESS and task.started_at is None:
         task.started_at = now
@@ -79,7 +78,7 @@ def deal_task_update(
     """
     task = DealTask.objects.for_tenant(task.tenant_id).select_for_update().get(pk=task.pk)
     expected.check(task.version)
-    changed = assign_changes(task, TASK_EDITABLE_FIELDS, changes)
+    changed = apply_changes(task, TASK_EDITABLE_FIELDS, changes)
     if assignee is not None and assignee.uuid != task.assignee_id:
         _check_assignee(actor=actor, assignee=assignee)
         task.assignee = assignee
@@ -87,7 +86,7 @@ def deal_task_update(
     if status is not None and _move_status(task, status):
         changed += ["status", "started_at", "completed_at"]
     if changed:
-        clean_fields(task)
+        validate(task)
         save_bumped(task, update_fields=[*changed, "updated_at"])
     return task
 
