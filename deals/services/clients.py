@@ -32,20 +32,20 @@ def client_create(*, tenant, **fields) -> Client:
     return client
 
 
-def client_may_change(*, client: Client, actor) -> bool:
+def client_may_change(*, client: Client, acting_user) -> bool:
     """Supervisors change any client; a manager only clients of deals they work on (SPEC §9)."""
-    if sees_whole_tenant(actor):
+    if sees_whole_tenant(acting_user):
         return True
-    return Deal.objects.visible_to(actor).filter(client_id=client.pk).exists()
+    return Deal.objects.visible_to(acting_user).filter(client_id=client.pk).exists()
 
 
 @transaction.atomic
-def client_update(*, client: Client, actor, expected: Expected = ANY, **changes) -> Client:
+def client_update(*, client: Client, acting_user, expected: Expected = ANY, **changes) -> Client:
     """Change a client's fields; a tax number taken by another client is 409 client_exists.
 
     `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
     """
-    if not client_may_change(client=client, actor=actor):
+    if not client_may_change(client=client, acting_user=acting_user):
         raise Forbidden("Managers change only clients of their own deals.")
     client = Client.objects.for_tenant(client.tenant_id).select_for_update().get(pk=client.pk)
     expected.check(client.version)

@@ -24,12 +24,12 @@ def _deal_conflict(title: str) -> DealConflict:
     )
 
 
-def deal_for_actor(*, tenant, actor, deal_id) -> Deal:
+def deal_for_acting_user(*, tenant, acting_user, deal_id) -> Deal:
     """The deal named in a body: 404 deal_not_found outside the tenant, 403 when the manager does not work on it."""
     deal = Deal.objects.for_tenant(tenant).filter(pk=deal_id).first()
     if deal is None:
         raise DealNotFound(f"Deal {deal_id} not found.")
-    check_may_touch(actor, deal, "This deal belongs to a colleague.")
+    check_may_touch(acting_user, deal, "This deal belongs to a colleague.")
     return deal
 
 
@@ -37,7 +37,7 @@ def deal_for_actor(*, tenant, actor, deal_id) -> Deal:
 def deal_create(
     *,
     tenant,
-    actor,
+    acting_user,
     client_id,
     title: str,
     sales_agent,
@@ -58,7 +58,10 @@ def deal_create(
     client = Client.objects.for_tenant(tenant).filter(pk=client_id).first()
     if client is None:
         raise ClientNotFound(f"Client {client_id} not found.")
-    if not sees_whole_tenant(actor) and actor.uuid not in (sales_agent.uuid, getattr(executor, "uuid", None)):
+    if not sees_whole_tenant(acting_user) and acting_user.uuid not in (
+        sales_agent.uuid,
+        getattr(executor, "uuid", None),
+    ):
         raise Forbidden("A manager creates deals where they are the sales agent or the executor.")
     deal = Deal(
         tenant=tenant,
@@ -108,7 +111,7 @@ def _move_status(deal: Deal, status: str) -> str | None:
 
 
 @transaction.atomic
-def deal_update(*, deal: Deal, actor, status: str | None = None, expected: Expected = ANY, **changes) -> Deal:
+def deal_update(*, deal: Deal, acting_user, status: str | None = None, expected: Expected = ANY, **changes) -> Deal:
     """Change a deal's fields, people and status (people and status journalled) as one new version.
 
     `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
@@ -121,7 +124,7 @@ def deal_update(*, deal: Deal, actor, status: str | None = None, expected: Expec
     for name, label in _PEOPLE:
         if name not in people or getattr(deal, f"{name}_id") == getattr(people[name], "uuid", None):
             continue
-        if not sees_whole_tenant(actor):
+        if not sees_whole_tenant(acting_user):
             raise Forbidden("Managers may not reassign deals.")
         notes.append(f"{label}: {_person(getattr(deal, name))} → {_person(people[name])}")
         setattr(deal, name, people[name])
@@ -139,29 +142,31 @@ def deal_update(*, deal: Deal, actor, status: str | None = None, expected: Expec
             update_fields=[*update_fields, "updated_at"],
         )
         for text in notes:
-            _journal_system(deal=deal, actor=actor, text=text)
+            _journal_system(deal=deal, acting_user=acting_user, text=text)
         webhook_event_emit(event_type="deal_updated", tenant_id=deal.tenant_id, object_id=deal.pk)
     return deal
 
 
-def deal_transition(*, deal: Deal, status: str, actor, expected: Expected = ANY) -> Deal:
+def deal_transition(*, deal: Deal, status: str, acting_user, expected: Expected = ANY) -> Deal:
     """Only a status change (the admin's status actions, the demo data): `deal_update` with just `status`."""
-    return deal_update(deal=deal, actor=actor, status=status, expected=expected)
+    return deal_update(deal=deal, acting_user=acting_user, status=status, expected=expected)
 
 
-def _journal_system(*, deal: Deal, actor, text: str) -> JournalEntry:
+def _journal_system(*, deal: Deal, acting_user, text: str) -> JournalEntry:
     return JournalEntry.objects.create(
-        tenant_id=deal.tenant_id, deal=deal, author=actor, kind=JournalKind.SYSTEM, text=text
+        tenant_id=deal.tenant_id, deal=deal, author=acting_user, kind=JournalKind.SYSTEM, text=text
     )
 
 
 @transaction.atomic
-def journal_entry_create(*, deal: Deal, actor, text: str, attachments=(), kind: str = JournalKind.NOTE) -> JournalEntry:
+def journal_entry_create(
+    *, deal: Deal, acting_user, text: str, attachments=(), kind: str = JournalKind.NOTE
+) -> JournalEntry:
     """A user's note in the deal journal, or a `system` record of something done elsewhere (a lead converted)."""
     entry = JournalEntry(
         tenant_id=deal.tenant_id,
         deal=deal,
-        author=actor,
+        author=acting_user,
         kind=kind,
         text=text,
         attachments=list(attachments),

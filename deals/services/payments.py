@@ -8,7 +8,7 @@ from crm.service_kit import apply_changes, status_move, validate
 from crm.versions import ANY, Expected, save_bumped
 from deals.errors import PolicyNotFound
 from deals.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus, Policy
-from deals.services.deals import deal_for_actor
+from deals.services.deals import deal_for_acting_user
 from events.services import webhook_event_emit
 
 PAYMENT_EDITABLE_FIELDS = frozenset({"external_ref", "planned_date", "notes", "received_at", "paid_out_at"})
@@ -20,7 +20,7 @@ PAYMENT_STATUS_DATES = {PaymentStatus.RECEIVED: "received_at", PaymentStatus.PAI
 def payment_create(
     *,
     tenant,
-    actor,
+    acting_user,
     deal_id,
     policy_id,
     payment_type: str,
@@ -31,7 +31,7 @@ def payment_create(
     paid_out_at=None,
 ) -> Payment:
     """Plan a payment of a deal's policy: status `planned`, RUB, no external_ref yet."""
-    deal = deal_for_actor(tenant=tenant, actor=actor, deal_id=deal_id)
+    deal = deal_for_acting_user(tenant=tenant, acting_user=acting_user, deal_id=deal_id)
     policy = Policy.objects.for_tenant(tenant).filter(pk=policy_id).first()
     if policy is None:
         raise PolicyNotFound(f"Policy {policy_id} not found.")

@@ -61,7 +61,7 @@ def lead_convert(
         client, client_created = _client_from_lead(lead), True
     deal = deal_services.deal_create(
         tenant=lead.tenant,
-        actor=user,
+        acting_user=user,
         client_id=client.pk,
         title=title or lead.name,
         sales_agent=sales_agent,
@@ -69,7 +69,7 @@ def lead_convert(
         lead_id=lead.pk,
     )
     deal_services.journal_entry_create(
-        deal=deal, actor=user, text=f"Сделка создана из лида «{lead.name}» (№{lead.pk})", kind=JournalKind.SYSTEM
+        deal=deal, acting_user=user, text=f"Сделка создана из лида «{lead.name}» (№{lead.pk})", kind=JournalKind.SYSTEM
     )
     lead.client, lead.deal = client, deal
     save_bumped(lead, update_fields=["client", "deal", "updated_at"])
