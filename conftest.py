@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from crm.tests.factories import TenantFactory, UserFactory
 from crm.tokens import issue_token_pair
+from events.tests.recording import EventRecorder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -86,3 +87,11 @@ def owner_client(owner):
 @pytest.fixture
 def manager_client(manager):
     return client_for(manager)
+
+
+@pytest.fixture
+def events(monkeypatch, django_capture_on_commit_callbacks):
+    """Lead events delivered after commit: patches only the outside-world boundary `events.services._deliver`."""
+    recorder = EventRecorder(capture_on_commit=django_capture_on_commit_callbacks)
+    monkeypatch.setattr("events.services._deliver", recorder.deliver)
+    return recorder

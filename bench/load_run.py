@@ -84,7 +84,9 @@ def _deals_seed() -> None:
             client = client_create(
                 tenant=tenant, type="company", status="active", full_name=f"ООО Нагрузка {manager.pk}-{n}"
             )
-            deal = deal_create(tenant=tenant, actor=owner, client_id=client.pk, title=f"КАСКО {n}", sales_agent=manager)
+            deal = deal_create(
+                tenant=tenant, acting_user=owner, client_id=client.pk, title=f"КАСКО {n}", sales_agent=manager
+            )
             policy = policy_create(
                 deal=deal,
                 policy_number=f"LOAD-{manager.pk}-{n}",
@@ -95,10 +97,10 @@ def _deals_seed() -> None:
                 status="active",
             )
             for note in range(3):
-                journal_entry_create(deal=deal, actor=manager, text=f"Звонок клиенту №{note}")
+                journal_entry_create(deal=deal, acting_user=manager, text=f"Звонок клиенту №{note}")
             deal_task_create(
                 tenant=tenant,
-                actor=owner,
+                acting_user=owner,
                 subject="Подготовить договор",
                 description="Проверить реквизиты",
                 assignee=manager,
@@ -107,7 +109,7 @@ def _deals_seed() -> None:
             for _ in range(2):
                 payment_create(
                     tenant=tenant,
-                    actor=owner,
+                    acting_user=owner,
                     deal_id=deal.pk,
                     policy_id=policy.pk,
                     payment_type="client_premium",

@@ -350,7 +350,7 @@ def main(argv=None) -> None:
     data = _seed()
     subs = _subscriptions(data, args.subscribers)
 
-    from events.tests.servers import PushpinProcess, ServerProcess
+    from crm.tests.live import PushpinProcess, ServerProcess
 
     app_name = f"sse-bench-{uuid.uuid4().hex[:8]}"
     env = {

@@ -11,7 +11,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 
 from crm import services
-from crm.admin_base import SuperuserOnlyAdminMixin, TenantScopedAdminMixin
+from crm.admin_base import SuperuserOnlyAdminMixin, TenantScopedAdminMixin, acting_user
 from crm.models import ACCOUNT_ADMIN_ROLES, IdempotencyKey, Role, Tenant, User
 from crm.tenancy import is_tenant_staff, tenant_users
 
@@ -181,11 +181,11 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
         return super().get_fieldsets(request, obj)
 
     def save_model(self, request, obj, form, change):
-        acting_user = None if request.user.is_superuser else request.user
+        actor = acting_user(request)
         data = form.cleaned_data
         if change:
             fields = {name: data[name] for name in form.changed_data if name in services.USER_EDITABLE_FIELDS}
-            self.save_with_service(request, lambda: services.user_update(user=obj, acting_user=acting_user, **fields))
+            self.save_with_service(request, lambda: services.user_update(user=obj, acting_user=actor, **fields))
             return
         tenant = data.get("tenant") if request.user.is_superuser else request.user.tenant
         created = self.save_with_service(
@@ -197,7 +197,7 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
                 role=data["role"],
                 email=data.get("email", ""),
                 full_name=data.get("full_name", ""),
-                acting_user=acting_user,
+                acting_user=actor,
             ),
         )
         obj.pk = created.pk

@@ -25,7 +25,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Model
 from django.http import Http404, HttpResponseRedirect
@@ -241,10 +240,6 @@ def run_import(*, spec: ImportSpec, rows, tenant, user, dry_run: bool) -> Import
                 report.outcomes.append(RowOutcome(line=line, status=DUPLICATE, message=str(exc)))
             except ApplicationError as exc:
                 report.outcomes.append(RowOutcome(line=line, status=ERROR, message=_error_text(exc)))
-            except DjangoValidationError as exc:
-                # Some services let the model's own field validation speak for itself.
-                text = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in exc.message_dict.items())
-                report.outcomes.append(RowOutcome(line=line, status=ERROR, message=text))
         if dry_run:
             transaction.set_rollback(True)
     return report

@@ -9,6 +9,7 @@ from django.utils.module_loading import import_string
 
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import ACCOUNT_ADMIN_ROLES, STAFF_ROLES, Role, Tenant, User, generate_webhook_key
+from crm.service_kit import apply_changes, validate
 from crm.tenancy import tenant_users
 
 TENANT_EDITABLE_FIELDS = (
@@ -22,13 +23,6 @@ TENANT_EDITABLE_FIELDS = (
     "renewal_notice_days",
 )
 USER_EDITABLE_FIELDS = ("role", "full_name", "email", "is_active", "password")
-
-
-def _full_clean(instance, exclude=None) -> None:
-    try:
-        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
-    except DjangoValidationError as exc:
-        raise ValidationFailed("Invalid data.", details=exc.message_dict) from exc
 
 
 @transaction.atomic
@@ -50,7 +44,7 @@ def tenant_create(
         whatsapp_app_secret=whatsapp_app_secret,
         whatsapp_verify_token=whatsapp_verify_token,
     )
-    _full_clean(tenant, exclude=["webhook_key"])
+    validate(tenant, exclude=["webhook_key"])
     if Tenant.objects.filter(slug=slug).exists():
         raise ValidationFailed.for_field("slug", f"A tenant with slug «{slug}» already exists.")
     try:
@@ -67,13 +61,10 @@ def tenant_create(
 @transaction.atomic
 def tenant_update(*, tenant: Tenant, **fields) -> Tenant:
     """Change tenant settings; secrets are write-only and "" clears one."""
-    for name, value in fields.items():
-        if name not in TENANT_EDITABLE_FIELDS:
-            raise ValidationFailed.for_field(name, "This field cannot be changed.")
-        setattr(tenant, name, value)
+    apply_changes(tenant, TENANT_EDITABLE_FIELDS, fields)
     if "distribution_user_ids" in fields:
         tenant.distribution_user_ids = _distribution_users(tenant, fields["distribution_user_ids"])
-    _full_clean(tenant)
+    validate(tenant)
     tenant.save(update_fields=list(fields) or None)
     return tenant
 
@@ -176,7 +167,7 @@ def user_create(
         role=role,
         is_staff=role in STAFF_ROLES,
     )
-    _full_clean(user, exclude=["password"])
+    validate(user, exclude=["password"])
     _check_login_strings(user, username=username)
     _validate_password(password, user)
     user.set_password(password)
@@ -190,9 +181,6 @@ def user_update(*, user: User, acting_user: User | None = None, **fields) -> Use
 
     A password, role or activity change revokes the user's tokens (User.save).
     """
-    for name in fields:
-        if name not in USER_EDITABLE_FIELDS:
-            raise ValidationFailed.for_field(name, "This field cannot be changed.")
     _lock_active_owners(user.tenant_id)
     user = User.objects.select_for_update().get(pk=user.pk)
     if acting_user is not None:
@@ -201,10 +189,9 @@ def user_update(*, user: User, acting_user: User | None = None, **fields) -> Use
             raise Forbidden("Only an owner may change an owner's account.")
     was_active_owner = user.role == Role.OWNER and user.is_active
     password = fields.pop("password", None)
-    for name, value in fields.items():
-        setattr(user, name, value)
+    apply_changes(user, USER_EDITABLE_FIELDS, fields)
     user.is_staff = user.role in STAFF_ROLES
-    _full_clean(user, exclude=["password"])
+    validate(user, exclude=["password"])
     if "email" in fields or "is_active" in fields:
         _check_login_strings(user)
     if was_active_owner:

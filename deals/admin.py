@@ -79,7 +79,8 @@ class ClientAdmin(VersionedAdminMixin, TenantScopedAdmin):
             changed = {name: value for name, value in data.items() if name in form.changed_data}
             expected = self.expected(form)
             self.save_with_service(
-                request, lambda: services.client_update(client=obj, actor=request.user, expected=expected, **changed)
+                request,
+                lambda: services.client_update(client=obj, acting_user=request.user, expected=expected, **changed),
             )
             return
         tenant = obj.tenant if request.user.is_superuser else request.user.tenant
@@ -145,7 +146,7 @@ def _status_action(status: str, label: str):
         modeladmin.run_per_row(
             request,
             movable,
-            lambda deal: services.deal_transition(deal=deal, status=status, actor=request.user),
+            lambda deal: services.deal_transition(deal=deal, status=status, acting_user=request.user),
             f"Переведены в статус «{label}»",
         )
 
@@ -201,7 +202,7 @@ class DealAdmin(VersionedAdminMixin, DealWorkflowMixin, TenantScopedAdmin):
             }
             expected = self.expected(form)
             self.save_with_service(
-                request, lambda: services.deal_update(deal=obj, actor=request.user, expected=expected, **changed)
+                request, lambda: services.deal_update(deal=obj, acting_user=request.user, expected=expected, **changed)
             )
             return
         tenant = data["client"].tenant
@@ -209,7 +210,7 @@ class DealAdmin(VersionedAdminMixin, DealWorkflowMixin, TenantScopedAdmin):
             request,
             lambda: services.deal_create(
                 tenant=tenant,
-                actor=request.user,
+                acting_user=request.user,
                 client_id=data["client"].pk,
                 title=data["title"],
                 description=data.get("description", ""),

@@ -81,7 +81,7 @@ def start_renewal(modeladmin, request, queryset):
     modeladmin.run_per_row(
         request,
         queryset,
-        lambda policy: services.policy_renew(policy=policy, actor=request.user),
+        lambda policy: services.policy_renew(policy=policy, acting_user=request.user),
         "Начато продление полисов",
     )
 
@@ -238,7 +238,7 @@ class PaymentAdmin(DealObjectAdmin):
             request,
             lambda: services.payment_create(
                 tenant=data["deal"].tenant,
-                actor=request.user,
+                acting_user=request.user,
                 deal_id=data["deal"].pk,
                 policy_id=data["policy"].pk,
                 payment_type=data["payment_type"],
@@ -277,7 +277,7 @@ class DealTaskAdmin(DealObjectAdmin):
             self.save_with_service(
                 request,
                 lambda: services.deal_task_update(
-                    task=obj, actor=request.user, status=status, assignee=assignee, **fields
+                    task=obj, acting_user=request.user, status=status, assignee=assignee, **fields
                 ),
             )
             return
@@ -285,7 +285,7 @@ class DealTaskAdmin(DealObjectAdmin):
             request,
             lambda: services.deal_task_create(
                 tenant=data["deal"].tenant,
-                actor=request.user,
+                acting_user=request.user,
                 subject=data["subject"],
                 description=data["description"],
                 assignee=data["assignee"],

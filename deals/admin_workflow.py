@@ -117,7 +117,7 @@ class DealWorkflowMixin:
         return self._done(
             request,
             deal,
-            lambda: services.deal_transition(deal=deal, status=target, actor=request.user, expected=expected),
+            lambda: services.deal_transition(deal=deal, status=target, acting_user=request.user, expected=expected),
             f"Статус сделки: «{target.label}».",
         )
 
@@ -131,6 +131,6 @@ class DealWorkflowMixin:
         return self._done(
             request,
             deal,
-            lambda: services.journal_entry_create(deal=deal, actor=request.user, text=text),
+            lambda: services.journal_entry_create(deal=deal, acting_user=request.user, text=text),
             "Заметка добавлена в журнал.",
         )

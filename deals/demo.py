@@ -38,7 +38,7 @@ def demo_deals_create(*, demo) -> None:
         agent = demo.managers[index % len(demo.managers)]
         deal = services.deal_create(
             tenant=tenant,
-            actor=owner,
+            acting_user=owner,
             client_id=clients[index % len(clients)].pk,
             title=f"{_TITLES[index % len(_TITLES)]} ({index + 1})",
             description="Демо-сделка",
@@ -47,17 +47,17 @@ def demo_deals_create(*, demo) -> None:
             expected_close_date=today + datetime.timedelta(days=7 * (index + 1)),
             tags=["демо"],
         )
-        services.journal_entry_create(deal=deal, actor=agent, text="Первичная встреча с клиентом проведена.")
+        services.journal_entry_create(deal=deal, acting_user=agent, text="Первичная встреча с клиентом проведена.")
         if path:
             calculation = _calculation_create(deal=deal, premium=Decimal("45000.00") + index * 1000, today=today)
         for step in path:
-            deal = services.deal_transition(deal=deal, status=step, actor=agent)
+            deal = services.deal_transition(deal=deal, status=step, acting_user=agent)
         if status == DealStatus.ACTIVE:
             policy_count += 1
             _policy_with_payments(deal=deal, calculation=calculation, number=policy_count, today=today)
         services.deal_task_create(
             tenant=tenant,
-            actor=agent,
+            acting_user=agent,
             subject="Связаться с клиентом",
             description="Уточнить статус документов",
             assignee=agent,
@@ -66,7 +66,11 @@ def demo_deals_create(*, demo) -> None:
             priority="high" if index % 4 == 0 else "normal",
         )
     task = services.deal_task_create(
-        tenant=tenant, actor=owner, subject="Обзор портфеля", description="Квартальный обзор полисов", assignee=owner
+        tenant=tenant,
+        acting_user=owner,
+        subject="Обзор портфеля",
+        description="Квартальный обзор полисов",
+        assignee=owner,
     )
     services.deal_task_transition(task=task, status=DealTaskStatus.IN_PROGRESS)
     # The renewal job, as the worker would run it: the policy ending within the notice days becomes renewal_due.
@@ -126,7 +130,7 @@ def _policy_with_payments(*, deal, calculation, number: int, today: datetime.dat
     )
     premium = services.payment_create(
         tenant=deal.tenant,
-        actor=deal.sales_agent,
+        acting_user=deal.sales_agent,
         deal_id=deal.pk,
         policy_id=policy.pk,
         payment_type=PaymentType.CLIENT_PREMIUM,
@@ -136,7 +140,7 @@ def _policy_with_payments(*, deal, calculation, number: int, today: datetime.dat
     services.payment_update(payment=premium, status=PaymentStatus.RECEIVED, external_ref=f"pay_demo_{number}")
     services.payment_create(
         tenant=deal.tenant,
-        actor=deal.sales_agent,
+        acting_user=deal.sales_agent,
         deal_id=deal.pk,
         policy_id=policy.pk,
         payment_type=PaymentType.COMMISSION_INCOME,

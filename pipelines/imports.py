@@ -6,8 +6,9 @@ with only an email that a lead already has: reported in the preview, never creat
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import cast
 
-from django.db.models import Q
+from django.db.models import DecimalField, Q
 
 from crm.errors import ValidationFailed
 from crm.imports import DuplicateRow, ImportColumn, ImportSpec, import_urls
@@ -19,8 +20,10 @@ from pipelines.models import Lead, LeadSource, Pipeline, Stage
 _SOURCES = {key.lower(): value for value, label in LeadSource.choices for key in (value, label)}
 # What people type around an amount: spaces between thousands (plain, no-break, thin) and the currency.
 _PRICE_DECORATION = re.compile(r"[\s\u00a0\u202f]|₽|руб\.?|р\.", re.IGNORECASE)
-_CENT = Decimal("0.01")
-_PRICE_LIMIT = Decimal("1000000000000")  # 12 integer digits (SPEC §3)
+# The bounds of a budget are the model field's (12 integer digits, 2 decimals, SPEC §3), as in the API.
+_PRICE_FIELD = cast(DecimalField, Lead._meta.get_field("price"))
+_CENT = Decimal(1).scaleb(-_PRICE_FIELD.decimal_places)
+_PRICE_LIMIT = Decimal(10) ** (_PRICE_FIELD.max_digits - _PRICE_FIELD.decimal_places)
 
 
 def _source(text: str) -> str:

@@ -80,11 +80,11 @@ class LeadTaskAdmin(VersionedAdminMixin, TenantScopedAdmin):
             changed = {name: value for name, value in data.items() if name in form.changed_data}
             expected = self.expected(form)
             self.save_with_service(
-                request, lambda: services.task_update(task=obj, user=user, expected=expected, **changed)
+                request, lambda: services.task_update(task=obj, acting_user=user, expected=expected, **changed)
             )
             return
         created = self.save_with_service(
-            request, lambda: services.task_create(lead=form.cleaned_data["lead"], user=user, **data)
+            request, lambda: services.task_create(lead=form.cleaned_data["lead"], acting_user=user, **data)
         )
         obj.pk = created.pk
 
@@ -122,7 +122,9 @@ class LeadTaskInlineFormSet(RefusalAwareInlineFormSet, TenantScopedInlineFormSet
             expected = VersionedAdminMixin.expected(form)
             task = self.save_row(
                 form,
-                lambda t=form.instance, f=fields, e=expected: services.task_update(task=t, user=user, expected=e, **f),
+                lambda t=form.instance, f=fields, e=expected: services.task_update(
+                    task=t, acting_user=user, expected=e, **f
+                ),
             )
             self.changed_objects.append((task, list(fields)))
         for form in self.extra_forms:
@@ -133,7 +135,7 @@ class LeadTaskInlineFormSet(RefusalAwareInlineFormSet, TenantScopedInlineFormSet
             }
             data.pop("status", None)  # open, checked by the form
             self.new_objects.append(
-                self.save_row(form, lambda d=data: services.task_create(lead=self.instance, user=user, **d))
+                self.save_row(form, lambda d=data: services.task_create(lead=self.instance, acting_user=user, **d))
             )
         return self.new_objects + [task for task, _ in self.changed_objects]
 

@@ -35,6 +35,6 @@ def demo_tasks_create(*, demo) -> None:
         lead = leads[index % len(leads)]
         author = lead.assigned_to or demo.owner
         due_at = later_today if at is None else datetime.combine(today + timedelta(days=days), at, tzinfo=tz)
-        task = task_create(lead=lead, user=author, type=task_type, due_at=due_at, note=note, assigned_to=author)
+        task = task_create(lead=lead, acting_user=author, type=task_type, due_at=due_at, note=note, assigned_to=author)
         if finished:
-            task_update(task=task, user=author, status=TaskStatus.DONE)
+            task_update(task=task, acting_user=author, status=TaskStatus.DONE)

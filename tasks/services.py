@@ -6,35 +6,28 @@ through `pipelines.services.lead_touch`, in the same transaction as the write.
 
 from datetime import datetime
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import User
+from crm.service_kit import apply_changes, validate
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from crm.versions import ANY, Expected, save_bumped
 from pipelines.models import HistoryKind, Lead
-from pipelines.services import lead_touch
+from pipelines.services import lead_lock, lead_touch
 from tasks.models import LeadTask, TaskStatus, TaskType
 
 TASK_EDITABLE_FIELDS = ("type", "status", "due_at", "note", "assigned_to")
 _NOTE_PREVIEW = 200
 
 
-def _full_clean(task: LeadTask) -> None:
-    try:
-        task.full_clean(exclude=["tenant", "lead", "assigned_to", "created_by"], validate_constraints=False)
-    except DjangoValidationError as exc:
-        raise ValidationFailed(next(iter(exc.message_dict.values()))[0], details=exc.message_dict) from exc
-
-
-def _check_assignee(*, lead: Lead, user: User | None, assigned_to: User | None) -> None:
+def _check_assignee(*, lead: Lead, acting_user: User | None, assigned_to: User | None) -> None:
     if assigned_to is None:
         raise ValidationFailed.for_field("assigned_to_user_id", "A task needs an assignee.")
     if assigned_to.tenant_id != lead.tenant_id or not assigned_to.is_active:
         raise ValidationFailed.for_field("assigned_to_user_id", "No active user with this id in your tenant.")
-    if user is not None and not sees_whole_tenant(user) and assigned_to.pk != user.pk:
+    if acting_user is not None and not sees_whole_tenant(acting_user) and assigned_to.pk != acting_user.pk:
         raise Forbidden("A manager may only assign a task to themself.")
 
 
@@ -46,26 +39,21 @@ def _preview(note: str) -> str:
     return note if len(note) <= _NOTE_PREVIEW else note[: _NOTE_PREVIEW - 1] + "…"
 
 
-def _lock_lead(lead: Lead) -> Lead:
-    # The lead row is locked so a concurrent reassignment cannot slip between the role check and the write.
-    return Lead.objects.for_tenant(lead.tenant_id).select_for_update().select_related("tenant").get(pk=lead.pk)
-
-
 @transaction.atomic
 def task_create(
     *,
     lead: Lead,
-    user: User | None,
+    acting_user: User | None,
     type: str = TaskType.CALL,
     due_at: datetime | None = None,
     note: str | None = "",
     assigned_to: User | None = None,
 ) -> LeadTask:
     """Create a task on a lead; the assignee defaults to the author, a manager may only name themself."""
-    lead = _lock_lead(lead)
-    check_may_touch(user, lead, "This lead is assigned to a colleague.")
-    assigned_to = assigned_to or user
-    _check_assignee(lead=lead, user=user, assigned_to=assigned_to)
+    lead = lead_lock(lead)
+    check_may_touch(acting_user, lead, "This lead is assigned to a colleague.")
+    assigned_to = assigned_to or acting_user
+    _check_assignee(lead=lead, acting_user=acting_user, assigned_to=assigned_to)
     task = LeadTask(
         tenant_id=lead.tenant_id,
         lead=lead,
@@ -73,14 +61,14 @@ def task_create(
         due_at=due_at,
         note=note or "",
         assigned_to=assigned_to,
-        created_by=user,
+        created_by=acting_user,
     )
-    _full_clean(task)
+    validate(task)
     task.save()
     text = f"Задача #{task.pk} создана: {task.get_type_display().lower()}, срок {_when(task.due_at, lead)}"
     if task.note:
         text += f" — {_preview(task.note)}"
-    lead_touch(lead=lead, kind=HistoryKind.TASK, user=user, text=text, payload={"task_id": task.pk})
+    lead_touch(lead=lead, kind=HistoryKind.TASK, user=acting_user, text=text, payload={"task_id": task.pk})
     return task
 
 
@@ -98,14 +86,11 @@ def _describe(task: LeadTask, name: str, before) -> str:
 
 
 @transaction.atomic
-def task_update(*, task: LeadTask, user: User | None, expected: Expected = ANY, **fields) -> LeadTask:
+def task_update(*, task: LeadTask, acting_user: User | None, expected: Expected = ANY, **fields) -> LeadTask:
     """Change type, status, due time, note or assignee; done sets `completed_at`, leaving done clears it.
 
     `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
     """
-    for name in fields:
-        if name not in TASK_EDITABLE_FIELDS:
-            raise ValidationFailed.for_field(name, "This field cannot be changed.")
     task = (
         LeadTask.objects.for_tenant(task.tenant_id)
         .select_for_update()
@@ -113,26 +98,25 @@ def task_update(*, task: LeadTask, user: User | None, expected: Expected = ANY, 
         .get(pk=task.pk)
     )
     # The task's own rule (its assignee), not its lead's: a manager changes the tasks assigned to them (SPEC §15).
-    check_may_touch(user, task, "This task is assigned to a colleague.")
+    check_may_touch(acting_user, task, "This task is assigned to a colleague.")
     expected.check(task.version)
     if "note" in fields:
         fields["note"] = fields["note"] or ""
     if "assigned_to" in fields and getattr(fields["assigned_to"], "pk", None) != task.assigned_to_id:
-        _check_assignee(lead=task.lead, user=user, assigned_to=fields["assigned_to"])
-    changed = {name: getattr(task, name) for name, value in fields.items() if getattr(task, name) != value}
+        _check_assignee(lead=task.lead, acting_user=acting_user, assigned_to=fields["assigned_to"])
+    before = {name: getattr(task, name) for name in fields if name in TASK_EDITABLE_FIELDS}
+    changed = apply_changes(task, TASK_EDITABLE_FIELDS, fields)
     if not changed:
         return task
-    for name in changed:
-        setattr(task, name, fields[name])
     if "status" in changed:
         task.completed_at = timezone.now() if task.status == TaskStatus.DONE else None
-    _full_clean(task)
+    validate(task)
     save_bumped(task)
-    text = f"Задача #{task.pk}: " + "; ".join(_describe(task, name, before) for name, before in changed.items())
+    text = f"Задача #{task.pk}: " + "; ".join(_describe(task, name, before[name]) for name in changed)
     lead_touch(
         lead=task.lead,
         kind=HistoryKind.TASK,
-        user=user,
+        user=acting_user,
         text=text,
         payload={"task_id": task.pk, "changed": sorted(changed)},
     )

@@ -14,8 +14,8 @@ import redis
 from django.conf import settings as django_settings
 from django.db import connection
 
+from crm.tests.live import PrivateRedis, ServerProcess
 from events.tests.conftest import token_for
-from events.tests.servers import RedisProcess, ServerProcess
 from events.tests.sse import ThreadedStream
 
 STREAM_APPS = ["crm", "pipelines", "events", "django_eventstream", "django.contrib.auth", "django.contrib.contenttypes"]
@@ -27,14 +27,15 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True, available_apps=STREAM_APPS),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the server subprocess needs a shared PostgreSQL"),
-    pytest.mark.skipif(RedisProcess.binary is None, reason="redis-server is not installed"),
+    pytest.mark.skipif(PrivateRedis.binary is None, reason="redis-server is not installed"),
 ]
 
 
 @pytest.fixture
 def stack(django_db_setup):
     """Two workers on a private Redis (every client of it but our probe is the server's) and the test database."""
-    private_redis = RedisProcess()
+    private_redis = PrivateRedis()
+    private_redis.start()
     db = django_settings.DATABASES["default"]
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     app_name = f"conn-e2e-{uuid.uuid4().hex[:8]}"

@@ -59,7 +59,7 @@ ALLOWED = {
     # read), a pk__in subquery of a scoped queryset (owner of the cursor code: the input slice).
     ("pipelines/selectors.py", UNSCOPED_READ): (4, "rows of already scoped parents"),
     # Locked re-reads by pk of a loaded lead and the stages of a loaded pipeline (owner: the input slice).
-    ("pipelines/services/leads.py", UNSCOPED_READ): (5, "re-reads by pk of a loaded, scoped row"),
+    ("pipelines/services/leads.py", UNSCOPED_READ): (4, "re-reads by pk of a loaded, scoped row"),
     # Stage and pipeline structure of one tenant's loaded pipeline (owner: the input slice, the stage race).
     ("pipelines/services/structure.py", TENANT_KEYWORD): (3, "default pipeline and pipeline cap of one tenant"),
     ("pipelines/services/structure.py", UNSCOPED_READ): (11, "re-reads by pk / rows of a loaded pipeline"),

@@ -3,7 +3,7 @@
 from deals.services.clients import client_create, client_may_change, client_update
 from deals.services.deals import (
     deal_create,
-    deal_for_actor,
+    deal_for_acting_user,
     deal_transition,
     deal_update,
     journal_entry_create,
@@ -19,7 +19,7 @@ __all__ = [
     "client_may_change",
     "client_update",
     "deal_create",
-    "deal_for_actor",
+    "deal_for_acting_user",
     "deal_task_create",
     "deal_task_transition",
     "deal_task_update",

@@ -3,18 +3,13 @@
 from django.db import transaction
 
 from crm.errors import Forbidden
+from crm.service_kit import apply_changes, save_or_conflict, status_move, validate
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from crm.versions import ANY, Expected
 from deals.errors import ClientNotFound, DealConflict, DealNotFound
 from deals.folders import folder_provider
 from deals.models import DEAL_TRANSITIONS, Client, Deal, DealStatus, JournalEntry, JournalKind
-from deals.services.common import (
-    assign_changes,
-    clean_fields,
-    require_active_client,
-    save_or_conflict,
-    transition_allowed,
-)
+from deals.services.common import require_active_client
 from events.services import webhook_event_emit
 
 DEAL_EDITABLE_FIELDS = frozenset({"title", "description", "expected_close_date", "tags"})
@@ -29,12 +24,12 @@ def _deal_conflict(title: str) -> DealConflict:
     )
 
 
-def deal_for_actor(*, tenant, actor, deal_id) -> Deal:
+def deal_for_acting_user(*, tenant, acting_user, deal_id) -> Deal:
     """The deal named in a body: 404 deal_not_found outside the tenant, 403 when the manager does not work on it."""
     deal = Deal.objects.for_tenant(tenant).filter(pk=deal_id).first()
     if deal is None:
         raise DealNotFound(f"Deal {deal_id} not found.")
-    check_may_touch(actor, deal, "This deal belongs to a colleague.")
+    check_may_touch(acting_user, deal, "This deal belongs to a colleague.")
     return deal
 
 
@@ -42,7 +37,7 @@ def deal_for_actor(*, tenant, actor, deal_id) -> Deal:
 def deal_create(
     *,
     tenant,
-    actor,
+    acting_user,
     client_id,
     title: str,
     sales_agent,
@@ -63,7 +58,10 @@ def deal_create(
     client = Client.objects.for_tenant(tenant).filter(pk=client_id).first()
     if client is None:
         raise ClientNotFound(f"Client {client_id} not found.")
-    if not sees_whole_tenant(actor) and actor.uuid not in (sales_agent.uuid, getattr(executor, "uuid", None)):
+    if not sees_whole_tenant(acting_user) and acting_user.uuid not in (
+        sales_agent.uuid,
+        getattr(executor, "uuid", None),
+    ):
         raise Forbidden("A manager creates deals where they are the sales agent or the executor.")
     deal = Deal(
         tenant=tenant,
@@ -78,7 +76,7 @@ def deal_create(
         renews_policy=renews_policy,
     )
     deal.folder_id = folder_provider().folder_for_deal(tenant_id=tenant.pk, deal_id=deal.pk, title=title)
-    clean_fields(deal)
+    validate(deal)
     save_or_conflict(
         deal, {"deals_deal_open_title_uniq": _deal_conflict(title), **(conflicts or {})}, force_insert=True
     )
@@ -105,38 +103,38 @@ def _move_status(deal: Deal, status: str) -> str | None:
     Sets the new status and returns its journal text; None for the current status (a no-op).
     """
     previous = deal.status
-    if not transition_allowed(DEAL_TRANSITIONS, previous, status):
+    if not status_move(deal, DEAL_TRANSITIONS, status):
         return None
     if status in CONFIRMED_CLIENT_STATUSES:
         require_active_client(deal.client)
-    deal.status = status
     return f"Статус: {previous} → {status}"
 
 
 @transaction.atomic
-def deal_update(*, deal: Deal, actor, status: str | None = None, expected: Expected = ANY, **changes) -> Deal:
+def deal_update(*, deal: Deal, acting_user, status: str | None = None, expected: Expected = ANY, **changes) -> Deal:
     """Change a deal's fields, people and status (people and status journalled) as one new version.
 
     `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
     """
     deal = _locked(deal)
     expected.check(deal.version)
-    update_fields = assign_changes(deal, DEAL_EDITABLE_FIELDS, changes)
+    people = {name: changes.pop(name) for name, _ in _PEOPLE if name in changes}
+    update_fields = apply_changes(deal, DEAL_EDITABLE_FIELDS, changes)
     notes = []
     for name, label in _PEOPLE:
-        if name not in changes or getattr(deal, f"{name}_id") == getattr(changes[name], "uuid", None):
+        if name not in people or getattr(deal, f"{name}_id") == getattr(people[name], "uuid", None):
             continue
-        if not sees_whole_tenant(actor):
+        if not sees_whole_tenant(acting_user):
             raise Forbidden("Managers may not reassign deals.")
-        notes.append(f"{label}: {_person(getattr(deal, name))} → {_person(changes[name])}")
-        setattr(deal, name, changes[name])
+        notes.append(f"{label}: {_person(getattr(deal, name))} → {_person(people[name])}")
+        setattr(deal, name, people[name])
         update_fields.append(name)
     status_note = _move_status(deal, status) if status is not None else None
     if status_note is not None:
         notes.append(status_note)
         update_fields.append("status")
     if update_fields:
-        clean_fields(deal)
+        validate(deal)
         save_or_conflict(
             deal,
             {"deals_deal_open_title_uniq": _deal_conflict(deal.title)},
@@ -144,33 +142,35 @@ def deal_update(*, deal: Deal, actor, status: str | None = None, expected: Expec
             update_fields=[*update_fields, "updated_at"],
         )
         for text in notes:
-            _journal_system(deal=deal, actor=actor, text=text)
+            _journal_system(deal=deal, acting_user=acting_user, text=text)
         webhook_event_emit(event_type="deal_updated", tenant_id=deal.tenant_id, object_id=deal.pk)
     return deal
 
 
-def deal_transition(*, deal: Deal, status: str, actor, expected: Expected = ANY) -> Deal:
+def deal_transition(*, deal: Deal, status: str, acting_user, expected: Expected = ANY) -> Deal:
     """Only a status change (the admin's status actions, the demo data): `deal_update` with just `status`."""
-    return deal_update(deal=deal, actor=actor, status=status, expected=expected)
+    return deal_update(deal=deal, acting_user=acting_user, status=status, expected=expected)
 
 
-def _journal_system(*, deal: Deal, actor, text: str) -> JournalEntry:
+def _journal_system(*, deal: Deal, acting_user, text: str) -> JournalEntry:
     return JournalEntry.objects.create(
-        tenant_id=deal.tenant_id, deal=deal, author=actor, kind=JournalKind.SYSTEM, text=text
+        tenant_id=deal.tenant_id, deal=deal, author=acting_user, kind=JournalKind.SYSTEM, text=text
     )
 
 
 @transaction.atomic
-def journal_entry_create(*, deal: Deal, actor, text: str, attachments=(), kind: str = JournalKind.NOTE) -> JournalEntry:
+def journal_entry_create(
+    *, deal: Deal, acting_user, text: str, attachments=(), kind: str = JournalKind.NOTE
+) -> JournalEntry:
     """A user's note in the deal journal, or a `system` record of something done elsewhere (a lead converted)."""
     entry = JournalEntry(
         tenant_id=deal.tenant_id,
         deal=deal,
-        author=actor,
+        author=acting_user,
         kind=kind,
         text=text,
         attachments=list(attachments),
     )
-    clean_fields(entry)
+    validate(entry)
     entry.save(force_insert=True)
     return entry

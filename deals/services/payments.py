@@ -4,11 +4,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.errors import ValidationFailed
+from crm.service_kit import apply_changes, status_move, validate
 from crm.versions import ANY, Expected, save_bumped
 from deals.errors import PolicyNotFound
 from deals.models import PAYMENT_TRANSITIONS, Payment, PaymentStatus, Policy
-from deals.services.common import assign_changes, clean_fields, transition_allowed
-from deals.services.deals import deal_for_actor
+from deals.services.deals import deal_for_acting_user
 from events.services import webhook_event_emit
 
 PAYMENT_EDITABLE_FIELDS = frozenset({"external_ref", "planned_date", "notes", "received_at", "paid_out_at"})
@@ -20,7 +20,7 @@ PAYMENT_STATUS_DATES = {PaymentStatus.RECEIVED: "received_at", PaymentStatus.PAI
 def payment_create(
     *,
     tenant,
-    actor,
+    acting_user,
     deal_id,
     policy_id,
     payment_type: str,
@@ -31,7 +31,7 @@ def payment_create(
     paid_out_at=None,
 ) -> Payment:
     """Plan a payment of a deal's policy: status `planned`, RUB, no external_ref yet."""
-    deal = deal_for_actor(tenant=tenant, actor=actor, deal_id=deal_id)
+    deal = deal_for_acting_user(tenant=tenant, acting_user=acting_user, deal_id=deal_id)
     policy = Policy.objects.for_tenant(tenant).filter(pk=policy_id).first()
     if policy is None:
         raise PolicyNotFound(f"Policy {policy_id} not found.")
@@ -49,7 +49,7 @@ def payment_create(
         paid_out_at=paid_out_at,
         status=PaymentStatus.PLANNED,
     )
-    clean_fields(payment)
+    validate(payment)
     payment.save(force_insert=True)
     webhook_event_emit(event_type="payment_created", tenant_id=payment.tenant_id, object_id=payment.pk)
     return payment
@@ -66,10 +66,9 @@ def payment_update(*, payment: Payment, status: str | None = None, expected: Exp
     """
     payment = Payment.objects.for_tenant(payment.tenant_id).select_for_update().get(pk=payment.pk)
     expected.check(payment.version)
-    changed = assign_changes(payment, PAYMENT_EDITABLE_FIELDS, changes)
+    changed = apply_changes(payment, PAYMENT_EDITABLE_FIELDS, changes)
     # The one enforcer of PAYMENT_TRANSITIONS: 400 invalid_status_transition, a no-op for the current status.
-    if status is not None and transition_allowed(PAYMENT_TRANSITIONS, payment.status, status):
-        payment.status = status
+    if status is not None and status_move(payment, PAYMENT_TRANSITIONS, status):
         changed.append("status")
         stamped = PAYMENT_STATUS_DATES.get(status)
         if stamped is not None and stamped not in changes:
@@ -78,7 +77,7 @@ def payment_update(*, payment: Payment, status: str | None = None, expected: Exp
                 setattr(payment, stamped, today)
                 changed.append(stamped)
     if changed:
-        clean_fields(payment)
+        validate(payment)
         save_bumped(payment, update_fields=[*changed, "updated_at"])
         webhook_event_emit(event_type="payment_updated", tenant_id=payment.tenant_id, object_id=payment.pk)
     return payment

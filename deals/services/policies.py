@@ -3,16 +3,11 @@
 from django.db import transaction
 
 from crm.errors import ValidationFailed
+from crm.service_kit import apply_changes, save_or_conflict, status_move, validate
 from crm.versions import ANY, Expected, save_bumped
 from deals.errors import PolicyConflict
 from deals.models import POLICY_TRANSITIONS, Calculation, Deal, JournalEntry, JournalKind, Policy, PolicyStatus
-from deals.services.common import (
-    assign_changes,
-    clean_fields,
-    require_active_client,
-    save_or_conflict,
-    transition_allowed,
-)
+from deals.services.common import require_active_client
 from events.services import webhook_event_emit
 
 POLICY_EDITABLE_FIELDS = frozenset({"effective_to", "documents", "premium_amount", "coverage_sum"})
@@ -30,7 +25,7 @@ def calculation_create(*, deal: Deal, **fields) -> Calculation:
     calculation = Calculation(tenant_id=deal.tenant_id, deal=deal, **fields)
     if calculation.valid_from and calculation.valid_to and calculation.valid_from > calculation.valid_to:
         raise ValidationFailed.for_field("validity_period", "`from` must not be after `to`.")
-    clean_fields(calculation)
+    validate(calculation)
     calculation.save(force_insert=True)
     return calculation
 
@@ -47,7 +42,7 @@ def policy_create(*, deal: Deal, calculation: Calculation | None = None, **field
     _check_dates(policy)
     if policy.status == PolicyStatus.ACTIVE:
         require_active_client(deal.client)
-    clean_fields(policy)
+    validate(policy)
     save_or_conflict(policy, {"deals_policy_number_uniq": _policy_conflict(policy.policy_number)}, force_insert=True)
     webhook_event_emit(event_type="policy_created", tenant_id=policy.tenant_id, object_id=policy.pk)
     if policy.status == PolicyStatus.ACTIVE:
@@ -65,11 +60,10 @@ def _move_status(policy: Policy, status: str) -> bool:
 
     Sets the new status; False for the current status (a no-op).
     """
-    if not transition_allowed(POLICY_TRANSITIONS, policy.status, status):
+    if not status_move(policy, POLICY_TRANSITIONS, status):
         return False
     if status == PolicyStatus.ACTIVE:
         require_active_client(policy.deal.client)
-    policy.status = status
     return True
 
 
@@ -86,12 +80,12 @@ def policy_update(*, policy: Policy, status: str | None = None, expected: Expect
         .get(pk=policy.pk)
     )
     expected.check(policy.version)
-    changed = assign_changes(policy, POLICY_EDITABLE_FIELDS, changes)
+    changed = apply_changes(policy, POLICY_EDITABLE_FIELDS, changes)
     if status is not None and _move_status(policy, status):
         changed.append("status")
     if changed:
         _check_dates(policy)
-        clean_fields(policy)
+        validate(policy)
         save_bumped(policy, update_fields=[*changed, "updated_at"])
         webhook_event_emit(event_type="policy_updated", tenant_id=policy.tenant_id, object_id=policy.pk)
     if "status" in changed and policy.status == PolicyStatus.ACTIVE:

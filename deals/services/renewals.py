@@ -36,7 +36,7 @@ def renewal_title(title: str) -> str:
 
 
 @transaction.atomic
-def policy_renew(*, policy: Policy, actor) -> Deal:
+def policy_renew(*, policy: Policy, acting_user) -> Deal:
     """Open the deal renewing an `active` or `renewal_due` policy: a draft deal of the same client and people.
 
     The policy's row lock makes one of two concurrent calls the renewal; the other (and any later one) is 409.
@@ -56,7 +56,7 @@ def policy_renew(*, policy: Policy, actor) -> Deal:
     try:
         deal = deal_create(
             tenant=old_deal.tenant,
-            actor=actor,
+            acting_user=acting_user,
             client_id=old_deal.client_id,
             title=title,
             sales_agent=old_deal.sales_agent,
@@ -67,8 +67,8 @@ def policy_renew(*, policy: Policy, actor) -> Deal:
     except DealConflict as exc:
         exc.admin_message = f"У клиента уже есть открытая сделка «{title}»."
         raise
-    _journal(old_deal, actor, f"Полис {policy.policy_number}: начато продление, сделка «{deal.title}»")
-    _journal(deal, actor, f"Продление полиса {policy.policy_number} (сделка «{old_deal.title}»)")
+    _journal(old_deal, acting_user, f"Полис {policy.policy_number}: начато продление, сделка «{deal.title}»")
+    _journal(deal, acting_user, f"Продление полиса {policy.policy_number} (сделка «{old_deal.title}»)")
     return deal
 
 
@@ -78,8 +78,10 @@ def _already_renewed(policy: Policy) -> Conflict:
     return refusal
 
 
-def _journal(deal: Deal, actor, text: str) -> None:
-    JournalEntry.objects.create(tenant_id=deal.tenant_id, deal=deal, author=actor, kind=JournalKind.SYSTEM, text=text)
+def _journal(deal: Deal, acting_user, text: str) -> None:
+    JournalEntry.objects.create(
+        tenant_id=deal.tenant_id, deal=deal, author=acting_user, kind=JournalKind.SYSTEM, text=text
+    )
 
 
 def tenant_today(tenant: Tenant) -> datetime.date:

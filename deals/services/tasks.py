@@ -4,27 +4,29 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.errors import Forbidden, ValidationFailed
+from crm.service_kit import apply_changes, status_move, validate
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from crm.versions import ANY, Expected, save_bumped
 from deals.models import DEAL_TASK_TRANSITIONS, FINAL_TASK_STATUSES, DealTask, DealTaskStatus
-from deals.services.common import assign_changes, clean_fields, transition_allowed
-from deals.services.deals import deal_for_actor
+from deals.services.deals import deal_for_acting_user
 
 TASK_EDITABLE_FIELDS = frozenset({"subject", "description", "due_date", "priority"})
 
 
-def _check_assignee(*, actor, assignee) -> None:
-    if not sees_whole_tenant(actor) and assignee.pk != actor.pk:
+def _check_assignee(*, acting_user, assignee) -> None:
+    if not sees_whole_tenant(acting_user) and assignee.pk != acting_user.pk:
         raise Forbidden("Managers assign tasks only to themselves.")
 
 
 @transaction.atomic
 def deal_task_create(
-    *, tenant, actor, subject: str, description: str, assignee, deal_id=None, policy=None, payment=None, **fields
+    *, tenant, acting_user, subject: str, description: str, assignee, deal_id=None, policy=None, payment=None, **fields
 ) -> DealTask:
     """A task, optionally about a deal, its policy or its payment (the deal is taken from them when omitted)."""
-    _check_assignee(actor=actor, assignee=assignee)
-    deal = deal_for_actor(tenant=tenant, actor=actor, deal_id=deal_id) if deal_id is not None else None
+    _check_assignee(acting_user=acting_user, assignee=assignee)
+    deal = (
+        deal_for_acting_user(tenant=tenant, acting_user=acting_user, deal_id=deal_id) if deal_id is not None else None
+    )
     deal_id = deal.pk if deal is not None else None
     for field, obj in (("policy_id", policy), ("payment_id", payment)):
         if obj is None:
@@ -36,7 +38,7 @@ def deal_task_create(
         raise ValidationFailed.for_field("payment_id", "The payment belongs to another policy.")
     if deal is None and deal_id is not None:
         deal = (policy or payment).deal
-        check_may_touch(actor, deal, "This deal belongs to a colleague.")
+        check_may_touch(acting_user, deal, "This deal belongs to a colleague.")
     task = DealTask(
         tenant=tenant,
         subject=subject,
@@ -45,10 +47,10 @@ def deal_task_create(
         policy=policy,
         payment=payment,
         assignee=assignee,
-        created_by=actor,
+        created_by=acting_user,
         **fields,
     )
-    clean_fields(task)
+    validate(task)
     task.save(force_insert=True)
     return task
 
@@ -58,9 +60,8 @@ def _move_status(task: DealTask, status: str) -> bool:
 
     False for the current status (a no-op).
     """
-    if not transition_allowed(DEAL_TASK_TRANSITIONS, task.status, status, http_status=409):
+    if not status_move(task, DEAL_TASK_TRANSITIONS, status, http_status=409):
         return False
-    task.status = status
     now = timezone.now()
     if status == DealTaskStatus.IN_PROGRESS and task.started_at is None:
         task.started_at = now
@@ -71,7 +72,7 @@ def _move_status(task: DealTask, status: str) -> bool:
 
 @transaction.atomic
 def deal_task_update(
-    *, task: DealTask, actor, status: str | None = None, assignee=None, expected: Expected = ANY, **changes
+    *, task: DealTask, acting_user, status: str | None = None, assignee=None, expected: Expected = ANY, **changes
 ) -> DealTask:
     """Change a task's fields, assignee and status as one new version.
 
@@ -79,19 +80,19 @@ def deal_task_update(
     """
     task = DealTask.objects.for_tenant(task.tenant_id).select_for_update().get(pk=task.pk)
     expected.check(task.version)
-    changed = assign_changes(task, TASK_EDITABLE_FIELDS, changes)
+    changed = apply_changes(task, TASK_EDITABLE_FIELDS, changes)
     if assignee is not None and assignee.uuid != task.assignee_id:
-        _check_assignee(actor=actor, assignee=assignee)
+        _check_assignee(acting_user=acting_user, assignee=assignee)
         task.assignee = assignee
         changed.append("assignee")
     if status is not None and _move_status(task, status):
         changed += ["status", "started_at", "completed_at"]
     if changed:
-        clean_fields(task)
+        validate(task)
         save_bumped(task, update_fields=[*changed, "updated_at"])
     return task
 
 
-def deal_task_transition(*, task: DealTask, status: str, actor=None, expected: Expected = ANY) -> DealTask:
+def deal_task_transition(*, task: DealTask, status: str, acting_user=None, expected: Expected = ANY) -> DealTask:
     """Only a status change (the demo data): `deal_task_update` with just `status`."""
-    return deal_task_update(task=task, actor=actor, status=status, expected=expected)
+    return deal_task_update(task=task, acting_user=acting_user, status=status, expected=expected)

@@ -34,7 +34,7 @@ def successor_body(**fields) -> dict:
 
 
 def open_renewal(policy, actor) -> Deal:
-    return services.policy_renew(policy=policy, actor=actor)
+    return services.policy_renew(policy=policy, acting_user=actor)
 
 
 def test_an_active_successor_created_on_the_renewal_deal_closes_the_renewed_policy(owner, owner_client, active_policy):

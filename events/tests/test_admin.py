@@ -214,8 +214,8 @@ def test_the_log_is_read_only_and_filtered_by_subscription(browser, owner, priva
 def test_replay_from_a_logged_attempt_delivers_again_from_its_event_in_order(owner, receiver):  # noqa: F811
     subscription = services.subscription_create(tenant=owner.tenant, url=receiver.url, events=["client_updated"])[0]
     client = ClientFactory(tenant=owner.tenant)
-    deal_services.client_update(client=client, actor=owner, notes="Первое")
-    deal_services.client_update(client=client, actor=owner, notes="Второе")
+    deal_services.client_update(client=client, acting_user=owner, notes="Первое")
+    deal_services.client_update(client=client, acting_user=owner, notes="Второе")
     assert [body["data"]["notes"] for body in receiver.bodies()] == ["Первое", "Второе"]
     first, second = WebhookDelivery.objects.order_by("created_at", "id")
     receiver.requests.clear()

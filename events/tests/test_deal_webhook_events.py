@@ -206,13 +206,13 @@ def _service_writes():
         ),
         "client_update": (
             "client_updated",
-            lambda w: services.client_update(client=w["deal"].client, actor=w["owner"], status="inactive"),
+            lambda w: services.client_update(client=w["deal"].client, acting_user=w["owner"], status="inactive"),
         ),
         "deal_create": (
             "deal_created",
             lambda w: services.deal_create(
                 tenant=w["deal"].tenant,
-                actor=w["owner"],
+                acting_user=w["owner"],
                 client_id=w["deal"].client_id,
                 title="ОСАГО",
                 sales_agent=w["owner"],
@@ -220,11 +220,13 @@ def _service_writes():
         ),
         "deal_update": (
             "deal_updated",
-            lambda w: services.deal_update(deal=w["deal"], actor=w["owner"], title="КАСКО 2", status="estimating"),
+            lambda w: services.deal_update(
+                deal=w["deal"], acting_user=w["owner"], title="КАСКО 2", status="estimating"
+            ),
         ),
         "deal_transition": (
             "deal_updated",
-            lambda w: services.deal_transition(deal=w["deal"], actor=w["owner"], status="closed"),
+            lambda w: services.deal_transition(deal=w["deal"], acting_user=w["owner"], status="closed"),
         ),
         "policy_create": (
             "policy_created",
@@ -249,7 +251,7 @@ def _service_writes():
             "payment_created",
             lambda w: services.payment_create(
                 tenant=w["deal"].tenant,
-                actor=w["owner"],
+                acting_user=w["owner"],
                 deal_id=w["deal"].pk,
                 policy_id=w["policy"].pk,
                 payment_type="commission_income",
@@ -284,8 +286,10 @@ def test_every_service_write_logs_its_event_once(world, name):
 @pytest.mark.parametrize(
     "write",
     [
-        lambda w: services.client_update(client=w["deal"].client, actor=w["owner"], status=w["deal"].client.status),
-        lambda w: services.deal_update(deal=w["deal"], actor=w["owner"], status=w["deal"].status),
+        lambda w: services.client_update(
+            client=w["deal"].client, acting_user=w["owner"], status=w["deal"].client.status
+        ),
+        lambda w: services.deal_update(deal=w["deal"], acting_user=w["owner"], status=w["deal"].status),
         lambda w: services.policy_update(policy=w["policy"], status=w["policy"].status),
         lambda w: services.payment_update(payment=w["payment"], status=w["payment"].status),
     ],
@@ -301,7 +305,7 @@ def test_a_no_op_change_logs_nothing(world, write):
 def test_a_tenant_without_subscriptions_logs_nothing(tenant, owner):
     deal = DealFactory(tenant=tenant, sales_agent=owner)
 
-    services.deal_update(deal=deal, actor=owner, status="estimating")
+    services.deal_update(deal=deal, acting_user=owner, status="estimating")
 
     assert not Event.objects.filter(channel=f"webhooks-{tenant.pk}").exists()
 
@@ -381,8 +385,8 @@ def test_a_rolled_back_change_logs_and_delivers_nothing(owner, receiver):  # noq
 
 def _change_then_fail(deal, owner) -> None:
     with transaction.atomic():
-        services.deal_update(deal=deal, actor=owner, status="estimating")
-        services.client_update(client=deal.client, actor=owner, notes="x")
+        services.deal_update(deal=deal, acting_user=owner, status="estimating")
+        services.client_update(client=deal.client, acting_user=owner, notes="x")
         raise RuntimeError("the caller's transaction fails after the services ran")
 
 

@@ -18,8 +18,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from crm.tests.factories import UserFactory
+from crm.tests.live import ROOT, PrivateRedis, PushpinProcess, ServerProcess, wait_until
 from events.tests.conftest import emit, token_for
-from events.tests.servers import ROOT, PushpinProcess, RedisProcess, ServerProcess, wait_until
 from events.tests.sse import END, ThreadedStream
 
 SHARED_REDIS_URL = os.environ.get("EVENTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
@@ -186,9 +186,10 @@ def test_connect_race_under_load_every_event_exactly_once(redis_server, server_e
 
 @pytest.fixture
 def private_redis():
-    if RedisProcess.binary is None:
+    if PrivateRedis.binary is None:
         pytest.skip("redis-server is not installed")
-    redis_process = RedisProcess()
+    redis_process = PrivateRedis()
+    redis_process.start()
     yield redis_process
     redis_process.stop()
 

@@ -13,8 +13,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from crm.tests.factories import UserFactory
+from crm.tests.live import PrivateRedis, ServerProcess, wait_until
 from events.tests.conftest import token_for
-from events.tests.servers import RedisProcess, ServerProcess, wait_until
 from events.tests.sse import END, ThreadedStream
 
 STREAM_APPS = ["crm", "pipelines", "events", "django_eventstream", "django.contrib.auth", "django.contrib.contenttypes"]
@@ -24,13 +24,14 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True, available_apps=STREAM_APPS),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the server subprocess needs a shared PostgreSQL"),
-    pytest.mark.skipif(RedisProcess.binary is None, reason="redis-server is not installed"),
+    pytest.mark.skipif(PrivateRedis.binary is None, reason="redis-server is not installed"),
 ]
 
 
 @pytest.fixture(scope="module")
 def redis_process():
-    process = RedisProcess()
+    process = PrivateRedis()
+    process.start()
     yield process
     process.stop()
 

@@ -19,10 +19,10 @@ from django.test import AsyncClient
 from django_eventstream.models import Event
 from django_eventstream.views import get_listener_manager
 
+from crm.tests.live import ROOT
 from events.services import lead_event_emit
 from events.storage import EventStorage
 from events.tests.conftest import emit, token_for
-from events.tests.servers import ROOT
 from events.tests.sse import AsyncStream
 from pipelines.models import Lead
 from pipelines.services.leads import lead_create

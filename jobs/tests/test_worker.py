@@ -14,9 +14,9 @@ from django.utils import timezone
 from django_eventstream.models import Event
 from huey.contrib.djhuey import HUEY
 
+from crm.tests.live import ROOT, wait_until
 from events.jobs import trim_event_log
 from events.tests.conftest import emit
-from events.tests.servers import ROOT, wait_until
 from jobs.jobs import ping
 
 pytestmark = [

@@ -18,7 +18,7 @@ from deals import selectors as deal_selectors
 from deals import services as deal_services
 from deals.models import Client, ClientStatus, ClientType, ContactType, Deal, JournalKind
 from pipelines.models import HistoryKind, Lead
-from pipelines.services.leads import _lock_lead, lead_emit, lead_history_record, phone_normalize
+from pipelines.services.leads import lead_emit, lead_history_record, lead_lock, phone_normalize
 
 
 class LeadAlreadyConverted(Conflict):
@@ -47,7 +47,7 @@ def lead_convert(
     `potential` individual. The deal's title defaults to the lead's name, its sales agent to the lead's assignee
     (else the caller). A lead converts once (409 conflict); a manager converts only their own leads (403).
     """
-    lead = _lock_lead(lead)
+    lead = lead_lock(lead)
     check_may_touch(user, lead, "This lead is assigned to a colleague.")
     if lead.deal_id is not None:
         raise LeadAlreadyConverted(f"Lead {lead.pk} is already converted.", details={"deal_id": [str(lead.deal_id)]})
@@ -61,7 +61,7 @@ def lead_convert(
         client, client_created = _client_from_lead(lead), True
     deal = deal_services.deal_create(
         tenant=lead.tenant,
-        actor=user,
+        acting_user=user,
         client_id=client.pk,
         title=title or lead.name,
         sales_agent=sales_agent,
@@ -69,7 +69,7 @@ def lead_convert(
         lead_id=lead.pk,
     )
     deal_services.journal_entry_create(
-        deal=deal, actor=user, text=f"Сделка создана из лида «{lead.name}» (№{lead.pk})", kind=JournalKind.SYSTEM
+        deal=deal, acting_user=user, text=f"Сделка создана из лида «{lead.name}» (№{lead.pk})", kind=JournalKind.SYSTEM
     )
     lead.client, lead.deal = client, deal
     save_bumped(lead, update_fields=["client", "deal", "updated_at"])

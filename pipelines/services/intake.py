@@ -6,9 +6,9 @@ from django.db import IntegrityError, connection, transaction
 from crm.errors import ValidationFailed
 from crm.models import Tenant
 from crm.tenancy import tenant_pk
-from pipelines.models import InboundDelivery, Lead
+from pipelines.models import HistoryKind, InboundDelivery, Lead
 from pipelines.services.distribution import distribution_assignee_take, distribution_record
-from pipelines.services.leads import email_normalize, lead_add_message, lead_create, phone_normalize
+from pipelines.services.leads import email_normalize, lead_create, lead_touch, phone_normalize
 
 # What is kept of one delivery (as the lead's source_payload and in its history), encoded as JSON (SPEC §15).
 MAX_STORED_PAYLOAD_BYTES = 64 * 1024
@@ -89,7 +89,7 @@ def lead_intake(
         if assignee is not None:
             distribution_record(lead=lead)
     else:
-        lead_add_message(lead=lead, text=message or "Повторное обращение", payload=payload)
+        lead_touch(lead=lead, kind=HistoryKind.MESSAGE, text=message or "Повторное обращение", payload=payload)
     if delivery is not None:
         delivery.lead = lead
         delivery.save(update_fields=["lead"])

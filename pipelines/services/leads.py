@@ -11,11 +11,11 @@ from django.utils import timezone
 from crm.charts import money
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import Tenant, User
+from crm.service_kit import apply_changes, validate
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from crm.versions import ANY, Expected, save_bumped
 from events.services import lead_event_emit
 from pipelines.models import HistoryKind, Lead, LeadHistory, LeadSource, LossReason, Pipeline, Stage
-from pipelines.services.common import full_clean, reject_unknown
 from pipelines.services.structure import default_pipeline_ensure
 
 LEAD_EDITABLE_FIELDS = ("name", "phone", "email", "comment", "assigned_to", "price")
@@ -118,7 +118,7 @@ def lead_history_record(
 
 @transaction.atomic
 def lead_touch(*, lead: Lead, kind: str, user: User | None = None, text: str = "", payload=None) -> LeadHistory:
-    """Record an activity on a lead made elsewhere (e.g. a task) and emit `lead_updated` once."""
+    """Record an activity on a lead (a task, an inbound message with its raw payload) and emit `lead_updated` once."""
     entry = lead_history_record(lead=lead, kind=kind, user=user, text=text, payload=payload)
     Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
     lead_emit("lead_updated", lead)
@@ -186,7 +186,7 @@ def lead_create(
         source_payload=source_payload,
         price=price,
     )
-    full_clean(lead, exclude=["tenant", "pipeline", "stage", "assigned_to"])
+    validate(lead)
     lead.save()
     lead_history_record(
         lead=lead,
@@ -222,7 +222,11 @@ def _hold_stage(stage: Stage) -> None:
         raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant (it was just deleted).")
 
 
-def _lock_lead(lead: Lead) -> Lead:
+def lead_lock(lead: Lead) -> Lead:
+    """The lead afresh under its row lock, with its stage, pipeline, assignee and tenant (every lead write's start).
+
+    A check made after this (the role rule, the assignee) cannot be overtaken by a concurrent reassignment.
+    """
     # Lock the bare row first: FOR UPDATE over joins re-checks a concurrently moved lead against the stage row
     # it was first joined to and would drop it. After the lock, a fresh read sees the committed state.
     Lead.objects.select_for_update().filter(pk=lead.pk).values_list("pk").get()
@@ -235,8 +239,7 @@ def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = AN
 
     `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
     """
-    reject_unknown(fields, LEAD_EDITABLE_FIELDS)
-    lead = _lock_lead(lead)
+    lead = lead_lock(lead)
     check_may_touch(user, lead, "This lead is assigned to a colleague.")
     expected.check(lead.version)
     previous_assignee = lead.assigned_to
@@ -245,12 +248,10 @@ def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = AN
         if user is not None and not sees_whole_tenant(user):
             raise Forbidden("A manager may not reassign a lead.")
         _check_assignee(tenant=lead.tenant, assigned_to=fields["assigned_to"])
-    changed = [name for name, value in fields.items() if _current(lead, name) != _key(value)]
+    changed = apply_changes(lead, LEAD_EDITABLE_FIELDS, fields)
     if not changed:
         return lead
-    for name in changed:
-        setattr(lead, name, fields[name])
-    full_clean(lead, exclude=["tenant", "pipeline", "stage", "assigned_to"])
+    validate(lead)
     save_bumped(lead)
     _record_update(lead, changed, user=user, previous_assignee=previous_assignee)
     lead_emit("lead_updated", lead, previous_assignee_id=getattr(previous_assignee, "pk", None))
@@ -294,14 +295,6 @@ def _shown(lead: Lead, name: str) -> str:
     return value or "—"
 
 
-def _current(lead: Lead, name: str):
-    return lead.assigned_to_id if name == "assigned_to" else getattr(lead, name)
-
-
-def _key(value):
-    return value.pk if isinstance(value, User) else value
-
-
 @transaction.atomic
 def lead_move_to_stage(
     *,
@@ -316,7 +309,7 @@ def lead_move_to_stage(
     `loss_reason` only with a move into a lost stage (or to name the reason of a lead already there); leaving a
     lost stage clears the reason (SPEC §12).
     """
-    lead = _lock_lead(lead)
+    lead = lead_lock(lead)
     check_may_touch(user, lead, "This lead is assigned to a colleague.")
     expected.check(lead.version)
     if stage.tenant_id != lead.tenant_id:
@@ -363,12 +356,3 @@ def _set_loss_reason(lead: Lead, loss_reason: LossReason | None, *, user: User |
     lead_history_record(lead=lead, kind=HistoryKind.UPDATED, user=user, text=f"Причина отказа: «{loss_reason.name}»")
     lead_emit("lead_updated", lead)
     return lead
-
-
-@transaction.atomic
-def lead_add_message(*, lead: Lead, text: str, payload=None, user: User | None = None) -> LeadHistory:
-    """An inbound message for an existing lead: kept in its history (with the raw payload); emits `lead_updated`."""
-    entry = lead_history_record(lead=lead, kind=HistoryKind.MESSAGE, user=user, text=text, payload=payload)
-    Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
-    lead_emit("lead_updated", lead)
-    return entry

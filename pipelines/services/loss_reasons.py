@@ -4,8 +4,8 @@ from django.db import IntegrityError, transaction
 
 from crm.errors import ValidationFailed
 from crm.models import Tenant
+from crm.service_kit import apply_changes, validate
 from pipelines.models import LossReason
-from pipelines.services.common import full_clean, reject_unknown
 
 # The one list of defaults; migration 0007 carries a copy (migrations never import app code).
 DEFAULT_LOSS_REASONS = ("Дорого", "Выбрали конкурента", "Не дозвонились", "Нет потребности")
@@ -22,7 +22,7 @@ def loss_reasons_ensure_defaults(*, tenant: Tenant) -> None:
 
 
 def _save(reason: LossReason, **save_kwargs) -> None:
-    full_clean(reason, exclude=["tenant"])
+    validate(reason)
     duplicates = LossReason.objects.for_tenant(reason.tenant_id).filter(name=reason.name).exclude(pk=reason.pk)
     if duplicates.exists():
         raise ValidationFailed.for_field("name", _DUPLICATE_NAME)
@@ -45,8 +45,6 @@ def loss_reason_create(*, tenant: Tenant, name: str, is_active: bool = True) -> 
 @transaction.atomic
 def loss_reason_update(*, reason: LossReason, **fields) -> LossReason:
     """Rename a reason or (de)activate it; an inactive reason stays on the leads that carry it."""
-    reject_unknown(fields, LOSS_REASON_EDITABLE_FIELDS)
-    for name, value in fields.items():
-        setattr(reason, name, value)
+    apply_changes(reason, LOSS_REASON_EDITABLE_FIELDS, fields)
     _save(reason)
     return reason

@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from crm.errors import Conflict, NotFound, ValidationFailed
 from crm.models import Tenant
+from crm.service_kit import apply_changes, validate
 from pipelines.models import MAX_PIPELINES_PER_TENANT, MAX_STAGES_PER_PIPELINE, Lead, Pipeline, Stage, StageOutcome
-from pipelines.services.common import full_clean, reject_unknown
 from pipelines.services.loss_reasons import loss_reasons_ensure_defaults
 
 DEFAULT_PIPELINE_NAME = "Основная"
@@ -74,7 +74,7 @@ def pipeline_create(*, tenant: Tenant, name: str, is_default: bool = False) -> P
     if Pipeline.objects.filter(tenant=tenant).count() >= MAX_PIPELINES_PER_TENANT:
         raise Conflict(f"A tenant has at most {MAX_PIPELINES_PER_TENANT} pipelines.")
     pipeline = Pipeline(tenant=tenant, name=name, is_default=is_default)
-    full_clean(pipeline, exclude=["tenant"])
+    validate(pipeline)
     if is_default:
         _clear_other_defaults(pipeline)
     _save_pipeline(pipeline)
@@ -84,14 +84,12 @@ def pipeline_create(*, tenant: Tenant, name: str, is_default: bool = False) -> P
 @transaction.atomic
 def pipeline_update(*, pipeline: Pipeline, **fields) -> Pipeline:
     """Rename a pipeline or make it the default (the default flag moves; it is never simply removed)."""
-    reject_unknown(fields, PIPELINE_EDITABLE_FIELDS)
     _lock_tenant(pipeline.tenant)
     pipeline = Pipeline.objects.get(pk=pipeline.pk)
     if fields.get("is_default") is False and pipeline.is_default:
         raise ValidationFailed.for_field("is_default", "Make another pipeline the default instead.")
-    for name, value in fields.items():
-        setattr(pipeline, name, value)
-    full_clean(pipeline, exclude=["tenant"])
+    apply_changes(pipeline, PIPELINE_EDITABLE_FIELDS, fields)
+    validate(pipeline)
     if pipeline.is_default:
         _clear_other_defaults(pipeline)
     _save_pipeline(pipeline)
@@ -149,7 +147,7 @@ def stage_create(
         is_closed=bool(outcome) if is_closed is None else is_closed,
         outcome=outcome,
     )
-    full_clean(stage, exclude=["tenant", "pipeline"])
+    validate(stage)
     _make_room(pipeline=pipeline, order_index=order_index)
     stage.save()
     return stage
@@ -161,14 +159,12 @@ def stage_update(*, stage: Stage, **fields) -> Stage:
 
     Giving a stage an outcome closes it (unless `is_closed` is given too: a contradiction is a 400).
     """
-    reject_unknown(fields, STAGE_EDITABLE_FIELDS)
     _lock_pipeline(stage.pipeline)
     stage = Stage.objects.get(pk=stage.pk)
     if fields.get("outcome") and "is_closed" not in fields:
         fields = {**fields, "is_closed": True}
-    for name, value in fields.items():
-        setattr(stage, name, value)
-    full_clean(stage, exclude=["tenant", "pipeline"])
+    apply_changes(stage, STAGE_EDITABLE_FIELDS, fields)
+    validate(stage)
     if "order_index" in fields:
         _make_room(pipeline=stage.pipeline, order_index=stage.order_index, moving=stage)
     stage.save()

@@ -1,6 +1,4 @@
-"""Fixtures of the pipelines tests: the tenant's default pipeline, leads, and the events a test caused."""
-
-from dataclasses import dataclass
+"""Fixtures of the pipelines tests: the tenant's default pipeline and leads (`events` is the root conftest's)."""
 
 import pytest
 
@@ -37,33 +35,3 @@ def make_lead(stages):
         return LeadFactory(**kwargs)
 
     return make
-
-
-@dataclass(frozen=True)
-class Emitted:
-    event_type: str
-    tenant_id: int
-    lead_id: int
-    assignee_ids: frozenset
-
-
-@pytest.fixture
-def events(monkeypatch, django_capture_on_commit_callbacks):
-    """Events delivered after commit: patches only the outside-world boundary `events.services._deliver`.
-
-    Use as `with events.capture(): ...` around the code under test; `events.sent` lists what reached delivery.
-    """
-    sent: list[Emitted] = []
-
-    def deliver(pks=(), **kwargs):  # pks: the stored rows being published
-        sent.append(Emitted(**kwargs))
-
-    monkeypatch.setattr("events.services._deliver", deliver)
-
-    class Recorder:
-        def capture(self):
-            return django_capture_on_commit_callbacks(execute=True)
-
-    recorder = Recorder()
-    recorder.sent = sent
-    return recorder

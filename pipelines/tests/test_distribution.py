@@ -9,8 +9,8 @@ from django.urls import reverse
 from conftest import client_for
 from crm.models import Tenant
 from crm.tests.factories import UserFactory
+from events.tests.recording import Emitted
 from pipelines.models import HistoryKind, Lead, LeadHistory
-from pipelines.tests.conftest import Emitted
 
 
 def _site(tenant) -> str:

@@ -12,9 +12,9 @@ from django_eventstream.models import Event
 from conftest import client_for
 from crm.tests.factories import TEST_PASSWORD
 from events.models import WebhookSubscription
+from events.tests.recording import Emitted
 from pipelines import services
 from pipelines.models import InboundDelivery, Lead, LeadHistory
-from pipelines.tests.conftest import Emitted
 from tasks.models import LeadTask
 from tasks.tests.factories import LeadTaskFactory
 
@@ -100,7 +100,7 @@ def test_what_webhooks_logged_of_the_lead_is_forgotten(owner_client, tenant, pip
         tenant=tenant, url="https://93.184.215.14/hooks", events=["lead_created"], secret="whsec_dGVzdA=="
     )
     erased = services.lead_create(tenant=tenant, name="Ольга Секретова", phone="+79167771234")
-    services.lead_add_message(lead=erased, text="Ещё", payload={"message": "Ещё"})
+    services.lead_touch(lead=erased, kind="message", text="Ещё", payload={"message": "Ещё"})
     kept = services.lead_create(tenant=tenant, name="Остаётся", phone="+79167775678")
     owner_client.delete(f"/api/leads/{erased.pk}")
     rows = Event.objects.filter(channel=f"webhooks-{tenant.pk}", type__startswith="lead_").order_by("pk")

@@ -13,9 +13,9 @@ from django_eventstream.models import Event
 from conftest import client_for
 from deals.tests.factories import DealFactory
 from events.models import WebhookSubscription
+from events.tests.recording import Emitted
 from pipelines import services
 from pipelines.models import HistoryKind, InboundDelivery, Lead, LeadHistory
-from pipelines.tests.conftest import Emitted
 from tasks.models import LeadTask
 from tasks.tests.factories import LeadTaskFactory
 
@@ -56,7 +56,7 @@ def pair(tenant, pipeline, manager):
         assigned_to=manager,
     )
     Lead.objects.filter(pk=duplicate.pk).update(price=Decimal("150000.50"), external_id="chat-7")
-    services.lead_add_message(lead=duplicate, text="Ещё вопрос", payload={"message": "Ещё вопрос"})
+    services.lead_touch(lead=duplicate, kind="message", text="Ещё вопрос", payload={"message": "Ещё вопрос"})
     task = LeadTaskFactory(lead=duplicate)
     InboundDelivery.objects.create(tenant=tenant, source="site", delivery_id="form-1", lead=duplicate)
     return lead, Lead.objects.get(pk=duplicate.pk), task

@@ -38,7 +38,7 @@ class TaskViewSet(VersionedViewMixin, mixins.RetrieveModelMixin, TenantScopedVie
     def partial_update(self, request, pk=None):
         task = self.get_object()
         data, expected = self.validated_update(LeadTaskUpdateInputSerializer)
-        task = services.task_update(task=task, user=request.user, expected=expected, **data)
+        task = services.task_update(task=task, acting_user=request.user, expected=expected, **data)
         return Response(LeadTaskSerializer(task).data)
 
 
@@ -68,5 +68,5 @@ class LeadTaskViewSet(VersionedViewMixin, TenantScopedViewSet):
     def create(self, request, lead_id=None):
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)
         data = self.validated_input(LeadTaskCreateInputSerializer)
-        task = services.task_create(lead=lead, user=request.user, **data)
+        task = services.task_create(lead=lead, acting_user=request.user, **data)
         return Response(LeadTaskSerializer(task).data, status=status.HTTP_201_CREATED)

@@ -1,6 +1,4 @@
-"""Fixtures of the tasks tests: leads of each kind of owner, tasks, and the events a test caused."""
-
-from dataclasses import dataclass
+"""Fixtures of the tasks tests: leads of each kind of owner and tasks (`events` is the root conftest's)."""
 
 import pytest
 
@@ -22,29 +20,3 @@ def colleague_lead(tenant, other_manager):
 @pytest.fixture
 def foreign_lead(other_tenant, foreign_owner):
     return make_lead(tenant=other_tenant, assigned_to=foreign_owner, name="Чужой лид")
-
-
-@dataclass(frozen=True)
-class Emitted:
-    event_type: str
-    tenant_id: int
-    lead_id: int
-    assignee_ids: frozenset
-
-
-@pytest.fixture
-def events(monkeypatch, django_capture_on_commit_callbacks):
-    """Events that reached delivery after commit; only the outside-world boundary `_deliver` is patched.
-
-    `with events.capture(): ...` around the code under test; then `events.sent`.
-    """
-    sent: list[Emitted] = []
-    monkeypatch.setattr("events.services._deliver", lambda pks=(), **kwargs: sent.append(Emitted(**kwargs)))
-
-    class Recorder:
-        def capture(self):
-            return django_capture_on_commit_callbacks(execute=True)
-
-    recorder = Recorder()
-    recorder.sent = sent
-    return recorder

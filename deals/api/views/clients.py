@@ -54,5 +54,5 @@ class ClientViewSet(V1ListMixin, V1ViewSet):
     def partial_update(self, request, **kwargs):
         client = self.get_object()
         data, expected = self.validated_update(inputs.ClientUpdateInputSerializer)
-        client = services.client_update(client=client, actor=request.user, expected=expected, **data)
+        client = services.client_update(client=client, acting_user=request.user, expected=expected, **data)
         return Response(ClientSerializer(client).data)

@@ -62,7 +62,7 @@ class DealViewSet(V1ViewSet):
     @idempotent
     def create(self, request):
         data = self.validated_input(inputs.DealCreateInputSerializer)
-        deal = services.deal_create(tenant=self.tenant, actor=request.user, **data)
+        deal = services.deal_create(tenant=self.tenant, acting_user=request.user, **data)
         return Response(DealSerializer(deal).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -89,7 +89,7 @@ class DealViewSet(V1ViewSet):
         deal = self.get_object()
         data, expected = self.validated_update(inputs.DealUpdateInputSerializer)
         return Response(
-            DealSerializer(services.deal_update(deal=deal, actor=request.user, expected=expected, **data)).data
+            DealSerializer(services.deal_update(deal=deal, acting_user=request.user, expected=expected, **data)).data
         )
 
     @extend_schema(
@@ -117,7 +117,7 @@ class DealViewSet(V1ViewSet):
     def journal_create(self, request, **kwargs):
         deal = self.get_object()
         data = self.validated_input(inputs.JournalEntryCreateInputSerializer)
-        entry = services.journal_entry_create(deal=deal, actor=request.user, **data)
+        entry = services.journal_entry_create(deal=deal, acting_user=request.user, **data)
         return Response(JournalEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -42,7 +42,7 @@ class PaymentViewSet(V1ListMixin, V1ViewSet):
     @idempotent
     def create(self, request):
         data = self.validated_input(inputs.PaymentCreateInputSerializer)
-        payment = services.payment_create(tenant=self.tenant, actor=request.user, **data)
+        payment = services.payment_create(tenant=self.tenant, acting_user=request.user, **data)
         return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

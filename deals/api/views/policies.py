@@ -54,7 +54,7 @@ class PolicyViewSet(V1ListMixin, V1ViewSet):
     @action(detail=True, methods=["post"], url_path="renew")
     @idempotent
     def renew(self, request, **kwargs):
-        deal = services.policy_renew(policy=self.get_object(), actor=request.user)
+        deal = services.policy_renew(policy=self.get_object(), acting_user=request.user)
         return Response(DealSerializer(deal).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

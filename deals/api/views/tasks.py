@@ -48,7 +48,7 @@ class DealTaskViewSet(V1ListMixin, V1ViewSet):
     @idempotent
     def create(self, request):
         data = self.validated_input(inputs.DealTaskCreateInputSerializer)
-        task = services.deal_task_create(tenant=self.tenant, actor=request.user, **data)
+        task = services.deal_task_create(tenant=self.tenant, acting_user=request.user, **data)
         return Response(DealTaskSerializer(task).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -67,5 +67,5 @@ class DealTaskViewSet(V1ListMixin, V1ViewSet):
     def partial_update(self, request, **kwargs):
         task = self.get_object()
         data, expected = self.validated_update(inputs.DealTaskUpdateInputSerializer)
-        task = services.deal_task_update(task=task, actor=request.user, expected=expected, **data)
+        task = services.deal_task_update(task=task, acting_user=request.user, expected=expected, **data)
         return Response(DealTaskSerializer(task).data)
