@@ -540,3 +540,15 @@ def test_manager_sets_the_price_of_their_lead_not_a_colleagues(manager_client, m
     assert colleague.json()["error"] == "forbidden"
     theirs.refresh_from_db()
     assert theirs.price is None
+
+
+def test_list_filters_do_not_narrow_the_detail_routes(owner_client, stages):
+    lead_id = owner_client.post("/api/leads", {"name": "Фильтр"}, format="json").json()["id"]
+    other_stage, unknown = stages[2].pk, "not-a-filter-value"
+
+    assert owner_client.get(f"/api/leads/{lead_id}?stage_id={other_stage}&source={unknown}").status_code == 200
+    response = owner_client.patch(
+        f"/api/leads/{lead_id}/stage?stage_id={other_stage}&assigned_to_user_id=x", {"stage_id": stages[1].pk}
+    )
+    assert response.status_code == 200
+    assert response.json()["stage_id"] == stages[1].pk

@@ -16,12 +16,6 @@ class V1ViewSet(VersionedViewMixin, TenantScopedViewSet):
     pagination_class = V1Pagination
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def filter_queryset(self, queryset):
-        # Query filters narrow lists only: `?status=` must never turn a detail lookup into a 404.
-        if self.action != "list":
-            return queryset
-        return super().filter_queryset(queryset)
-
     def retrieve(self, request, **kwargs):
         return Response(self.get_serializer(self.get_object()).data)
 
