@@ -37,14 +37,16 @@ LEAD_TABLE = """SELECT l.id, l.name, l.phone, l.email, l.source, l.pipeline_id, 
 FROM pipelines_lead l JOIN pipelines_pipeline p ON p.id = l.pipeline_id JOIN pipelines_stage s ON s.id = l.stage_id
 LEFT JOIN crm_user u ON u.id = l.assigned_to_id
 WHERE l.tenant_id = %(tenant)s ORDER BY l.created_at DESC, l.id DESC LIMIT %(limit)s"""
-# «Today» on the tenant's wall clock, as the product computes it (tasks.selectors.due_bucket_q).
-TASKS_TODAY = """SELECT t.id, t.lead_id, t.type, t.status, t.due_at, t.note, t.assigned_to_id AS assigned_to_user_id,
+# «Today» on the tenant's wall clock, as the product computes it (tasks.selectors.due_bucket_q); the bounds are
+# scalar subqueries, so PostgreSQL computes them once and scans the (tenant, status, due_at) index between them.
+TASKS_TODAY = """WITH day AS (SELECT date_trunc('day', now() AT TIME ZONE timezone) AS midnight, timezone
+             FROM crm_tenant WHERE id = %(tenant)s)
+SELECT t.id, t.lead_id, t.type, t.status, t.due_at, t.note, t.assigned_to_id AS assigned_to_user_id,
        t.created_by_id AS created_by_user_id, t.completed_at, t.created_at, t.updated_at, t.version
-FROM tasks_leadtask t JOIN crm_tenant tn ON tn.id = t.tenant_id,
-     LATERAL (SELECT date_trunc('day', now() AT TIME ZONE tn.timezone) AS midnight) AS d
+FROM tasks_leadtask t
 WHERE t.tenant_id = %(tenant)s AND t.status = 'open'
-  AND t.due_at >= d.midnight AT TIME ZONE tn.timezone
-  AND t.due_at < (d.midnight + interval '1 day') AT TIME ZONE tn.timezone
+  AND t.due_at >= (SELECT midnight AT TIME ZONE timezone FROM day)
+  AND t.due_at < (SELECT (midnight + interval '1 day') AT TIME ZONE timezone FROM day)
 ORDER BY t.due_at ASC NULLS LAST, t.id LIMIT %(limit)s"""
 LEAD_COLUMNS = """id, tenant_id, name, phone, email, source, external_id, comment, pipeline_id, stage_id,
        moved_to_stage_at, assigned_to_id AS assigned_to_user_id, price::float8 AS price, loss_reason_id, client_id,
