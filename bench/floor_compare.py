@@ -554,4 +554,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the servers are stopped by then (main's finally)
+        sys.exit("interrupted")
