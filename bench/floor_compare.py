@@ -96,14 +96,14 @@ class Endpoint:
     label: str
     method: str
     path: str  # {placeholders} from the context
-    rows_key: str | None = None  # where the rows are in the body ("" = the body is the list, None = one object)
+    rows_key: str = ""  # the body's key holding the rows ("": the body itself, a list or one object)
     tenant: str = "leads"  # whose data ("leads", "deals" or "writes"); the floor gets its id as ?tenant_id=
 
 
 ENDPOINTS = {
     "me": Endpoint("GET /api/auth/me", "GET", "/api/auth/me"),
-    "deals": Endpoint("GET /api/v1/deals?limit=25", "GET", "/api/v1/deals?limit=25", "", "deals"),
-    "payments": Endpoint("GET /api/v1/payments", "GET", "/api/v1/payments", "", "deals"),
+    "deals": Endpoint("GET /api/v1/deals?limit=25", "GET", "/api/v1/deals?limit=25", tenant="deals"),
+    "payments": Endpoint("GET /api/v1/payments", "GET", "/api/v1/payments", tenant="deals"),
     "table": Endpoint("GET /api/v2/leads/table?limit=50", "GET", "/api/v2/leads/table?limit=50", "rows"),
     "tasks": Endpoint("GET /api/tasks?status=open&due=today", "GET", "/api/tasks?status=open&due=today", "tasks"),
     "stage": Endpoint("PATCH /api/leads/{id}/stage", "PATCH", "/api/leads/{lead}/stage"),
@@ -320,7 +320,7 @@ def parity_problem(product: Side, floor: Side, name: str, ctx: dict) -> str | No
         )
     shapes = []
     for _, body in answers:
-        rows = body if endpoint.rows_key is None else (body if endpoint.rows_key == "" else body[endpoint.rows_key])
+        rows = body[endpoint.rows_key] if endpoint.rows_key else body
         rows = rows if isinstance(rows, list) else [rows]
         shapes.append((len(rows), sorted(rows[0]) if rows else []))
     return None if shapes[0] == shapes[1] else f"rows/keys product {shapes[0]} / floor {shapes[1]}"
