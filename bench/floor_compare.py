@@ -131,9 +131,10 @@ def seed(args) -> None:
     """Both bench data sets in one database; each seeder skips when its data is present."""
     harness.database_ensure(args.db_url, reseed=False)
     python = sys.executable
-    subprocess.run([python, str(BENCH / "deals_data.py"), "--db-url", args.db_url], check=True)
+    deals = [python, str(BENCH / "deals_data.py"), "--db-url", args.db_url]
     leads = [python, str(BENCH / "leads_data.py"), "--db-url", args.db_url, "--tenants", "1", "--leads", "100000"]
-    subprocess.run(leads, check=True)
+    for command in (deals, leads):  # their progress on stderr: stdout carries only the tables
+        subprocess.run(command, check=True, stdout=sys.stderr)
 
 
 def context(args) -> dict:
@@ -453,7 +454,8 @@ def markdown(args, results: list[dict], ctx: dict, chosen: list[str]) -> str:
             f"### The hot endpoints against the raw floor (`bench/floor_compare.py`, {time.strftime('%Y-%m-%d')})",
             "",
             "```",
-            f".venv/bin/python bench/floor_compare.py --rounds {args.rounds} --duration {args.duration} --markdown",
+            f".venv/bin/python bench/floor_compare.py --rounds {args.rounds} --duration {args.duration} --markdown"
+            + (f" --only {args.only}" if args.only else ""),
             "```",
             f"Production layout `gunicorn crm.wsgi -w 2` (DEBUG=0, the settings' psycopg pool, Redis) against the raw "
             f"floor (bench/floor_app.py: one SQL statement for the same rows and columns + orjson, `gunicorn -w 2`) on "
@@ -548,7 +550,8 @@ def main(argv=None) -> int:
         print("\n" + markdown(args, results, ctx, chosen))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"runs": results, "statements": ctx["statements"]}, indent=1))
+        settings = {key: str(value) for key, value in vars(args).items() if key != "json"}
+        args.json.write_text(json.dumps({"args": settings, "runs": results, "statements": ctx["statements"]}, indent=1))
     errors = sum(run["errors"] for run in results)
     return 1 if errors else 0
 
