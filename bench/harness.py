@@ -34,12 +34,20 @@ def server_command(server: str, *, port: int, workers: int) -> list[str]:
 
 
 def server_start(
-    env: dict, *, port: int, workers: int, log_path: Path, timeout: float = 60, server: str = "serve"
+    env: dict,
+    *,
+    port: int,
+    workers: int,
+    log_path: Path,
+    timeout: float = 60,
+    server: str = "serve",
+    command: list[str] | None = None,
 ) -> subprocess.Popen:
-    """The server under test with `env`, once its /healthz answers 200 (SystemExit after `timeout` s)."""
+    """The server under test with `env` (`command`, or the `server`'s own), once its /healthz answers 200 (SystemExit
+    after `timeout` s)."""
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            server_command(server, port=port, workers=workers),
+            command or server_command(server, port=port, workers=workers),
             cwd=REPO,
             env=env,
             stdout=log,
