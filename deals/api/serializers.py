@@ -109,38 +109,22 @@ class ContactSerializer(serializers.Serializer):
     is_primary = serializers.BooleanField(required=False)
 
 
-class ClientSerializer(PresentedSerializer):
-    id = serializers.UUIDField()
-    type = serializers.CharField()
-    full_name = serializers.CharField()
-    short_name = serializers.CharField()
-    tax_number = serializers.CharField()
-    registration_number = serializers.CharField()
-    segment = serializers.CharField()
-    status = serializers.CharField()
-    contacts = ContactSerializer(many=True)
-    notes = serializers.CharField()
-    version = serializers.IntegerField(help_text=VERSION_HELP)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-
-    @staticmethod
-    def present(client) -> dict:
-        return {
-            "id": str(client.id),
-            "type": client.type,
-            "full_name": client.full_name,
-            "short_name": client.short_name,
-            "tax_number": client.tax_number,
-            "registration_number": client.registration_number,
-            "segment": client.segment,
-            "status": client.status,
-            "contacts": client.contacts,
-            "notes": client.notes,
-            "version": client.version,
-            "created_at": _dt(client.created_at),
-            "updated_at": _dt(client.updated_at),
-        }
+class ClientSerializer(ShapedSerializer):
+    shape = (
+        Output("id", serializers.UUIDField(), str),
+        Output("type", serializers.CharField()),
+        Output("full_name", serializers.CharField()),
+        Output("short_name", serializers.CharField()),
+        Output("tax_number", serializers.CharField()),
+        Output("registration_number", serializers.CharField()),
+        Output("segment", serializers.CharField()),
+        Output("status", serializers.CharField()),
+        Output("contacts", ContactSerializer(many=True)),
+        Output("notes", serializers.CharField()),
+        Output("version", serializers.IntegerField(help_text=VERSION_HELP)),
+        Output("created_at", serializers.DateTimeField(), _dt),
+        Output("updated_at", serializers.DateTimeField(), _dt),
+    )
 
 
 class DealSerializer(ShapedSerializer):
@@ -171,26 +155,18 @@ class DealSerializer(ShapedSerializer):
     )
 
 
-class JournalEntrySerializer(PresentedSerializer):
-    id = serializers.UUIDField()
-    deal_id = serializers.UUIDField()
-    author_id = serializers.UUIDField(allow_null=True, help_text="User uuid of whoever caused the entry.")
-    kind = serializers.CharField(help_text="`note` (a user's) or `system` (status and people changes).")
-    text = serializers.CharField()
-    attachments = serializers.ListField(child=serializers.CharField())
-    created_at = serializers.DateTimeField()
-
-    @staticmethod
-    def present(entry) -> dict:
-        return {
-            "id": str(entry.id),
-            "deal_id": str(entry.deal_id),
-            "author_id": _id(entry.author_id),
-            "kind": entry.kind,
-            "text": entry.text,
-            "attachments": entry.attachments,
-            "created_at": _dt(entry.created_at),
-        }
+class JournalEntrySerializer(ShapedSerializer):
+    shape = (
+        Output("id", serializers.UUIDField(), str),
+        Output("deal_id", serializers.UUIDField(), str),
+        Output(
+            "author_id", serializers.UUIDField(allow_null=True, help_text="User uuid of whoever caused the entry."), _id
+        ),
+        Output("kind", serializers.CharField(help_text="`note` (a user's) or `system` (status and people changes).")),
+        Output("text", serializers.CharField()),
+        Output("attachments", serializers.ListField(child=serializers.CharField())),
+        Output("created_at", serializers.DateTimeField(), _dt),
+    )
 
 
 class ValidityPeriodSerializer(serializers.Serializer):
@@ -275,79 +251,46 @@ class PolicySerializer(PresentedSerializer):
         }
 
 
-class PaymentSerializer(PresentedSerializer):
-    id = serializers.UUIDField()
-    deal_id = serializers.UUIDField()
-    policy_id = serializers.UUIDField()
-    payment_type = serializers.CharField()
-    status = serializers.CharField()
-    planned_date = serializers.DateField(allow_null=True)
-    amount = serializers.FloatField()
-    currency = serializers.CharField()
-    external_ref = serializers.CharField(allow_null=True, help_text="The record in the Payments service.")
-    notes = serializers.CharField()
-    received_at = serializers.DateField(allow_null=True, help_text="Set by the move to `received`.")
-    paid_out_at = serializers.DateField(allow_null=True, help_text="Set by the move to `paid_out`.")
-    version = serializers.IntegerField(help_text=VERSION_HELP)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-
-    @staticmethod
-    def present(payment) -> dict:
-        return {
-            "id": str(payment.id),
-            "deal_id": str(payment.deal_id),
-            "policy_id": str(payment.policy_id),
-            "payment_type": payment.payment_type,
-            "status": payment.status,
-            "planned_date": _date(payment.planned_date),
-            "amount": _money(payment.amount),
-            "currency": payment.currency,
-            "external_ref": payment.external_ref,
-            "notes": payment.notes,
-            "received_at": _date(payment.received_at),
-            "paid_out_at": _date(payment.paid_out_at),
-            "version": payment.version,
-            "created_at": _dt(payment.created_at),
-            "updated_at": _dt(payment.updated_at),
-        }
+class PaymentSerializer(ShapedSerializer):
+    shape = (
+        Output("id", serializers.UUIDField(), str),
+        Output("deal_id", serializers.UUIDField(), str),
+        Output("policy_id", serializers.UUIDField(), str),
+        Output("payment_type", serializers.CharField()),
+        Output("status", serializers.CharField()),
+        Output("planned_date", serializers.DateField(allow_null=True), _date),
+        Output("amount", serializers.FloatField(), _money),
+        Output("currency", serializers.CharField()),
+        Output("external_ref", serializers.CharField(allow_null=True, help_text="The record in the Payments service.")),
+        Output("notes", serializers.CharField()),
+        Output(
+            "received_at", serializers.DateField(allow_null=True, help_text="Set by the move to `received`."), _date
+        ),
+        Output(
+            "paid_out_at", serializers.DateField(allow_null=True, help_text="Set by the move to `paid_out`."), _date
+        ),
+        Output("version", serializers.IntegerField(help_text=VERSION_HELP)),
+        Output("created_at", serializers.DateTimeField(), _dt),
+        Output("updated_at", serializers.DateTimeField(), _dt),
+    )
 
 
-class DealTaskSerializer(PresentedSerializer):
-    id = serializers.UUIDField()
-    subject = serializers.CharField()
-    description = serializers.CharField()
-    deal_id = serializers.UUIDField(allow_null=True)
-    policy_id = serializers.UUIDField(allow_null=True)
-    payment_id = serializers.UUIDField(allow_null=True)
-    assignee_id = serializers.UUIDField(help_text="User uuid.")
-    created_by_id = serializers.UUIDField(help_text="User uuid.")
-    due_date = serializers.DateField(allow_null=True)
-    priority = serializers.CharField()
-    status = serializers.CharField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    completed_at = serializers.DateTimeField(allow_null=True)
-    version = serializers.IntegerField(help_text=VERSION_HELP)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-
-    @staticmethod
-    def present(task) -> dict:
-        return {
-            "id": str(task.id),
-            "subject": task.subject,
-            "description": task.description,
-            "deal_id": _id(task.deal_id),
-            "policy_id": _id(task.policy_id),
-            "payment_id": _id(task.payment_id),
-            "assignee_id": str(task.assignee_id),
-            "created_by_id": str(task.created_by_id),
-            "due_date": _date(task.due_date),
-            "priority": task.priority,
-            "status": task.status,
-            "started_at": _dt(task.started_at),
-            "completed_at": _dt(task.completed_at),
-            "version": task.version,
-            "created_at": _dt(task.created_at),
-            "updated_at": _dt(task.updated_at),
-        }
+class DealTaskSerializer(ShapedSerializer):
+    shape = (
+        Output("id", serializers.UUIDField(), str),
+        Output("subject", serializers.CharField()),
+        Output("description", serializers.CharField()),
+        Output("deal_id", serializers.UUIDField(allow_null=True), _id),
+        Output("policy_id", serializers.UUIDField(allow_null=True), _id),
+        Output("payment_id", serializers.UUIDField(allow_null=True), _id),
+        Output("assignee_id", serializers.UUIDField(help_text="User uuid."), str),
+        Output("created_by_id", serializers.UUIDField(help_text="User uuid."), str),
+        Output("due_date", serializers.DateField(allow_null=True), _date),
+        Output("priority", serializers.CharField()),
+        Output("status", serializers.CharField()),
+        Output("started_at", serializers.DateTimeField(allow_null=True), _dt),
+        Output("completed_at", serializers.DateTimeField(allow_null=True), _dt),
+        Output("version", serializers.IntegerField(help_text=VERSION_HELP)),
+        Output("created_at", serializers.DateTimeField(), _dt),
+        Output("updated_at", serializers.DateTimeField(), _dt),
+    )
