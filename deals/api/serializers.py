@@ -3,8 +3,9 @@
 Each serializer shapes an object in `present()`, without DRF's per-field machinery: lists are the hot path and that
 machinery costs more than the SQL behind a page. A shape is declared once, as a tuple of `Output` (the key, how the
 OpenAPI document types it, how it is read and written out), from which both the serializer's fields and its
-`present()` come (`ShapedSerializer`). `deals/tests/test_serializers.py` checks that every `present()` returns
-exactly the declared fields.
+`present()` come (`ShapedSerializer`); the calculation and the policy, with keys that are no single attribute, keep a
+hand-written `present()`. `deals/tests/test_serializers.py` checks that every `present()` returns exactly the
+declared fields.
 """
 
 import copy
