@@ -1,12 +1,12 @@
 """Reads of the deals domain that do more than `.get()`: search expressions and the id-first page."""
 
-import datetime
 import json
-import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import cast
 
 from django.db import connection
-from django.db.models import F, Q, TextField, Value
+from django.db.models import F, JSONField, Q, TextField, Value
 from django.db.models.functions import Lower, Replace
 from django.db.models.lookups import IContains
 
@@ -147,7 +147,8 @@ def list_source(filtered, rows, query_params):
 # The hot path of the API in one statement: the total from the counters, then the page by ids first (OFFSET walks
 # only the narrow ordering index) with the client's name. `{statuses}` is "" or "AND status IN (%s, …)" and
 # `{seek}` one of the two fragments below: placeholders and fixed SQL only, never values. Table names come from the
-# models' `_meta` (`{counts}`, `{deals}`, `{clients}`); the tenant parameter from `crm.tenancy.tenant_pk`.
+# models' `_meta` (`{counts}`, `{deals}`, `{clients}`), and so do the row's `{columns}` (_LISTED); the tenant
+# parameter from `crm.tenancy.tenant_pk`.
 _WEEK_PAGE_SQL = """
 WITH total AS (
     SELECT COALESCE(SUM(count), 0) AS n FROM {counts}
@@ -157,9 +158,7 @@ WITH total AS (
     WHERE tenant_id = %s {statuses} {before}
     ORDER BY created_at DESC, id DESC LIMIT %s OFFSET {offset}
 )
-SELECT total.n, d.id, d.client_id, c.full_name, d.title, d.description, d.status, d.sales_agent_id, d.executor_id,
-       d.expected_close_date, d.tags, d.folder_id, d.created_at, d.updated_at, d.version, d.lead_id,
-       d.renews_policy_id
+SELECT total.n, {columns}
 FROM total
 LEFT JOIN (page JOIN {deals} d ON d.id = page.id JOIN {clients} c ON c.id = d.client_id) ON TRUE
 ORDER BY d.created_at DESC, d.id DESC
@@ -178,12 +177,23 @@ _SEEK_BEFORE = "AND created_at < (SELECT (week + 7)::timestamp AT TIME ZONE 'UTC
 _SEEK_OFFSET = "(%s - (SELECT newer FROM seek))"
 
 
-def _week_page_tables() -> dict[str, str]:
-    quote = connection.ops.quote_name
+# The list reads what the ORM path reads (DealViewSet.scope_queryset): the deal's own columns and its client's name.
+_LISTED = tuple(field for field in Deal._meta.concrete_fields if field.name != "tenant")
+_LISTED_NAMES = tuple(field.attname for field in _LISTED)
+# Django's PostgreSQL backend hands jsonb to raw cursors as text (JSONField parses it for the ORM).
+_LISTED_JSON = tuple(index for index, field in enumerate(_LISTED) if isinstance(field, JSONField))
+
+
+def _week_page_names() -> dict[str, str]:
+    def quote(name: str | None) -> str:
+        return connection.ops.quote_name(cast(str, name))  # a concrete field's column is never None
+
+    client_name = quote(Client._meta.get_field("full_name").column)
     return {
         "counts": quote(DealWeekCount._meta.db_table),
         "deals": quote(Deal._meta.db_table),
         "clients": quote(Client._meta.db_table),
+        "columns": ", ".join([*(f"d.{quote(field.column)}" for field in _LISTED), f"c.{client_name}"]),
     }
 
 
@@ -192,26 +202,17 @@ class ClientName:
     full_name: str
 
 
-@dataclass(slots=True)
-class DealRow:
-    """A deal as the list reads it: the attributes `DealSerializer.present` uses, without building a model."""
+class DealRow(SimpleNamespace):
+    """A deal as the list reads it (every attribute `DealSerializer.present` uses), without building a model."""
 
-    id: uuid.UUID
-    client_id: uuid.UUID
-    client: ClientName
-    title: str
-    description: str
-    status: str
-    sales_agent_id: uuid.UUID
-    executor_id: uuid.UUID | None
-    expected_close_date: datetime.date | None
-    tags: list
-    folder_id: str
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    version: int
-    lead_id: int | None
-    renews_policy_id: uuid.UUID | None
+
+def _deal_row(values: tuple) -> DealRow:
+    """The row of the page's columns (_LISTED, then the client's name), by attribute name."""
+    *deal_values, client_name = values
+    for index in _LISTED_JSON:
+        if isinstance(deal_values[index], str):
+            deal_values[index] = json.loads(deal_values[index])
+    return DealRow(**dict(zip(_LISTED_NAMES, deal_values, strict=True)), client=ClientName(client_name))
 
 
 class DealWeekPage:
@@ -236,7 +237,7 @@ class DealWeekPage:
         statuses = self.statuses or None
         counters = [self.tenant_id, statuses, statuses]
         in_statuses = f"AND status IN ({', '.join(['%s'] * len(self.statuses))})" if self.statuses else ""
-        tables = _week_page_tables()
+        tables = _week_page_names()
         if self.offset >= self.SEEK_FROM:
             seek = _SEEK.format(**tables)
             sql = _WEEK_PAGE_SQL.format(
@@ -250,11 +251,8 @@ class DealWeekPage:
             cursor.execute(sql, params)
             found = cursor.fetchall()
         self._total = int(found[0][0])
-        self._rows = [
-            DealRow(deal_id, client_id, ClientName(client_name), *rest[:6], _json(rest[6]), *rest[7:])
-            for _total, deal_id, client_id, client_name, *rest in found
-            if deal_id is not None
-        ]
+        # A page past the end is the total alone, on one row of NULLs.
+        self._rows = [_deal_row(values[1:]) for values in found if values[1] is not None]
 
     def count(self) -> int:
         if self._rows is None:
@@ -263,11 +261,6 @@ class DealWeekPage:
 
     def __getitem__(self, page: slice) -> list[DealRow]:
         return self._rows or []
-
-
-def _json(value):
-    # Django's PostgreSQL backend hands jsonb to raw cursors as text (JSONField parses it for the ORM).
-    return json.loads(value) if isinstance(value, str) else value
 
 
 # Query parameters the per-week counters can answer; any other filter counts the matching rows instead.

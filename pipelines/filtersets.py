@@ -15,6 +15,7 @@ from crm.api.filters import IdFilter
 from crm.bounds import MAX_BIGINT
 from crm.errors import ValidationFailed
 from pipelines.models import LeadSource
+from pipelines.table_columns import ID_FILTERS
 
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-.]+\Z")
 MAX_SEARCH_LENGTH = 100
@@ -48,7 +49,6 @@ class LeadFilterSet(django_filters.FilterSet):
         return queryset.filter(search_q(value)) if value.strip() else queryset
 
 
-_ID_FILTERS = {"pipeline_id": "pipeline_id", "stage_id": "stage_id", "assigned_to_user_id": "assigned_to_id"}
 _PRICE_FILTERS = {"price_from": "price__gte", "price_to": "price__lte"}
 _PRICE_FIELD = forms.DecimalField(**PRICE_BOUND)
 
@@ -61,7 +61,7 @@ def lead_filters_parse(params) -> dict:
     """
     cleaned: dict = {}
     errors: dict[str, list[str]] = {}
-    for name in _ID_FILTERS:
+    for name in ID_FILTERS:
         raw = (params.get(name) or "").strip()
         if not raw:
             continue
@@ -106,7 +106,7 @@ def lead_filters_apply(queryset, filters: dict):
     for name, lookup in _PRICE_FILTERS.items():
         if name in filters:
             queryset = queryset.filter(**{lookup: filters[name]})
-    for name, field in _ID_FILTERS.items():
+    for name, field in ID_FILTERS.items():
         if name in filters:
             queryset = queryset.filter(**{field: filters[name]})
     if "source" in filters:

@@ -55,9 +55,11 @@ ALLOWED = {
     ("pipelines/board.py", ESCAPE): (1, "superuser path"),
     # The deal search's pk__in union is intersected with the viewset's tenant-and-role queryset.
     ("deals/selectors.py", ESCAPE): (2, "subquery of an already scoped queryset"),
-    # The stages prefetched for scoped pipelines, the history of a loaded lead, an expression compiled to SQL (no
-    # read), a pk__in subquery of a scoped queryset (owner of the cursor code: the input slice).
-    ("pipelines/selectors.py", UNSCOPED_READ): (4, "rows of already scoped parents"),
+    # The stages prefetched for scoped pipelines, the history of a loaded lead.
+    ("pipelines/selectors.py", UNSCOPED_READ): (2, "rows of already scoped parents"),
+    # The lead table's SQL: a registered column's expression compiled to SQL (no read), a pk__in subquery of a
+    # scoped queryset (owner of the cursor code: the input slice).
+    ("pipelines/table_sql.py", UNSCOPED_READ): (2, "an expression compiled, a subquery of a scoped queryset"),
     # Locked re-reads by pk of a loaded lead and the stages of a loaded pipeline (owner: the input slice).
     ("pipelines/services/leads.py", UNSCOPED_READ): (4, "re-reads by pk of a loaded, scoped row"),
     # Stage and pipeline structure of one tenant's loaded pipeline (owner: the input slice, the stage race).

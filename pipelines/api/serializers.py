@@ -18,6 +18,7 @@ from pipelines.models import (
     Stage,
     StageOutcome,
 )
+from pipelines.table_columns import LEAD_TABLE_COLUMNS, Kind, TableColumn
 
 COLOR_PATTERN = r"^#(?:[0-9a-fA-F]{3}){1,2}\Z"
 # SPEC §3, §12: money is ≥ 0 with at most 12 integer digits and 2 decimals (the column is DECIMAL(14, 2)).
@@ -222,27 +223,28 @@ class LeadHistoryPageSerializer(serializers.Serializer):
     total = serializers.IntegerField()
 
 
+_TABLE_ROW_FIELDS = {
+    Kind.INTEGER: serializers.IntegerField,
+    Kind.TEXT: serializers.CharField,
+    Kind.DATETIME: serializers.DateTimeField,
+}
+
+
+def _table_row_field(column: TableColumn) -> serializers.Field:
+    """How the OpenAPI document types one declared column of the lead table."""
+    if column.kind is Kind.PRICE:
+        return PriceField(read_only=True, allow_null=column.nullable)
+    if column.kind is Kind.CHOICE:
+        return serializers.ChoiceField(choices=column.choices or (), allow_null=column.nullable)
+    return _TABLE_ROW_FIELDS[column.kind](allow_null=column.nullable)
+
+
 class LeadTableRowSerializer(serializers.Serializer):
     """Documents one row of `/api/v2/leads/table` (rows are built without a serializer, see selectors)."""
 
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    phone = serializers.CharField(allow_null=True)
-    email = serializers.CharField(allow_null=True)
-    source = serializers.ChoiceField(choices=LeadSource.choices)
-    pipeline_id = serializers.IntegerField()
-    pipeline_name = serializers.CharField()
-    stage_id = serializers.IntegerField()
-    stage_name = serializers.CharField()
-    stage_color = serializers.CharField(allow_null=True)
-    assigned_to_user_id = serializers.IntegerField(allow_null=True)
-    assigned_to_name = serializers.CharField(allow_null=True)
-    price = PriceField(read_only=True)
-    open_tasks_count = serializers.IntegerField()
-    next_task_due_at = serializers.DateTimeField(allow_null=True)
-    moved_to_stage_at = serializers.DateTimeField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    # The fields are the table's declaration (pipelines.table_columns), in the rows' key order.
+    def get_fields(self):
+        return {column.key: _table_row_field(column) for column in LEAD_TABLE_COLUMNS}
 
 
 @extend_schema_serializer(many=False)  # the table answers one object with its rows, not an array

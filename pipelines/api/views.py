@@ -34,7 +34,8 @@ from pipelines.api.serializers import (
     StageUpdateInputSerializer,
 )
 from pipelines.filtersets import LeadFilterSet
-from pipelines.models import Lead, LeadSource, Pipeline, Stage
+from pipelines.models import Lead, Pipeline, Stage
+from pipelines.table_columns import EQUALITY_FILTERS, TableColumn
 
 _INPUT_TO_SERVICE = {
     "pipeline_id": "pipeline",
@@ -230,6 +231,12 @@ class LeadViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
         return self.get_paginated_response(LeadHistorySerializer(entries, many=True).data)
 
 
+def _equality_filter_parameter(column: TableColumn) -> OpenApiParameter:
+    if column.choices:
+        return OpenApiParameter(column.key, OpenApiTypes.STR, enum=[value for value, _label in column.choices])
+    return OpenApiParameter(column.key, OpenApiTypes.INT)
+
+
 _TABLE_PARAMETERS = [
     OpenApiParameter("ordering", OpenApiTypes.STR, description="Any row key, `-key` descending; default -created_at"),
     OpenApiParameter("limit", OpenApiTypes.INT, description="1..200, default 50"),
@@ -239,10 +246,7 @@ _TABLE_PARAMETERS = [
         OpenApiTypes.STR,
         description="Keyset pagination: empty for the first page, then the previous `next_cursor` (ignores offset)",
     ),
-    OpenApiParameter("pipeline_id", OpenApiTypes.INT),
-    OpenApiParameter("stage_id", OpenApiTypes.INT),
-    OpenApiParameter("assigned_to_user_id", OpenApiTypes.INT),
-    OpenApiParameter("source", OpenApiTypes.STR, enum=LeadSource.values),
+    *(_equality_filter_parameter(column) for column in EQUALITY_FILTERS),
     OpenApiParameter("search", OpenApiTypes.STR, description="Matches name, phone and email"),
     OpenApiParameter("price_from", OpenApiTypes.NUMBER, description="Budget at least this (leads without one never)"),
     OpenApiParameter("price_to", OpenApiTypes.NUMBER, description="Budget at most this (leads without one never)"),

@@ -235,20 +235,20 @@ def test_totals_follow_every_filter_and_write(owner_client, manager, other_manag
 
 
 def test_the_scoped_where_is_used_as_is(owner, make_lead):
-    from pipelines.selectors import _page_sql
+    from pipelines.table_sql import page_sql
 
     leads = Lead.objects.visible_to(owner).filter(source="site")
 
-    sql, params = _page_sql(leads, key="created_at", descending=True, after=None, limit=50, offset=0, total=("0", []))
+    sql, params = page_sql(leads, key="created_at", descending=True, after=None, limit=50, offset=0, total=("0", []))
 
     assert "IN (SELECT" not in sql
     assert params[-2:] == [50, 0]
 
 
 def test_a_joined_scope_goes_through_its_ids(owner, stages, make_lead):
-    from pipelines.selectors import _without_joins
+    from pipelines.table_sql import without_joins
 
-    leads = _without_joins(Lead.objects.visible_to(owner).filter(stage__is_closed=False))
+    leads = without_joins(Lead.objects.visible_to(owner).filter(stage__is_closed=False))
 
     assert "IN (SELECT" in str(leads.query)
 
