@@ -79,4 +79,4 @@ check-migrations: install
 	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py makemigrations --check --dry-run
 
 schema: install
-	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py spectacular --lang en --validate --fail-on-warn --file /dev/null

@@ -15,6 +15,8 @@ from django.utils import translation
 
 BACKOFFICE_PREFIX = "/admin/"
 API_LANGUAGE = "en"
+SOURCE_LANGUAGE = "ru"  # the language of the msgids of our back-office strings
+STORED_LANGUAGE = "ru"  # texts kept in the database (lead history) are read in every language as written
 
 
 class LanguageMiddleware(LocaleMiddleware):
@@ -24,3 +26,12 @@ class LanguageMiddleware(LocaleMiddleware):
         translation.activate(API_LANGUAGE)
         request.LANGUAGE_CODE = API_LANGUAGE
         return None
+
+
+def stored(text) -> str:
+    """A translatable text (a choice label) as a stored history line quotes it: Russian, whatever is active.
+
+    Pass the lazy label (`TaskType(task.type).label`): `get_type_display()` has already rendered it in the active one.
+    """
+    with translation.override(STORED_LANGUAGE):
+        return str(text)

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.errors import Forbidden, ValidationFailed
+from crm.i18n import stored
 from crm.models import User
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from crm.versions import ANY, Expected, save_bumped
@@ -77,7 +78,7 @@ def task_create(
     )
     _full_clean(task)
     task.save()
-    text = f"Задача #{task.pk} создана: {task.get_type_display().lower()}, срок {_when(task.due_at, lead)}"
+    text = f"Задача #{task.pk} создана: {stored(TaskType(task.type).label).lower()}, срок {_when(task.due_at, lead)}"
     if task.note:
         text += f" — {_preview(task.note)}"
     lead_touch(lead=lead, kind=HistoryKind.TASK, user=user, text=text, payload={"task_id": task.pk})
@@ -87,9 +88,9 @@ def task_create(
 def _describe(task: LeadTask, name: str, before) -> str:
     lead = task.lead
     if name == "status":
-        return f"статус: {TaskStatus(before).label.lower()} → {task.get_status_display().lower()}"
+        return f"статус: {stored(TaskStatus(before).label).lower()} → {stored(TaskStatus(task.status).label).lower()}"
     if name == "type":
-        return f"тип: {TaskType(before).label.lower()} → {task.get_type_display().lower()}"
+        return f"тип: {stored(TaskType(before).label).lower()} → {stored(TaskType(task.type).label).lower()}"
     if name == "due_at":
         return f"срок: {_when(before, lead)} → {_when(task.due_at, lead)}"
     if name == "assigned_to":

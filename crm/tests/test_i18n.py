@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import Client
+
+from pipelines.models import LeadHistory
+from pipelines.services import lead_create
 
 LOCALES = Path(settings.BASE_DIR) / "locale"
 DJANGO_OWN = {"Home", "Django site admin"}  # msgids Django's own catalogs translate
@@ -64,3 +68,38 @@ def test_every_string_of_ours_has_its_english():
     source = (LOCALES / "ru" / "LC_MESSAGES" / "django.po").read_text()
     msgids = {line[7:-1] for line in source.splitlines() if line.startswith('msgid "') and line != 'msgid ""'}
     assert sorted(msgids - DJANGO_OWN - set(english)) == []
+
+
+def _back_office(user, language: str = "") -> Client:
+    browser = Client(HTTP_ACCEPT_LANGUAGE=language) if language else Client()
+    browser.force_login(user)
+    return browser
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "source_filter", "manual", "assignee"),
+    [
+        ("", "Выберите лид для изменения", "источник", "Вручную", "Ответственный"),
+        ("en-US,en;q=0.9", "Select lead to change", "By source", "Manual", "Assigned to"),
+    ],
+)
+def test_the_lead_list_speaks_the_back_office_language(owner, language, title, source_filter, manual, assignee):
+    lead_create(tenant=owner.tenant, name="Иван", source="manual")
+    browser = _back_office(owner, language)
+
+    changelist = browser.get("/admin/pipelines/lead/").content.decode()
+    add_form = browser.get("/admin/pipelines/lead/add/").content.decode()
+
+    assert f"<h1>{title}</h1>" in changelist
+    assert f"<summary> {source_filter} </summary>" in " ".join(changelist.split())
+    assert f">{manual}</" in changelist  # the source column of the row
+    assert f">{assignee}:</label>" in add_form
+    assert f">{manual}</option>" in add_form
+
+
+def test_a_history_line_written_while_english_is_active_is_stored_in_russian(owner_client, owner):
+    created = owner_client.post("/api/leads", {"name": "Иван", "source": "site"}, format="json")
+
+    assert created.status_code == 201
+    history = LeadHistory.objects.get(lead_id=created.json()["id"], kind="created")
+    assert history.text.startswith("Лид создан (Сайт), стадия «")

@@ -3,6 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from crm.versions import version_field
 from deals.models.base import UUIDTenantModel
@@ -11,22 +12,22 @@ MAX_CONTACTS = 50
 
 
 class ClientType(models.TextChoices):
-    INDIVIDUAL = "individual", "Физическое лицо"
-    COMPANY = "company", "Компания"
+    INDIVIDUAL = "individual", _("Физическое лицо")
+    COMPANY = "company", _("Компания")
 
 
 class ClientStatus(models.TextChoices):
-    POTENTIAL = "potential", "Потенциальный"
-    ACTIVE = "active", "Активный"
-    INACTIVE = "inactive", "Неактивный"
+    POTENTIAL = "potential", _("Потенциальный")
+    ACTIVE = "active", _("Активный")
+    INACTIVE = "inactive", _("Неактивный")
 
 
 class ContactType(models.TextChoices):
-    PHONE = "phone", "Телефон"
+    PHONE = "phone", _("Телефон")
     EMAIL = "email", "Email"
     TELEGRAM = "telegram", "Telegram"
     WHATSAPP = "whatsapp", "WhatsApp"
-    OTHER = "other", "Другое"
+    OTHER = "other", _("Другое")
 
 
 CONTACT_KEYS = frozenset({"type", "value", "name", "is_primary"})
@@ -52,19 +53,21 @@ def validate_contacts(value) -> None:
 class Client(UUIDTenantModel):
     """A person or company the brokerage insures; `search_text` is the denormalised haystack for `search`."""
 
-    type = models.CharField(max_length=16, choices=ClientType.choices)
-    full_name = models.CharField(max_length=255)
-    short_name = models.CharField(max_length=255, blank=True, default="")
-    tax_number = models.CharField(max_length=32, blank=True, default="")
-    registration_number = models.CharField(max_length=32, blank=True, default="")
-    segment = models.CharField(max_length=255, blank=True, default="")
-    status = models.CharField(max_length=16, choices=ClientStatus.choices)
-    contacts = models.JSONField(default=list, blank=True, validators=[validate_contacts])
-    notes = models.TextField(max_length=10_000, blank=True, default="")
+    type = models.CharField(max_length=16, choices=ClientType.choices, verbose_name=_("тип"))
+    full_name = models.CharField(max_length=255, verbose_name=_("полное наименование"))
+    short_name = models.CharField(max_length=255, blank=True, default="", verbose_name=_("краткое наименование"))
+    tax_number = models.CharField(max_length=32, blank=True, default="", verbose_name=_("ИНН"))
+    registration_number = models.CharField(max_length=32, blank=True, default="", verbose_name=_("ОГРН"))
+    segment = models.CharField(max_length=255, blank=True, default="", verbose_name=_("сегмент"))
+    status = models.CharField(max_length=16, choices=ClientStatus.choices, verbose_name=_("статус"))
+    contacts = models.JSONField(default=list, blank=True, validators=[validate_contacts], verbose_name=_("контакты"))
+    notes = models.TextField(max_length=10_000, blank=True, default="", verbose_name=_("заметки"))
     search_text = models.TextField(blank=True, default="", editable=False)
     version = version_field()
 
     class Meta:
+        verbose_name = _("клиент")
+        verbose_name_plural = _("клиенты")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(

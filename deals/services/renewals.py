@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.errors import Conflict, ValidationFailed
+from crm.i18n import stored
 from crm.models import Tenant
 from deals.errors import DealConflict
 from deals.models import (
@@ -46,7 +47,9 @@ def policy_renew(*, policy: Policy, actor) -> Deal:
         refusal = ValidationFailed.for_field(
             "status", f"Only an active or renewal_due policy can be renewed; this one is {policy.status}."
         )
-        refusal.admin_message = f"Продлить можно только действующий полис, а этот — «{policy.get_status_display()}»."
+        refusal.admin_message = (
+            f"Продлить можно только действующий полис, а этот — «{stored(PolicyStatus(policy.status).label)}»."
+        )
         raise refusal
     if Deal.objects.for_tenant(policy.tenant_id).filter(renews_policy=policy).exists():
         raise _already_renewed(policy)

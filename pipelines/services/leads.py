@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from crm.charts import money
 from crm.errors import Forbidden, ValidationFailed
+from crm.i18n import stored
 from crm.models import Tenant, User
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from crm.versions import ANY, Expected, save_bumped
@@ -192,7 +193,7 @@ def lead_create(
         lead=lead,
         kind=HistoryKind.CREATED,
         user=user,
-        text=f"Лид создан ({LeadSource(source).label}), стадия «{stage.name}»",
+        text=f"Лид создан ({stored(LeadSource(source).label)}), стадия «{stage.name}»",
         to_stage=stage,
         payload=source_payload,
     )
