@@ -126,14 +126,16 @@ class User(AbstractUser):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                Lower("username"), name="crm_user_username_ci_unique", violation_error_message="This username is taken."
+                Lower("username"),
+                name="crm_user_username_ci_unique",
+                violation_error_message=_("This username is taken."),
             ),
             # Email is a login string (SPEC §15): one active holder at most, whatever the case.
             models.UniqueConstraint(
                 Lower("email"),
                 condition=Q(is_active=True) & ~Q(email=""),
                 name="crm_user_active_email_ci_unique",
-                violation_error_message="This email is taken.",
+                violation_error_message=_("This email is taken."),
             ),
         ]
         indexes = [models.Index(fields=["tenant", "role"])]

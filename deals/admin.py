@@ -4,11 +4,10 @@ Every write goes through `deals.services`, like the API's: a status change in th
 and writes the journal. The inlines only show the deal's rows.
 """
 
-from typing import TYPE_CHECKING
-
 from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -31,9 +30,6 @@ from deals.models import (
 )
 from deals.services.clients import CLIENT_FIELDS
 from deals.services.deals import DEAL_EDITABLE_FIELDS
-
-if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise
 
 
 class ClientForm(forms.ModelForm):
@@ -133,7 +129,7 @@ class PaymentInline(TenantScopedReadOnlyInline):
         return money(payment.amount, payment.currency)
 
 
-def _status_action(status: str, label: "StrOrPromise"):
+def _status_action(status: str, label: str | Promise):
     def change_status(modeladmin, request, queryset):
         movable = []
         for deal in queryset:

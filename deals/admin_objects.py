@@ -14,6 +14,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from crm.admin_base import TenantScopedAdmin
 from crm.charts import money
@@ -34,16 +35,21 @@ def _tenant_today(request):
 class RenewalFilter(admin.SimpleListFilter):
     """Policies to renew: in force and ending within 30, 60 or 90 days, ending this month unrenewed, or due."""
 
-    title = "продление"
+    title = gettext_lazy("продление")
     parameter_name = "renewal"
     WITHIN_DAYS = {"30": 30, "60": 60, "90": 90}
 
     def lookups(self, request, model_admin):
         return [
-            *((value, f"Заканчиваются в ближайшие {days} дней") for value, days in self.WITHIN_DAYS.items()),
-            ("month", "Продлить в этом месяце"),
-            ("due", "Пора продлевать"),
+            *((value, self._ending_within(days)) for value, days in self.WITHIN_DAYS.items()),
+            ("month", gettext("Продлить в этом месяце")),
+            ("due", gettext("Пора продлевать")),
         ]
+
+    @staticmethod
+    def _ending_within(days: int) -> str:
+        text = ngettext("Заканчиваются в ближайший %(days)s день", "Заканчиваются в ближайшие %(days)s дней", days)
+        return text % {"days": days}
 
     def queryset(self, request, queryset):
         value = self.value()

@@ -8,7 +8,7 @@ from crm.tenancy import TenantModel
 
 
 class WebhookSubscription(TenantModel):
-    url = models.URLField(max_length=2000, verbose_name=_("URL"))
+    url = models.URLField(max_length=2000, verbose_name=_("адрес (URL)"))
     events = models.JSONField(
         default=list, verbose_name=_("события")
     )  # event types, a subset of events.webhooks.log.EVENT_TYPES

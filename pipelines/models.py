@@ -117,7 +117,7 @@ class Lead(TenantModel):
     phone = models.CharField(
         max_length=32, null=True, blank=True, help_text="E.164, e.g. +79161234567.", verbose_name=_("телефон")
     )
-    email = models.EmailField(max_length=254, null=True, blank=True, verbose_name=_("email"))
+    email = models.EmailField(max_length=254, null=True, blank=True, verbose_name=_("эл. почта"))
     source = models.CharField(
         max_length=16, choices=LeadSource.choices, default=LeadSource.MANUAL, verbose_name=_("источник")
     )

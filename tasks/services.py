@@ -9,6 +9,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.errors import Forbidden, ValidationFailed
 from crm.i18n import stored
@@ -32,11 +33,11 @@ def _full_clean(task: LeadTask) -> None:
 
 def _check_assignee(*, lead: Lead, user: User | None, assigned_to: User | None) -> None:
     if assigned_to is None:
-        raise ValidationFailed.for_field("assigned_to_user_id", "A task needs an assignee.")
+        raise ValidationFailed.for_field("assigned_to_user_id", _("A task needs an assignee."))
     if assigned_to.tenant_id != lead.tenant_id or not assigned_to.is_active:
-        raise ValidationFailed.for_field("assigned_to_user_id", "No active user with this id in your tenant.")
+        raise ValidationFailed.for_field("assigned_to_user_id", _("No active user with this id in your tenant."))
     if user is not None and not sees_whole_tenant(user) and assigned_to.pk != user.pk:
-        raise Forbidden("A manager may only assign a task to themself.")
+        raise Forbidden(_("A manager may only assign a task to themself."))
 
 
 def _when(value: datetime | None, lead: Lead) -> str:
@@ -64,7 +65,7 @@ def task_create(
 ) -> LeadTask:
     """Create a task on a lead; the assignee defaults to the author, a manager may only name themself."""
     lead = _lock_lead(lead)
-    check_may_touch(user, lead, "This lead is assigned to a colleague.")
+    check_may_touch(user, lead, _("This lead is assigned to a colleague."))
     assigned_to = assigned_to or user
     _check_assignee(lead=lead, user=user, assigned_to=assigned_to)
     task = LeadTask(
@@ -106,7 +107,7 @@ def task_update(*, task: LeadTask, user: User | None, expected: Expected = ANY, 
     """
     for name in fields:
         if name not in TASK_EDITABLE_FIELDS:
-            raise ValidationFailed.for_field(name, "This field cannot be changed.")
+            raise ValidationFailed.for_field(name, _("This field cannot be changed."))
     task = (
         LeadTask.objects.for_tenant(task.tenant_id)
         .select_for_update()
@@ -114,7 +115,7 @@ def task_update(*, task: LeadTask, user: User | None, expected: Expected = ANY, 
         .get(pk=task.pk)
     )
     # The task's own rule (its assignee), not its lead's: a manager changes the tasks assigned to them (SPEC §15).
-    check_may_touch(user, task, "This task is assigned to a colleague.")
+    check_may_touch(user, task, _("This task is assigned to a colleague."))
     expected.check(task.version)
     if "note" in fields:
         fields["note"] = fields["note"] or ""

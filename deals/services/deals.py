@@ -1,6 +1,7 @@
 """Deal writes: create, update (with the deal state machine) and the journal."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from crm.errors import Forbidden
 from crm.tenancy import check_may_touch, sees_whole_tenant
@@ -34,7 +35,7 @@ def deal_for_actor(*, tenant, actor, deal_id) -> Deal:
     deal = Deal.objects.for_tenant(tenant).filter(pk=deal_id).first()
     if deal is None:
         raise DealNotFound(f"Deal {deal_id} not found.")
-    check_may_touch(actor, deal, "This deal belongs to a colleague.")
+    check_may_touch(actor, deal, _("This deal belongs to a colleague."))
     return deal
 
 
@@ -64,7 +65,7 @@ def deal_create(
     if client is None:
         raise ClientNotFound(f"Client {client_id} not found.")
     if not sees_whole_tenant(actor) and actor.uuid not in (sales_agent.uuid, getattr(executor, "uuid", None)):
-        raise Forbidden("A manager creates deals where they are the sales agent or the executor.")
+        raise Forbidden(_("A manager creates deals where they are the sales agent or the executor."))
     deal = Deal(
         tenant=tenant,
         client=client,
@@ -127,7 +128,7 @@ def deal_update(*, deal: Deal, actor, status: str | None = None, expected: Expec
         if name not in changes or getattr(deal, f"{name}_id") == getattr(changes[name], "uuid", None):
             continue
         if not sees_whole_tenant(actor):
-            raise Forbidden("Managers may not reassign deals.")
+            raise Forbidden(_("Managers may not reassign deals."))
         notes.append(f"{label}: {_person(getattr(deal, name))} → {_person(changes[name])}")
         setattr(deal, name, changes[name])
         update_fields.append(name)

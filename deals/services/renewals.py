@@ -4,6 +4,7 @@ import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.errors import Conflict, ValidationFailed
 from crm.i18n import stored
@@ -45,7 +46,9 @@ def policy_renew(*, policy: Policy, actor) -> Deal:
     policy = Policy.objects.for_tenant(policy.tenant_id).select_for_update(of=("self",)).get(pk=policy.pk)
     if policy.status not in RENEWABLE_STATUSES:
         refusal = ValidationFailed.for_field(
-            "status", f"Only an active or renewal_due policy can be renewed; this one is {policy.status}."
+            "status",
+            _("Only an active or renewal_due policy can be renewed; this one is %(status)s.")
+            % {"status": policy.status},
         )
         refusal.admin_message = (
             f"Продлить можно только действующий полис, а этот — «{stored(PolicyStatus(policy.status).label)}»."
