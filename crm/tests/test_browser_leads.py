@@ -28,6 +28,7 @@ def test_export_then_reimport_a_csv_with_cyrillic_names(page, live, tmp_path):
     new_row = list(body[0])
     new_row[header.index("Имя")] = "Ёжик Щукин-Эмский"
     new_row[header.index("Телефон")] = "+79160000088"
+    new_row[header.index("Ответственный")] = ""  # whoever held the newest lead, the new one is nobody's
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=";").writerows([header, *body, new_row])
     upload = tmp_path / "leads.csv"
