@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
 
 from crm.admin_base import TenantRelatedFieldListFilter, TenantScopedAdmin, TenantScopedReadOnlyInline
 from crm.admin_versions import VersionedAdminMixin
@@ -62,7 +63,7 @@ class ClientAdmin(VersionedAdminMixin, TenantScopedAdmin):
     ]
     readonly_fields = ["created_at", "client_deals"]
 
-    @admin.display(description="Сделки")
+    @admin.display(description=_("Сделки"))
     def client_deals(self, client):
         """The client's deals, newest first, each a link to its page (the client admin is tenant staff's)."""
         if client.pk is None:
@@ -99,11 +100,11 @@ class CalculationInline(TenantScopedReadOnlyInline):
     model = Calculation
     fields = ["insurance_company", "program_name", "premium", "coverage", "calculation_date"]
 
-    @admin.display(description="Премия")
+    @admin.display(description=_("Премия"))
     def premium(self, calculation):
         return money(calculation.premium_amount)
 
-    @admin.display(description="Страховая сумма")
+    @admin.display(description=_("Страховая сумма"))
     def coverage(self, calculation):
         return money(calculation.coverage_sum)
 
@@ -112,7 +113,7 @@ class PolicyInline(TenantScopedReadOnlyInline):
     model = Policy
     fields = ["policy_number", "insurer", "status", "effective_from", "effective_to", "premium"]
 
-    @admin.display(description="Премия")
+    @admin.display(description=_("Премия"))
     def premium(self, policy):
         return money(policy.premium_amount)
 
@@ -124,7 +125,7 @@ class PaymentInline(TenantScopedReadOnlyInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("policy")
 
-    @admin.display(description="Сумма")
+    @admin.display(description=_("Сумма"))
     def payment_sum(self, payment):
         return money(payment.amount, payment.currency)
 
