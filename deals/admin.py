@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin_base import TenantRelatedFieldListFilter, TenantScopedAdmin, TenantScopedReadOnlyInline
@@ -138,21 +140,22 @@ def _status_action(status: str, label: str | Promise):
             if status == deal.status or status in allowed:
                 movable.append(deal)
                 continue
-            choices = ", ".join(f"«{s.label}»" for s in DealStatus if s in allowed) or "никуда"
+            choices = ", ".join(f"«{s.label}»" for s in DealStatus if s in allowed) or gettext("никуда")
+            refusal = gettext("«%(deal)s»: из статуса «%(status)s» нельзя перейти в «%(target)s» (можно: %(allowed)s).")
             modeladmin.message_user(
                 request,
-                f"«{deal}»: из статуса «{deal.get_status_display()}» нельзя перейти в «{label}» (можно: {choices}).",
+                refusal % {"deal": deal, "status": deal.get_status_display(), "target": label, "allowed": choices},
                 level=messages.ERROR,
             )
         modeladmin.run_per_row(
             request,
             movable,
             lambda deal: services.deal_transition(deal=deal, status=status, actor=request.user),
-            f"Переведены в статус «{label}»",
+            gettext("Переведены в статус «%(status)s»") % {"status": label},
         )
 
     change_status.__name__ = f"move_to_{status}"
-    return admin.action(description=f"Перевести в статус «{label}»")(change_status)
+    return admin.action(description=format_lazy(_("Перевести в статус «{}»"), label))(change_status)
 
 
 @admin.register(Deal)
