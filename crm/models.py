@@ -21,14 +21,16 @@ def generate_webhook_key() -> str:
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(f"«{value}» is not an IANA time zone name.")
+        raise ValidationError(_("«%(value)s» is not an IANA time zone name.") % {"value": value})
 
 
 def validate_phone_region(value: str) -> None:
     import phonenumbers
 
     if value not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValidationError(f"«{value}» is not a phone region code (ISO 3166-1 alpha-2, e.g. RU).")
+        raise ValidationError(
+            _("«%(value)s» is not a phone region code (ISO 3166-1 alpha-2, e.g. RU).") % {"value": value}
+        )
 
 
 class LeadDistribution(models.TextChoices):

@@ -15,7 +15,7 @@ MAX_STAGES_PER_PIPELINE = 100
 MAX_ORDER_INDEX = 10_000
 MAX_TEXT_LENGTH = 10_000
 
-color_validator = RegexValidator(r"^#(?:[0-9a-fA-F]{3}){1,2}\Z", "A colour is #rgb or #rrggbb.")
+color_validator = RegexValidator(r"^#(?:[0-9a-fA-F]{3}){1,2}\Z", _("A colour is #rgb or #rrggbb."))
 
 
 class Pipeline(TenantModel):
@@ -79,7 +79,7 @@ class Stage(TenantModel):
 
     def clean(self) -> None:
         if self.outcome and not self.is_closed:
-            raise ValidationError({"is_closed": "A won or lost stage is closed: clear its outcome first."})
+            raise ValidationError({"is_closed": _("A won or lost stage is closed: clear its outcome first.")})
 
     @property
     def is_lost(self) -> bool:

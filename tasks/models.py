@@ -20,7 +20,7 @@ def validate_due_at(value: datetime) -> None:
     # A mistyped year (0233, 20255) is refused rather than stored: before the 1920s a tenant's zone had a local mean
     # time offset with seconds (+02:30:17), which no ISO-8601 client reads back.
     if not DUE_AT_RANGE[0] <= value < DUE_AT_RANGE[1]:
-        raise ValidationError("A due time between 1970 and 2999 is expected.", code="out_of_range")
+        raise ValidationError(_("A due time between 1970 and 2999 is expected."), code="out_of_range")
 
 
 class TaskType(models.TextChoices):

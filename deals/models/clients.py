@@ -36,18 +36,22 @@ CONTACT_KEYS = frozenset({"type", "value", "name", "is_primary"})
 def validate_contacts(value) -> None:
     """The stored shape of `contacts` (the API validates the same rules field by field; this guards the admin)."""
     if not isinstance(value, list) or len(value) > MAX_CONTACTS:
-        raise ValidationError(f"A list of at most {MAX_CONTACTS} contacts is expected.")
+        raise ValidationError(_("A list of at most %(limit)s contacts is expected.") % {"limit": MAX_CONTACTS})
     for contact in value:
         if not isinstance(contact, dict) or set(contact) - CONTACT_KEYS:
-            raise ValidationError(f"Each contact is an object with keys {', '.join(sorted(CONTACT_KEYS))}.")
+            raise ValidationError(
+                _("Each contact is an object with keys %(keys)s.") % {"keys": ", ".join(sorted(CONTACT_KEYS))}
+            )
         if contact.get("type") not in ContactType.values:
-            raise ValidationError(f"Contact type must be one of {', '.join(ContactType.values)}.")
+            raise ValidationError(
+                _("Contact type must be one of %(types)s.") % {"types": ", ".join(ContactType.values)}
+            )
         if not isinstance(contact.get("value"), str) or not 0 < len(contact["value"]) <= 255:
-            raise ValidationError("Contact value must be a non-empty string of at most 255 characters.")
+            raise ValidationError(_("Contact value must be a non-empty string of at most 255 characters."))
         if not isinstance(contact.get("name", ""), str) or len(contact.get("name", "")) > 255:
-            raise ValidationError("Contact name must be a string of at most 255 characters.")
+            raise ValidationError(_("Contact name must be a string of at most 255 characters."))
         if not isinstance(contact.get("is_primary", False), bool):
-            raise ValidationError("Contact is_primary must be a boolean.")
+            raise ValidationError(_("Contact is_primary must be a boolean."))
 
 
 class Client(UUIDTenantModel):

@@ -87,7 +87,7 @@ def test_reopening_a_won_stage_shows_the_refusal_and_changes_nothing(staff_clien
     response = staff_client.post(f"/admin/pipelines/pipeline/{pipeline.pk}/change/", form)
 
     assert response.status_code == 200
-    assert "A won or lost stage is closed" in response.content.decode()
+    assert "Стадия с исходом «Успешно» или «Отказ» закрывающая: сначала уберите исход." in response.content.decode()
     assert _stages(pipeline) == before
 
 
