@@ -57,7 +57,7 @@ fuzz: install
 
 # Rewrite the README's back-office screenshots (docs/*.png) from the browser tests; needs chromium and PostgreSQL.
 screenshots: install
-	UPDATE_SCREENSHOTS=1 $(PY) -m pytest crm/tests/test_browser.py -k "dashboard_shows_the_charts or board_screenshot" $(PYTEST_ARGS)
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest crm/tests/test_browser_board.py -k "dashboard_shows_the_charts or board_screenshot" $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .
@@ -79,4 +79,4 @@ check-migrations: install
 	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py makemigrations --check --dry-run
 
 schema: install
-	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+	DJANGO_SETTINGS_MODULE=crm.settings_test $(PY) manage.py spectacular --lang en --validate --fail-on-warn --file /dev/null

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
+from django.utils.translation import gettext_lazy as _
 
 from crm import services
 from crm.admin_base import SuperuserOnlyAdminMixin, TenantScopedAdminMixin, acting_user
@@ -134,7 +135,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         settings.update(form.secret_changes())
         self.save_with_service(request, lambda: services.tenant_update(tenant=created, **settings))
 
-    @admin.action(description="Выпустить новый ключ вебхуков", permissions=["change"])
+    @admin.action(description=_("Выпустить новый ключ вебхуков"), permissions=["change"])
     def rotate_webhook_key(self, request, queryset):
         for tenant in queryset:
             services.tenant_rotate_webhook_key(tenant=tenant)

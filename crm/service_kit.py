@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils.translation import gettext as _
 
 from crm.errors import ApplicationError, InvalidStatusTransition, ValidationFailed
 from crm.versions import save_bumped
@@ -36,7 +37,7 @@ def apply_changes(instance: models.Model, editable: Collection[str], changes: Ma
     """
     for name in changes:
         if name not in editable:
-            raise ValidationFailed.for_field(name, "This field cannot be changed.")
+            raise ValidationFailed.for_field(name, _("This field cannot be changed."))
     changed = [name for name, value in changes.items() if getattr(instance, name) != value]
     for name in changed:
         setattr(instance, name, changes[name])

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from crm.errors import Forbidden, ValidationFailed
 from crm.models import ACCOUNT_ADMIN_ROLES, STAFF_ROLES, Role, Tenant, User, generate_webhook_key
@@ -46,12 +47,14 @@ def tenant_create(
     )
     validate(tenant, exclude=["webhook_key"])
     if Tenant.objects.filter(slug=slug).exists():
-        raise ValidationFailed.for_field("slug", f"A tenant with slug «{slug}» already exists.")
+        raise ValidationFailed.for_field("slug", _("A tenant with slug «%(slug)s» already exists.") % {"slug": slug})
     try:
         with transaction.atomic():
             tenant.save()
     except IntegrityError as exc:
-        raise ValidationFailed.for_field("slug", f"A tenant with slug «{slug}» already exists.") from exc
+        raise ValidationFailed.for_field(
+            "slug", _("A tenant with slug «%(slug)s» already exists.") % {"slug": slug}
+        ) from exc
     # Domain apps plug their per-tenant setup in here; crm itself imports no domain app.
     for hook_path in settings.TENANT_SETUP_HOOKS:
         import_string(hook_path)(tenant=tenant)
@@ -72,13 +75,15 @@ def tenant_update(*, tenant: Tenant, **fields) -> Tenant:
 def _distribution_users(tenant: Tenant, user_ids) -> list[int]:
     """The users webhook leads go to in turn: distinct active users of the tenant, in the order given."""
     if not isinstance(user_ids, list) or not all(isinstance(pk, int) and not isinstance(pk, bool) for pk in user_ids):
-        raise ValidationFailed.for_field("distribution_user_ids", "A list of user ids is expected.")
+        raise ValidationFailed.for_field("distribution_user_ids", _("A list of user ids is expected."))
     if len(set(user_ids)) != len(user_ids):
-        raise ValidationFailed.for_field("distribution_user_ids", "A user may be listed once.")
+        raise ValidationFailed.for_field("distribution_user_ids", _("A user may be listed once."))
     active = set(tenant_users(tenant).filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
     unknown = [pk for pk in user_ids if pk not in active]
     if unknown:
-        raise ValidationFailed.for_field("distribution_user_ids", f"No active user of the tenant with id {unknown[0]}.")
+        raise ValidationFailed.for_field(
+            "distribution_user_ids", _("No active user of the tenant with id %(id)s.") % {"id": unknown[0]}
+        )
     return user_ids
 
 
@@ -94,14 +99,14 @@ def _check_may_grant(*, acting_user: User | None, role: str) -> None:
     if acting_user is None:
         return
     if acting_user.role not in ACCOUNT_ADMIN_ROLES:
-        raise Forbidden("Only an owner or an admin manages users.")
+        raise Forbidden(_("Only an owner or an admin manages users."))
     if role == Role.OWNER and acting_user.role != Role.OWNER:
-        raise Forbidden("Only an owner may create or promote an owner.")
+        raise Forbidden(_("Only an owner may create or promote an owner."))
 
 
 def _validate_password(password: str, user: User) -> None:
     if not password:
-        raise ValidationFailed.for_field("password", "The password may not be empty.")
+        raise ValidationFailed.for_field("password", _("The password may not be empty."))
     try:
         validate_password(password, user)
     except DjangoValidationError as exc:
@@ -130,9 +135,11 @@ def _lock_login_strings(*values: str) -> None:
 def _check_login_strings(user: User, *, username: str | None = None) -> None:
     _lock_login_strings(username or "", user.email if user.is_active else "")
     if username is not None and _login_string_taken(username, exclude_pk=user.pk):
-        raise ValidationFailed.for_field("username", f"The username «{username}» is taken.")
+        raise ValidationFailed.for_field(
+            "username", _("The username «%(username)s» is taken.") % {"username": username}
+        )
     if user.is_active and user.email and _login_string_taken(user.email, exclude_pk=user.pk):
-        raise ValidationFailed.for_field("email", f"The email «{user.email}» is taken.")
+        raise ValidationFailed.for_field("email", _("The email «%(email)s» is taken.") % {"email": user.email})
 
 
 def _save_user(user: User) -> None:
@@ -142,8 +149,12 @@ def _save_user(user: User) -> None:
             user.save()
     except IntegrityError as exc:
         if "email" in str(exc):
-            raise ValidationFailed.for_field("email", f"The email «{user.email}» is taken.") from exc
-        raise ValidationFailed.for_field("username", f"The username «{user.username}» is taken.") from exc
+            raise ValidationFailed.for_field(
+                "email", _("The email «%(email)s» is taken.") % {"email": user.email}
+            ) from exc
+        raise ValidationFailed.for_field(
+            "username", _("The username «%(username)s» is taken.") % {"username": user.username}
+        ) from exc
 
 
 @transaction.atomic
@@ -186,7 +197,7 @@ def user_update(*, user: User, acting_user: User | None = None, **fields) -> Use
     if acting_user is not None:
         _check_may_grant(acting_user=acting_user, role=fields.get("role", user.role))
         if user.role == Role.OWNER and acting_user.role != Role.OWNER:
-            raise Forbidden("Only an owner may change an owner's account.")
+            raise Forbidden(_("Only an owner may change an owner's account."))
     was_active_owner = user.role == Role.OWNER and user.is_active
     password = fields.pop("password", None)
     apply_changes(user, USER_EDITABLE_FIELDS, fields)
@@ -218,4 +229,4 @@ def _ensure_an_active_owner_remains(user: User) -> None:
     others = User.objects.filter(tenant_id=user.tenant_id, role=Role.OWNER, is_active=True).exclude(pk=user.pk)  # type: ignore[misc]
     if not others.exists():
         field = "is_active" if not user.is_active else "role"
-        raise ValidationFailed.for_field(field, "The tenant must keep at least one active owner.")
+        raise ValidationFailed.for_field(field, _("The tenant must keep at least one active owner."))

@@ -134,7 +134,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "crm.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "crm.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.UserThenTenantRateThrottle"],
@@ -182,6 +182,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api(/v\d+)?",
     # Several apps have a `type` or `status` field: name each enum after its own choice class.
+    # Choice labels are translated; the document keeps their source text (crm/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["crm.api.schema.postprocess_schema_enums"],
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "crm.models.Role",
         "LeadSourceEnum": "pipelines.models.LeadSource",

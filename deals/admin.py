@@ -7,8 +7,12 @@ and writes the journal. The inlines only show the deal's rows.
 from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from crm.admin_base import TenantRelatedFieldListFilter, TenantScopedAdmin, TenantScopedReadOnlyInline
 from crm.admin_versions import VersionedAdminMixin
@@ -61,7 +65,7 @@ class ClientAdmin(VersionedAdminMixin, TenantScopedAdmin):
     ]
     readonly_fields = ["created_at", "client_deals"]
 
-    @admin.display(description="Сделки")
+    @admin.display(description=_("Сделки"))
     def client_deals(self, client):
         """The client's deals, newest first, each a link to its page (the client admin is tenant staff's)."""
         if client.pk is None:
@@ -99,11 +103,11 @@ class CalculationInline(TenantScopedReadOnlyInline):
     model = Calculation
     fields = ["insurance_company", "program_name", "premium", "coverage", "calculation_date"]
 
-    @admin.display(description="Премия")
+    @admin.display(description=_("Премия"))
     def premium(self, calculation):
         return money(calculation.premium_amount)
 
-    @admin.display(description="Страховая сумма")
+    @admin.display(description=_("Страховая сумма"))
     def coverage(self, calculation):
         return money(calculation.coverage_sum)
 
@@ -112,7 +116,7 @@ class PolicyInline(TenantScopedReadOnlyInline):
     model = Policy
     fields = ["policy_number", "insurer", "status", "effective_from", "effective_to", "premium"]
 
-    @admin.display(description="Премия")
+    @admin.display(description=_("Премия"))
     def premium(self, policy):
         return money(policy.premium_amount)
 
@@ -124,12 +128,12 @@ class PaymentInline(TenantScopedReadOnlyInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("policy")
 
-    @admin.display(description="Сумма")
+    @admin.display(description=_("Сумма"))
     def payment_sum(self, payment):
         return money(payment.amount, payment.currency)
 
 
-def _status_action(status: str, label: str):
+def _status_action(status: str, label: str | Promise):
     def change_status(modeladmin, request, queryset):
         movable = []
         for deal in queryset:
@@ -137,21 +141,22 @@ def _status_action(status: str, label: str):
             if status == deal.status or status in allowed:
                 movable.append(deal)
                 continue
-            choices = ", ".join(f"«{s.label}»" for s in DealStatus if s in allowed) or "никуда"
+            choices = ", ".join(f"«{s.label}»" for s in DealStatus if s in allowed) or gettext("никуда")
+            refusal = gettext("«%(deal)s»: из статуса «%(status)s» нельзя перейти в «%(target)s» (можно: %(allowed)s).")
             modeladmin.message_user(
                 request,
-                f"«{deal}»: из статуса «{deal.get_status_display()}» нельзя перейти в «{label}» (можно: {choices}).",
+                refusal % {"deal": deal, "status": deal.get_status_display(), "target": label, "allowed": choices},
                 level=messages.ERROR,
             )
         modeladmin.run_per_row(
             request,
             movable,
             lambda deal: services.deal_transition(deal=deal, status=status, acting_user=request.user),
-            f"Переведены в статус «{label}»",
+            gettext("Переведены в статус «%(status)s»") % {"status": label},
         )
 
     change_status.__name__ = f"move_to_{status}"
-    return admin.action(description=f"Перевести в статус «{label}»")(change_status)
+    return admin.action(description=format_lazy(_("Перевести в статус «{}»"), label))(change_status)
 
 
 @admin.register(Deal)

@@ -14,6 +14,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from crm.admin_base import TenantScopedAdmin
 from crm.charts import money
@@ -34,16 +35,21 @@ def _tenant_today(request):
 class RenewalFilter(admin.SimpleListFilter):
     """Policies to renew: in force and ending within 30, 60 or 90 days, ending this month unrenewed, or due."""
 
-    title = "продление"
+    title = gettext_lazy("продление")
     parameter_name = "renewal"
     WITHIN_DAYS = {"30": 30, "60": 60, "90": 90}
 
     def lookups(self, request, model_admin):
         return [
-            *((value, f"Заканчиваются в ближайшие {days} дней") for value, days in self.WITHIN_DAYS.items()),
-            ("month", "Продлить в этом месяце"),
-            ("due", "Пора продлевать"),
+            *((value, self._ending_within(days)) for value, days in self.WITHIN_DAYS.items()),
+            ("month", gettext("Продлить в этом месяце")),
+            ("due", gettext("Пора продлевать")),
         ]
+
+    @staticmethod
+    def _ending_within(days: int) -> str:
+        text = ngettext("Заканчиваются в ближайший %(days)s день", "Заканчиваются в ближайшие %(days)s дней", days)
+        return text % {"days": days}
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -61,7 +67,7 @@ class RenewalFilter(admin.SimpleListFilter):
 class OverdueFilter(admin.SimpleListFilter):
     """Payments still to come in whose planned date has passed (the API's `overdue=true`)."""
 
-    title = "просрочка"
+    title = gettext_lazy("просрочка")
     parameter_name = "overdue"
 
     def lookups(self, request, model_admin):
@@ -75,7 +81,7 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset.filter(overdue_payments_q(_tenant_today(request)))
 
 
-@admin.action(description="Начать продление")
+@admin.action(description=gettext_lazy("Начать продление"))
 def start_renewal(modeladmin, request, queryset):
     """A renewal deal per selected policy, through the API's service; each refused row says why."""
     modeladmin.run_per_row(
@@ -139,7 +145,7 @@ class CalculationAdmin(DealObjectAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # no service changes a calculation: add a new one
 
-    @admin.display(description="Премия")
+    @admin.display(description=gettext_lazy("Премия"))
     def premium(self, calculation):
         return money(calculation.premium_amount)
 
@@ -181,11 +187,11 @@ class PolicyAdmin(DealObjectAdmin):
     ]
     fixed_fields = ("calculation", "policy_number", "insurer", "program_name", "effective_from")
 
-    @admin.display(description="Премия")
+    @admin.display(description=gettext_lazy("Премия"))
     def premium(self, policy):
         return money(policy.premium_amount)
 
-    @admin.display(description="Продление")
+    @admin.display(description=gettext_lazy("Продление"))
     def renewal_deal_link(self, policy):
         renewal_deal = getattr(policy, "renewal_deal", None)
         if renewal_deal is None:
@@ -223,7 +229,7 @@ class PaymentAdmin(DealObjectAdmin):
         readonly = super().get_readonly_fields(request, obj)
         return readonly if obj is not None else [*readonly, "status", "external_ref"]
 
-    @admin.display(description="Сумма")
+    @admin.display(description=gettext_lazy("Сумма"))
     def payment_sum(self, payment):
         return money(payment.amount, payment.currency)
 

@@ -68,7 +68,7 @@ def month_label(month: date) -> str:
 def deal_status_panel(*, request, tenant) -> Panel:
     title = "Сделки по статусам"
     counts = deals_by_status(tenant=tenant)
-    labels = dict(DealStatus.choices)
+    labels = {status: str(label) for status, label in DealStatus.choices}
     bars = [Bar(label=labels[s], value=n, color=_STATUS_COLORS[s]) for s, n in counts.items()]
     return Panel(
         title=title,

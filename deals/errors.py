@@ -1,6 +1,8 @@
 """The Deals API's own error codes (seed 002): specific 404s and 409 conflicts."""
 
 from crm.errors import Conflict, NotFound, PreconditionFailed
+from crm.i18n import stored
+from deals.models.clients import ClientStatus
 
 
 class ClientNotFound(NotFound):
@@ -44,8 +46,9 @@ class ClientNotConfirmed(PreconditionFailed):
         self.client = client
         # The back-office (the deal status actions) says the same in Russian.
         self.admin_message = (
-            f"Клиент «{client}» не подтверждён (статус «{client.get_status_display()}»): сделку нельзя перевести "
-            "в «Оформление» или «Действует», а полис — в «Действует», пока клиент не станет активным."
+            f"Клиент «{client}» не подтверждён (статус «{stored(ClientStatus(client.status).label)}»): "
+            "сделку нельзя перевести в «Оформление» или «Действует», а полис — в «Действует», "
+            "пока клиент не станет активным."
         )
         super().__init__(
             f"Client {client.pk} is {client.status}, not active: confirm the client first.",

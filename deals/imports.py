@@ -4,6 +4,7 @@ A row whose tax number (ИНН) the tenant already has is a duplicate: reported 
 """
 
 from crm.errors import ValidationFailed
+from crm.i18n import stored
 from crm.imports import DuplicateRow, ImportColumn, ImportSpec, import_urls
 from deals import services
 from deals.errors import ClientExists
@@ -13,11 +14,12 @@ from deals.models import Client, ClientStatus, ClientType, ContactType
 def _choice(choices, text: str, *, default: str, field: str) -> str:
     if not text:
         return default
-    lookup = {key.lower(): value for value, label in choices for key in (value, label)}
+    # A file holds a choice's value or its Russian label, whatever the admin's language.
+    lookup = {key.lower(): value for value, label in choices for key in (value, stored(label))}
     try:
         return lookup[text.lower()]
     except KeyError:
-        options = ", ".join(label for _, label in choices)
+        options = ", ".join(stored(label) for _, label in choices)
         raise ValidationFailed.for_field(field, f"«{text}»: одно из {options}.") from None
 
 

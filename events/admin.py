@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from crm.admin import manages_tenant
 from crm.admin_base import TenantRelatedFieldListFilter, TenantScopedAdmin
@@ -75,11 +76,11 @@ class WebhookSubscriptionAdmin(WebhookAdminPermissions, TenantScopedAdmin):
         actions.pop("delete_selected", None)  # one at a time, from the subscription's page
         return actions
 
-    @admin.display(description="События")
+    @admin.display(description=_("События"))
     def event_list(self, obj):
         return ", ".join(obj.events)
 
-    @admin.display(description="Журнал доставок")
+    @admin.display(description=_("Журнал доставок"))
     def delivery_log(self, obj):
         url = reverse("admin:events_webhookdelivery_changelist")
         return format_html('<a href="{}?subscription__id__exact={}">Попытки доставки</a>', url, obj.pk)
@@ -155,7 +156,7 @@ class WebhookDeliveryAdmin(WebhookAdminPermissions, TenantScopedAdmin):
     def has_replay_permission(self, request):
         return manages_tenant(request.user)
 
-    @admin.action(description="Повторить с события", permissions=["replay"])
+    @admin.action(description=_("Повторить с события"), permissions=["replay"])
     def replay_from_event(self, request, queryset):
         """Each chosen attempt's subscription delivers again every subscribed event from the earliest chosen one on,
         in log order (events.webhooks.services.subscription_replay)."""

@@ -7,6 +7,7 @@ so the admin records history and emits events exactly like the API.
 from django import forms
 from django.contrib import admin
 from django.forms.models import ModelChoiceIterator
+from django.utils.translation import gettext_lazy as _
 
 from crm.admin_base import (
     TenantRelatedFieldListFilter,
@@ -201,7 +202,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
             return queryset, False
         return queryset.filter(search_q(search_term)), False
 
-    @admin.action(description="Создать сделку", permissions=["change"])
+    @admin.action(description=_("Создать сделку"), permissions=["change"])
     def convert_to_deals(self, request, queryset):
         """Each selected lead becomes a v1 client and deal (SPEC §12), through the API's service and its rules."""
         self.run_per_row(
@@ -226,7 +227,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         for lead in queryset:
             services.lead_erase(lead=lead, user=acting_user(request))
 
-    @admin.display(description="Бюджет", ordering="price")
+    @admin.display(description=_("Бюджет"), ordering="price")
     def budget(self, lead):
         return money(lead.price) if lead.price is not None else "—"
 

@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin import AdminSite, helpers
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
 from crm.admin_base import acting_user
 from crm.tenancy import sees_whole_tenant
@@ -61,7 +62,7 @@ class LeadBulkActionsMixin:
         }
         return TemplateResponse(request, TEMPLATE, context)
 
-    @admin.action(description="Назначить ответственного…", permissions=["assign"])
+    @admin.action(description=_("Назначить ответственного…"), permissions=["assign"])
     def assign_leads(self, request, queryset):
         users = self.get_field_queryset(None, Lead._meta.get_field("assigned_to"), request)
         form = AssignForm(request.POST if "apply" in request.POST else None)
@@ -77,12 +78,12 @@ class LeadBulkActionsMixin:
         )
         return None
 
-    @admin.action(description="Перевести на стадию…", permissions=["change"])
+    @admin.action(description=_("Перевести на стадию…"), permissions=["change"])
     def move_leads_to_stage(self, request, queryset):
         form = MoveForm(request.POST if "apply" in request.POST else None)
         # The lead form's stage field: grouped by pipeline, default pipeline first, scoped to the tenant.
         form.fields["stage"] = self.formfield_for_foreignkey(Lead._meta.get_field("stage"), request)
-        form.fields["stage"].label = "Стадия"
+        form.fields["stage"].label = _("Стадия")
         reasons = self.get_field_queryset(None, Lead._meta.get_field("loss_reason"), request)
         form.fields["loss_reason"].queryset = reasons.filter(is_active=True).order_by("name")
         if not form.is_valid():

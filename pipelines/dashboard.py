@@ -181,7 +181,7 @@ def loss_reasons_panel(*, request, tenant) -> Panel:
 def sources_panel(*, request, tenant) -> Panel:
     title = f"Новые лиды по источникам, {SOURCE_WEEKS} недель"
     weeks, counts = leads_per_source_per_week(tenant=tenant)
-    labels = dict(LeadSource.choices)
+    labels = {source: str(label) for source, label in LeadSource.choices}
     series = [
         Series(name=labels[source], values=values, color=PALETTE[i % len(PALETTE)])
         for i, (source, values) in enumerate(counts.items())

@@ -11,13 +11,15 @@ from typing import cast
 from django.db.models import DecimalField, Q
 
 from crm.errors import ValidationFailed
+from crm.i18n import stored
 from crm.imports import DuplicateRow, ImportColumn, ImportSpec, import_urls
 from crm.models import User
 from crm.tenancy import tenant_users
 from pipelines import services
 from pipelines.models import Lead, LeadSource, Pipeline, Stage
 
-_SOURCES = {key.lower(): value for value, label in LeadSource.choices for key in (value, label)}
+# The file's «Источник» column holds a source's value or its Russian label, whatever the admin's language.
+_SOURCES = {key.lower(): value for value, label in LeadSource.choices for key in (value, stored(label))}
 # What people type around an amount: spaces between thousands (plain, no-break, thin) and the currency.
 _PRICE_DECORATION = re.compile(r"[\s\u00a0\u202f]|₽|руб\.?|р\.", re.IGNORECASE)
 # The bounds of a budget are the model field's (12 integer digits, 2 decimals, SPEC §3), as in the API.
@@ -32,7 +34,9 @@ def _source(text: str) -> str:
     try:
         return _SOURCES[text.lower()]
     except KeyError:
-        raise ValidationFailed.for_field("Источник", f"«{text}»: одно из {', '.join(LeadSource.labels)}.") from None
+        raise ValidationFailed.for_field(
+            "Источник", f"«{text}»: одно из {', '.join(map(stored, LeadSource.labels))}."
+        ) from None
 
 
 def _stage(tenant, pipeline_name: str, stage_name: str) -> tuple[Pipeline | None, Stage | None]:

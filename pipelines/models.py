@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from crm.tenancy import TenantModel
 from crm.versions import version_field
@@ -14,18 +15,20 @@ MAX_STAGES_PER_PIPELINE = 100
 MAX_ORDER_INDEX = 10_000
 MAX_TEXT_LENGTH = 10_000
 
-color_validator = RegexValidator(r"^#(?:[0-9a-fA-F]{3}){1,2}\Z", "A colour is #rgb or #rrggbb.")
+color_validator = RegexValidator(r"^#(?:[0-9a-fA-F]{3}){1,2}\Z", _("A colour is #rgb or #rrggbb."))
 
 
 class Pipeline(TenantModel):
     """A sales funnel of the tenant; exactly one of them is the default where new leads land."""
 
-    name = models.CharField(max_length=255)
-    is_default = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    name = models.CharField(max_length=255, verbose_name=_("название"))
+    is_default = models.BooleanField(default=False, verbose_name=_("основная"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("создано"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("изменено"))
 
     class Meta:
+        verbose_name = _("воронка")
+        verbose_name_plural = _("воронки")
         ordering = ["-is_default", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -38,23 +41,29 @@ class Pipeline(TenantModel):
 
 
 class StageOutcome(models.TextChoices):
-    WON = "won", "Успешно"
-    LOST = "lost", "Отказ"
+    WON = "won", _("Успешно")
+    LOST = "lost", _("Отказ")
 
 
 class Stage(TenantModel):
     """A column of a pipeline; `order_index` is unique within the pipeline, closed stages end a lead's way."""
 
-    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
-    name = models.CharField(max_length=255)
-    order_index = models.PositiveIntegerField(validators=[MaxValueValidator(MAX_ORDER_INDEX)])
-    color = models.CharField(max_length=7, null=True, blank=True, validators=[color_validator])
-    is_closed = models.BooleanField(default=False)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages", verbose_name=_("воронка"))
+    name = models.CharField(max_length=255, verbose_name=_("название"))
+    order_index = models.PositiveIntegerField(
+        validators=[MaxValueValidator(MAX_ORDER_INDEX)], verbose_name=_("порядок")
+    )
+    color = models.CharField(max_length=7, null=True, blank=True, validators=[color_validator], verbose_name=_("цвет"))
+    is_closed = models.BooleanField(default=False, verbose_name=_("закрывающая"))
     # SPEC §12: a won or lost stage is closed; an open or plainly closed one has no outcome.
-    outcome = models.CharField(max_length=8, choices=StageOutcome.choices, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(
+        max_length=8, choices=StageOutcome.choices, null=True, blank=True, verbose_name=_("исход")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("создано"))
 
     class Meta:
+        verbose_name = _("стадия")
+        verbose_name_plural = _("стадии")
         ordering = ["order_index", "id"]
         constraints = [
             # Two stages at one position would make the board order depend on ids; the service shifts the
@@ -70,7 +79,7 @@ class Stage(TenantModel):
 
     def clean(self) -> None:
         if self.outcome and not self.is_closed:
-            raise ValidationError({"is_closed": "A won or lost stage is closed: clear its outcome first."})
+            raise ValidationError({"is_closed": _("A won or lost stage is closed: clear its outcome first.")})
 
     @property
     def is_lost(self) -> bool:
@@ -80,11 +89,13 @@ class Stage(TenantModel):
 class LossReason(TenantModel):
     """Why a lead was lost (SPEC §12): the tenant's list, chosen on a move into a `lost` stage."""
 
-    name = models.CharField(max_length=255)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(max_length=255, verbose_name=_("название"))
+    is_active = models.BooleanField(default=True, verbose_name=_("активна"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("создано"))
 
     class Meta:
+        verbose_name = _("причина отказа")
+        verbose_name_plural = _("причины отказа")
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="pipelines_loss_reason_unique_name")]
 
@@ -95,40 +106,71 @@ class LossReason(TenantModel):
 class LeadSource(models.TextChoices):
     WHATSAPP = "whatsapp", "WhatsApp"
     CHATFLOW = "chatflow", "Chatflow"
-    SITE = "site", "Сайт"
-    MANUAL = "manual", "Вручную"
+    SITE = "site", _("Сайт")
+    MANUAL = "manual", _("Вручную")
 
 
 class Lead(TenantModel):
     """A potential customer in a stage of a pipeline, assigned to a user; intake writes the raw payload."""
 
-    name = models.CharField(max_length=255)
-    phone = models.CharField(max_length=32, null=True, blank=True, help_text="E.164, e.g. +79161234567.")
-    email = models.EmailField(max_length=254, null=True, blank=True)
-    source = models.CharField(max_length=16, choices=LeadSource.choices, default=LeadSource.MANUAL)
-    external_id = models.CharField(max_length=255, null=True, blank=True)
-    comment = models.TextField(blank=True, default="")
-    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="leads")
-    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="leads")
-    moved_to_stage_at = models.DateTimeField()
-    assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="assigned_leads"
+    name = models.CharField(max_length=255, verbose_name=_("имя"))
+    phone = models.CharField(
+        max_length=32, null=True, blank=True, help_text="E.164, e.g. +79161234567.", verbose_name=_("телефон")
     )
-    source_payload = models.JSONField(null=True, blank=True)
+    email = models.EmailField(max_length=254, null=True, blank=True, verbose_name=_("эл. почта"))
+    source = models.CharField(
+        max_length=16, choices=LeadSource.choices, default=LeadSource.MANUAL, verbose_name=_("источник")
+    )
+    external_id = models.CharField(max_length=255, null=True, blank=True, verbose_name=_("внешний id"))
+    comment = models.TextField(blank=True, default="", verbose_name=_("комментарий"))
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="leads", verbose_name=_("воронка"))
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="leads", verbose_name=_("стадия"))
+    moved_to_stage_at = models.DateTimeField(verbose_name=_("в стадии с"))
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_leads",
+        verbose_name=_("ответственный"),
+    )
+    source_payload = models.JSONField(null=True, blank=True, verbose_name=_("исходные данные"))
     # SPEC §12: the budget, the reason of a loss (only while in a lost stage), the client and deal it became.
     price = models.DecimalField(
-        max_digits=14, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        verbose_name=_("бюджет"),
     )
-    loss_reason = models.ForeignKey(LossReason, on_delete=models.PROTECT, null=True, blank=True, related_name="leads")
+    loss_reason = models.ForeignKey(
+        LossReason,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
+        verbose_name=_("причина отказа"),
+    )
     client = models.ForeignKey(
-        "deals.Client", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        "deals.Client",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("клиент"),
     )
-    deal = models.OneToOneField("deals.Deal", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    deal = models.OneToOneField(
+        "deals.Deal", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("сделка")
+    )
     version = version_field()
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("создано"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("изменено"))
 
     class Meta:
+        verbose_name = _("лид")
+        verbose_name_plural = _("лиды")
         ordering = ["-created_at", "-id"]
         indexes = [
             # The table's default order and every filter it offers, each followed by the default order, so a
@@ -160,34 +202,46 @@ class Lead(TenantModel):
 
 
 class HistoryKind(models.TextChoices):
-    CREATED = "created", "Создан"
-    STAGE_CHANGED = "stage_changed", "Смена стадии"
-    ASSIGNED = "assigned", "Назначение"
-    UPDATED = "updated", "Изменение полей"
-    COMMENT = "comment", "Комментарий"
-    MESSAGE = "message", "Входящее сообщение"
-    TASK = "task", "Задача"
-    MERGED = "merged", "Объединение"
-    CONVERTED = "converted", "Создана сделка"
+    CREATED = "created", _("Создан")
+    STAGE_CHANGED = "stage_changed", _("Смена стадии")
+    ASSIGNED = "assigned", _("Назначение")
+    UPDATED = "updated", _("Изменение полей")
+    COMMENT = "comment", _("Комментарий")
+    MESSAGE = "message", _("Входящее сообщение")
+    TASK = "task", _("Задача")
+    MERGED = "merged", _("Объединение")
+    CONVERTED = "converted", _("Создана сделка")
 
 
 class LeadHistory(TenantModel):
     """One event in a lead's life: who did what and when (stage moves keep from/to)."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="history")
-    kind = models.CharField(max_length=16, choices=HistoryKind.choices)
-    from_stage = models.ForeignKey(Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    to_stage = models.ForeignKey(Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="history", verbose_name=_("лид"))
+    kind = models.CharField(max_length=16, choices=HistoryKind.choices, verbose_name=_("событие"))
+    from_stage = models.ForeignKey(
+        Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("из стадии")
     )
-    text = models.TextField(blank=True, default="")
-    payload = models.JSONField(null=True, blank=True, help_text="The raw inbound message, for kind=message/created.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    to_stage = models.ForeignKey(
+        Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("в стадию")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("пользователь"),
+    )
+    text = models.TextField(blank=True, default="", verbose_name=_("текст"))
+    payload = models.JSONField(
+        null=True, blank=True, help_text="The raw inbound message, for kind=message/created.", verbose_name=_("данные")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("создано"))
 
     class Meta:
+        verbose_name = _("запись истории лида")
+        verbose_name_plural = _("история лида")
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "lead history"
         indexes = [models.Index(fields=["lead", "-created_at", "-id"], name="pipelines_history_lead")]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from crm.admin_base import (
     TenantRelatedFieldListFilter,
@@ -28,7 +29,7 @@ from tasks.selectors import due_bucket_q
 class DueBucketFilter(admin.SimpleListFilter):
     """today / overdue / week on the tenant's wall clock (a superuser without a tenant: the server's)."""
 
-    title = "срок"
+    title = _("срок")
     parameter_name = "due"
 
     def lookups(self, request, model_admin):

@@ -8,8 +8,10 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.errors import Forbidden, ValidationFailed
+from crm.i18n import stored
 from crm.models import User
 from crm.service_kit import apply_changes, validate
 from crm.tenancy import check_may_touch, sees_whole_tenant
@@ -24,11 +26,11 @@ _NOTE_PREVIEW = 200
 
 def _check_assignee(*, lead: Lead, acting_user: User | None, assigned_to: User | None) -> None:
     if assigned_to is None:
-        raise ValidationFailed.for_field("assigned_to_user_id", "A task needs an assignee.")
+        raise ValidationFailed.for_field("assigned_to_user_id", _("A task needs an assignee."))
     if assigned_to.tenant_id != lead.tenant_id or not assigned_to.is_active:
-        raise ValidationFailed.for_field("assigned_to_user_id", "No active user with this id in your tenant.")
+        raise ValidationFailed.for_field("assigned_to_user_id", _("No active user with this id in your tenant."))
     if acting_user is not None and not sees_whole_tenant(acting_user) and assigned_to.pk != acting_user.pk:
-        raise Forbidden("A manager may only assign a task to themself.")
+        raise Forbidden(_("A manager may only assign a task to themself."))
 
 
 def _when(value: datetime | None, lead: Lead) -> str:
@@ -51,7 +53,7 @@ def task_create(
 ) -> LeadTask:
     """Create a task on a lead; the assignee defaults to the author, a manager may only name themself."""
     lead = lead_lock(lead)
-    check_may_touch(acting_user, lead, "This lead is assigned to a colleague.")
+    check_may_touch(acting_user, lead, _("This lead is assigned to a colleague."))
     assigned_to = assigned_to or acting_user
     _check_assignee(lead=lead, acting_user=acting_user, assigned_to=assigned_to)
     task = LeadTask(
@@ -65,7 +67,7 @@ def task_create(
     )
     validate(task)
     task.save()
-    text = f"Задача #{task.pk} создана: {task.get_type_display().lower()}, срок {_when(task.due_at, lead)}"
+    text = f"Задача #{task.pk} создана: {stored(TaskType(task.type).label).lower()}, срок {_when(task.due_at, lead)}"
     if task.note:
         text += f" — {_preview(task.note)}"
     lead_touch(lead=lead, kind=HistoryKind.TASK, user=acting_user, text=text, payload={"task_id": task.pk})
@@ -75,9 +77,9 @@ def task_create(
 def _describe(task: LeadTask, name: str, before) -> str:
     lead = task.lead
     if name == "status":
-        return f"статус: {TaskStatus(before).label.lower()} → {task.get_status_display().lower()}"
+        return f"статус: {stored(TaskStatus(before).label).lower()} → {stored(TaskStatus(task.status).label).lower()}"
     if name == "type":
-        return f"тип: {TaskType(before).label.lower()} → {task.get_type_display().lower()}"
+        return f"тип: {stored(TaskType(before).label).lower()} → {stored(TaskType(task.type).label).lower()}"
     if name == "due_at":
         return f"срок: {_when(before, lead)} → {_when(task.due_at, lead)}"
     if name == "assigned_to":
@@ -98,7 +100,7 @@ def task_update(*, task: LeadTask, acting_user: User | None, expected: Expected 
         .get(pk=task.pk)
     )
     # The task's own rule (its assignee), not its lead's: a manager changes the tasks assigned to them (SPEC §15).
-    check_may_touch(acting_user, task, "This task is assigned to a colleague.")
+    check_may_touch(acting_user, task, _("This task is assigned to a colleague."))
     expected.check(task.version)
     if "note" in fields:
         fields["note"] = fields["note"] or ""

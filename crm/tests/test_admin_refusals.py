@@ -45,8 +45,8 @@ def test_a_refused_lead_change_is_a_field_error_with_the_input_kept(browser, ten
 
     assert response.status_code == 200
     form = response.context["adminform"].form
-    # The API's `details` message for the phone, on the phone field.
-    assert form.errors == {"phone": ["«12» is not a possible phone number."]}
+    # The API's `details` message for the phone, in Russian, on the phone field.
+    assert form.errors == {"phone": ["«12» — невозможный номер телефона."]}
     assert (form["name"].value(), form["phone"].value(), form["comment"].value()) == ("Стало", "12", "Перезвонить")
     assert _shown(response) == []
     assert "успешно" not in response.content.decode()
@@ -62,7 +62,7 @@ def test_a_refused_lead_add_stores_nothing(browser, tenant):
     response = browser.post("/admin/pipelines/lead/add/", {**form, "assigned_to": "", "comment": "", **INLINES})
 
     assert response.status_code == 200
-    assert response.context["adminform"].form.errors == {"phone": ["«12» is not a possible phone number."]}
+    assert response.context["adminform"].form.errors == {"phone": ["«12» — невозможный номер телефона."]}
     assert response.context["adminform"].form["name"].value() == "Новый"
     assert not Lead.objects.exists()
     assert not LogEntry.objects.exists()
@@ -84,7 +84,7 @@ def test_a_refused_pipeline_change_keeps_the_stages_unchanged_too(browser, tenan
 
     assert response.status_code == 200
     form = response.context["adminform"].form
-    assert form.errors == {"is_default": ["Make another pipeline the default instead."]}
+    assert form.errors == {"is_default": ["Вместо этого сделайте основной другую воронку."]}
     assert response.context["inline_admin_formsets"][0].formset.forms[0]["name"].value() == "Переименована"
     assert list(Stage.objects.order_by("pk").values()) == before
     assert not LogEntry.objects.exists()

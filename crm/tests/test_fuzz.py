@@ -17,6 +17,7 @@ import re
 import httpx
 import pytest
 import schemathesis
+from django.utils import translation
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
@@ -27,6 +28,7 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
+from crm.i18n import API_LANGUAGE
 from crm.tests.live_stack import live_stack, postgres_base_url
 
 pytestmark = [
@@ -206,8 +208,9 @@ def project_schema() -> dict:
 
     (schemathesis' lazy `from_fixture` loader does not work under pytest 9; the live document is compared below.)
     """
-    document = SchemaGenerator().get_schema(request=None, public=True)
-    return json.loads(OpenApiJsonRenderer().render(document))
+    with translation.override(API_LANGUAGE):  # as the API serves it, whatever language the test run left active
+        document = SchemaGenerator().get_schema(request=None, public=True)
+        return json.loads(OpenApiJsonRenderer().render(document))
 
 
 schema = schemathesis.openapi.from_dict(project_schema())

@@ -287,12 +287,12 @@ def test_the_admin_cannot_take_another_tenants_login_string_either(client, owner
     for email in ("b_rop@beta.test", "b_manager@beta.test"):
         response = client.post(f"/admin/crm/user/{manager.pk}/change/", {**form, "email": email}, follow=True)
         assert response.status_code == 200
-        assert "is taken" in response.content.decode()  # the form's error or the service's message
+        assert "уже занят" in response.content.decode()  # the service's message, in the back-office's Russian
         assert "Beta" not in response.content.decode()
     added = client.post(
         "/admin/crm/user/add/",
         {"username": "B_MANAGER@beta.test", "password": STRONG, "full_name": "", "email": "", "role": "manager"},
         follow=True,
     )
-    assert "This username is taken." in added.content.decode()
+    assert "Это имя пользователя уже занято." in added.content.decode()
     assert _snapshot() == before

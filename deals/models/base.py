@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from crm.tenancy import TenantModel
 
@@ -18,8 +19,8 @@ class UUIDTenantModel(TenantModel):
     """A tenant-owned row with a UUID primary key and creation/update times (every /api/v1 object)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("создано"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("изменено"))
 
     class Meta:
         abstract = True

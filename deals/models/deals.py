@@ -3,18 +3,19 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from crm.versions import version_field
 from deals.models.base import Transitions, UUIDTenantModel
 
 
 class DealStatus(models.TextChoices):
-    DRAFT = "draft", "Черновик"
-    ESTIMATING = "estimating", "Расчёт"
-    AWAITING_CLIENT = "awaiting_client", "Ожидание клиента"
-    ISSUING = "issuing", "Оформление"
-    ACTIVE = "active", "Действует"
-    CLOSED = "closed", "Закрыта"
+    DRAFT = "draft", _("Черновик")
+    ESTIMATING = "estimating", _("Расчёт")
+    AWAITING_CLIENT = "awaiting_client", _("Ожидание клиента")
+    ISSUING = "issuing", _("Оформление")
+    ACTIVE = "active", _("Действует")
+    CLOSED = "closed", _("Закрыта")
 
 
 # The deal state machine (SPEC §9); `deal_update` is the only code that changes a deal's status.
@@ -31,12 +32,19 @@ DEAL_TRANSITIONS: Transitions = {
 class Deal(UUIDTenantModel):
     """An insurance deal with a client: the agent sells it, the executor does the paperwork."""
 
-    client = models.ForeignKey("deals.Client", on_delete=models.PROTECT, related_name="deals")
-    title = models.CharField(max_length=255)
-    description = models.TextField(max_length=10_000, blank=True, default="")
-    status = models.CharField(max_length=16, choices=DealStatus.choices, default=DealStatus.DRAFT)
+    client = models.ForeignKey("deals.Client", on_delete=models.PROTECT, related_name="deals", verbose_name=_("клиент"))
+    title = models.CharField(max_length=255, verbose_name=_("название сделки"))
+    description = models.TextField(max_length=10_000, blank=True, default="", verbose_name=_("описание"))
+    status = models.CharField(
+        max_length=16, choices=DealStatus.choices, default=DealStatus.DRAFT, verbose_name=_("статус")
+    )
     sales_agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, to_field="uuid", on_delete=models.PROTECT, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        to_field="uuid",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("агент"),
     )
     executor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -46,19 +54,27 @@ class Deal(UUIDTenantModel):
         null=True,
         blank=True,
         db_index=False,
+        verbose_name=_("исполнитель"),
     )
-    expected_close_date = models.DateField(null=True, blank=True)
-    tags = models.JSONField(default=list, blank=True)
-    folder_id = models.CharField(max_length=255, blank=True, default="")
+    expected_close_date = models.DateField(null=True, blank=True, verbose_name=_("ожидаемая дата закрытия"))
+    tags = models.JSONField(default=list, blank=True, verbose_name=_("теги"))
+    folder_id = models.CharField(max_length=255, blank=True, default="", verbose_name=_("папка документов"))
     # SPEC §12: the lead this deal was converted from (an id only: deals imports nothing of the sales funnel).
     lead_id = models.BigIntegerField(null=True, blank=True, unique=True)
     # SPEC §13: the policy this deal renews; the policy shows it as `renewal_deal_id` (one renewal per policy).
     renews_policy = models.OneToOneField(
-        "deals.Policy", on_delete=models.PROTECT, null=True, blank=True, related_name="renewal_deal"
+        "deals.Policy",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="renewal_deal",
+        verbose_name=_("продлевает полис"),
     )
     version = version_field()
 
     class Meta:
+        verbose_name = _("сделка")
+        verbose_name_plural = _("сделки")
         ordering = ["-created_at", "-id"]
         constraints = [
             # 409 deal_conflict: one not-closed deal per client and title, also under concurrent creates.
@@ -90,24 +106,33 @@ class Deal(UUIDTenantModel):
 
 
 class JournalKind(models.TextChoices):
-    NOTE = "note", "Заметка"
-    SYSTEM = "system", "Системная"
+    NOTE = "note", _("Заметка")
+    SYSTEM = "system", _("Системная")
 
 
 class JournalEntry(UUIDTenantModel):
     """A line of a deal's journal: a user's note, or a system record of a status or people change."""
 
-    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="journal", db_index=False)
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, to_field="uuid", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    deal = models.ForeignKey(
+        Deal, on_delete=models.CASCADE, related_name="journal", db_index=False, verbose_name=_("сделка")
     )
-    kind = models.CharField(max_length=16, choices=JournalKind.choices, default=JournalKind.NOTE)
-    text = models.TextField(max_length=10_000)
-    attachments = models.JSONField(default=list, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        to_field="uuid",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("автор записи"),
+    )
+    kind = models.CharField(max_length=16, choices=JournalKind.choices, default=JournalKind.NOTE, verbose_name=_("вид"))
+    text = models.TextField(max_length=10_000, verbose_name=_("текст"))
+    attachments = models.JSONField(default=list, blank=True, verbose_name=_("вложения"))
 
     class Meta:
+        verbose_name = _("запись журнала")
+        verbose_name_plural = _("журнал")
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "journal entries"
         indexes = [models.Index(fields=["deal", "-created_at", "-id"], name="deals_journal_deal_idx")]
 
     def __str__(self) -> str:

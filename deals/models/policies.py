@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from crm.versions import version_field
 from deals.models.base import MONEY, Transitions, UUIDTenantModel
@@ -13,18 +14,22 @@ CURRENCY_RUB = "RUB"
 class Calculation(UUIDTenantModel):
     """An insurer's quote for a deal; a policy may be issued from it."""
 
-    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="calculations", db_index=False)
-    insurance_company = models.CharField(max_length=255)
-    program_name = models.CharField(max_length=255, blank=True, default="")
-    premium_amount = models.DecimalField(**MONEY, null=True, blank=True)
-    coverage_sum = models.DecimalField(**MONEY, null=True, blank=True)
-    calculation_date = models.DateField()
-    valid_from = models.DateField(null=True, blank=True)
-    valid_to = models.DateField(null=True, blank=True)
-    files = models.JSONField(default=list, blank=True)
-    comments = models.TextField(max_length=10_000, blank=True, default="")
+    deal = models.ForeignKey(
+        Deal, on_delete=models.CASCADE, related_name="calculations", db_index=False, verbose_name=_("сделка")
+    )
+    insurance_company = models.CharField(max_length=255, verbose_name=_("страховая компания"))
+    program_name = models.CharField(max_length=255, blank=True, default="", verbose_name=_("программа"))
+    premium_amount = models.DecimalField(**MONEY, null=True, blank=True, verbose_name=_("премия"))
+    coverage_sum = models.DecimalField(**MONEY, null=True, blank=True, verbose_name=_("страховая сумма"))
+    calculation_date = models.DateField(verbose_name=_("дата расчёта"))
+    valid_from = models.DateField(null=True, blank=True, verbose_name=_("действует с"))
+    valid_to = models.DateField(null=True, blank=True, verbose_name=_("действует по"))
+    files = models.JSONField(default=list, blank=True, verbose_name=_("файлы"))
+    comments = models.TextField(max_length=10_000, blank=True, default="", verbose_name=_("комментарии"))
 
     class Meta:
+        verbose_name = _("расчёт")
+        verbose_name_plural = _("расчёты")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
@@ -43,10 +48,10 @@ class Calculation(UUIDTenantModel):
 
 
 class PolicyStatus(models.TextChoices):
-    DRAFT = "draft", "Черновик"
-    ACTIVE = "active", "Действует"
-    RENEWAL_DUE = "renewal_due", "Пора продлевать"
-    CLOSED = "closed", "Закрыт"
+    DRAFT = "draft", _("Черновик")
+    ACTIVE = "active", _("Действует")
+    RENEWAL_DUE = "renewal_due", _("Пора продлевать")
+    CLOSED = "closed", _("Закрыт")
 
 
 # The policy state machine (SPEC §9); `policy_update` is the only code that changes a policy's status.
@@ -61,19 +66,23 @@ POLICY_TRANSITIONS: Transitions = {
 class Policy(UUIDTenantModel):
     """An issued insurance policy of a deal; its number is unique in the tenant."""
 
-    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="policies", db_index=False)
-    calculation = models.ForeignKey(
-        Calculation, on_delete=models.SET_NULL, related_name="policies", null=True, blank=True
+    deal = models.ForeignKey(
+        Deal, on_delete=models.CASCADE, related_name="policies", db_index=False, verbose_name=_("сделка")
     )
-    policy_number = models.CharField(max_length=64)
-    insurer = models.CharField(max_length=255)
-    program_name = models.CharField(max_length=255, blank=True, default="")
-    effective_from = models.DateField()
-    effective_to = models.DateField()
-    premium_amount = models.DecimalField(**MONEY)
-    coverage_sum = models.DecimalField(**MONEY, null=True, blank=True)
-    status = models.CharField(max_length=16, choices=PolicyStatus.choices, default=PolicyStatus.DRAFT)
-    documents = models.JSONField(default=list, blank=True)
+    calculation = models.ForeignKey(
+        Calculation, on_delete=models.SET_NULL, related_name="policies", null=True, blank=True, verbose_name=_("расчёт")
+    )
+    policy_number = models.CharField(max_length=64, verbose_name=_("номер полиса"))
+    insurer = models.CharField(max_length=255, verbose_name=_("страховщик"))
+    program_name = models.CharField(max_length=255, blank=True, default="", verbose_name=_("программа"))
+    effective_from = models.DateField(verbose_name=_("начало действия"))
+    effective_to = models.DateField(verbose_name=_("окончание действия"))
+    premium_amount = models.DecimalField(**MONEY, verbose_name=_("премия"))
+    coverage_sum = models.DecimalField(**MONEY, null=True, blank=True, verbose_name=_("страховая сумма"))
+    status = models.CharField(
+        max_length=16, choices=PolicyStatus.choices, default=PolicyStatus.DRAFT, verbose_name=_("статус")
+    )
+    documents = models.JSONField(default=list, blank=True, verbose_name=_("документы"))
     version = version_field()
 
     class Meta:
@@ -107,18 +116,18 @@ class Policy(UUIDTenantModel):
 
 
 class PaymentType(models.TextChoices):
-    CLIENT_PREMIUM = "client_premium", "Премия клиента"
-    COMMISSION_INCOME = "commission_income", "Комиссионный доход"
-    CLIENT_DISCOUNT = "client_discount", "Скидка клиенту"
-    EXECUTOR_FEE = "executor_fee", "Вознаграждение исполнителю"
+    CLIENT_PREMIUM = "client_premium", _("Премия клиента")
+    COMMISSION_INCOME = "commission_income", _("Комиссионный доход")
+    CLIENT_DISCOUNT = "client_discount", _("Скидка клиенту")
+    EXECUTOR_FEE = "executor_fee", _("Вознаграждение исполнителю")
 
 
 class PaymentStatus(models.TextChoices):
-    PLANNED = "planned", "Запланирован"
-    EXPECTED = "expected", "Ожидается"
-    RECEIVED = "received", "Получен"
-    PAID_OUT = "paid_out", "Выплачен"
-    CANCELLED = "cancelled", "Отменён"
+    PLANNED = "planned", _("Запланирован")
+    EXPECTED = "expected", _("Ожидается")
+    RECEIVED = "received", _("Получен")
+    PAID_OUT = "paid_out", _("Выплачен")
+    CANCELLED = "cancelled", _("Отменён")
 
 
 # The payment state machine (SPEC §9); `payment_update` is the only code that changes a payment's status.
@@ -134,21 +143,27 @@ PAYMENT_TRANSITIONS: Transitions = {
 class Payment(UUIDTenantModel):
     """Payment metadata kept by the CRM; `external_ref` links the record in the Payments service."""
 
-    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="payments", db_index=False)
-    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="payments")
-    payment_type = models.CharField(max_length=32, choices=PaymentType.choices)
-    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PLANNED)
-    planned_date = models.DateField(null=True, blank=True)
-    amount = models.DecimalField(**MONEY)
-    currency = models.CharField(max_length=3, default=CURRENCY_RUB, editable=False)
-    external_ref = models.CharField(max_length=255, null=True, blank=True)
+    deal = models.ForeignKey(
+        Deal, on_delete=models.CASCADE, related_name="payments", db_index=False, verbose_name=_("сделка")
+    )
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="payments", verbose_name=_("полис"))
+    payment_type = models.CharField(max_length=32, choices=PaymentType.choices, verbose_name=_("тип платежа"))
+    status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PLANNED, verbose_name=_("статус")
+    )
+    planned_date = models.DateField(null=True, blank=True, verbose_name=_("плановая дата"))
+    amount = models.DecimalField(**MONEY, verbose_name=_("сумма"))
+    currency = models.CharField(max_length=3, default=CURRENCY_RUB, editable=False, verbose_name=_("валюта"))
+    external_ref = models.CharField(max_length=255, null=True, blank=True, verbose_name=_("внешняя ссылка"))
     # SPEC §13: when the money actually arrived / was paid on (reconciliation).
-    received_at = models.DateField(null=True, blank=True)
-    paid_out_at = models.DateField(null=True, blank=True)
-    notes = models.TextField(max_length=10_000, blank=True, default="")
+    received_at = models.DateField(null=True, blank=True, verbose_name=_("получен"))
+    paid_out_at = models.DateField(null=True, blank=True, verbose_name=_("выплачен"))
+    notes = models.TextField(max_length=10_000, blank=True, default="", verbose_name=_("заметки"))
     version = version_field()
 
     class Meta:
+        verbose_name = _("платёж")
+        verbose_name_plural = _("платежи")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="deals_payment_amount_chk"),

@@ -1,6 +1,7 @@
 """Client writes."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from crm.errors import Forbidden
 from crm.service_kit import apply_changes, save_or_conflict, validate
@@ -46,7 +47,7 @@ def client_update(*, client: Client, acting_user, expected: Expected = ANY, **ch
     `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
     """
     if not client_may_change(client=client, acting_user=acting_user):
-        raise Forbidden("Managers change only clients of their own deals.")
+        raise Forbidden(_("Managers change only clients of their own deals."))
     client = Client.objects.for_tenant(client.tenant_id).select_for_update().get(pk=client.pk)
     expected.check(client.version)
     changed = apply_changes(client, CLIENT_FIELDS, changes)

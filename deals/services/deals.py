@@ -1,6 +1,7 @@
 """Deal writes: create, update (with the deal state machine) and the journal."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from crm.errors import Forbidden
 from crm.service_kit import apply_changes, save_or_conflict, status_move, validate
@@ -29,7 +30,7 @@ def deal_for_acting_user(*, tenant, acting_user, deal_id) -> Deal:
     deal = Deal.objects.for_tenant(tenant).filter(pk=deal_id).first()
     if deal is None:
         raise DealNotFound(f"Deal {deal_id} not found.")
-    check_may_touch(acting_user, deal, "This deal belongs to a colleague.")
+    check_may_touch(acting_user, deal, _("This deal belongs to a colleague."))
     return deal
 
 
@@ -62,7 +63,7 @@ def deal_create(
         sales_agent.uuid,
         getattr(executor, "uuid", None),
     ):
-        raise Forbidden("A manager creates deals where they are the sales agent or the executor.")
+        raise Forbidden(_("A manager creates deals where they are the sales agent or the executor."))
     deal = Deal(
         tenant=tenant,
         client=client,
@@ -125,7 +126,7 @@ def deal_update(*, deal: Deal, acting_user, status: str | None = None, expected:
         if name not in people or getattr(deal, f"{name}_id") == getattr(people[name], "uuid", None):
             continue
         if not sees_whole_tenant(acting_user):
-            raise Forbidden("Managers may not reassign deals.")
+            raise Forbidden(_("Managers may not reassign deals."))
         notes.append(f"{label}: {_person(getattr(deal, name))} → {_person(people[name])}")
         setattr(deal, name, people[name])
         update_fields.append(name)

@@ -2,6 +2,7 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.errors import ValidationFailed
 from crm.service_kit import apply_changes, status_move, validate
@@ -36,7 +37,7 @@ def payment_create(
     if policy is None:
         raise PolicyNotFound(f"Policy {policy_id} not found.")
     if policy.deal_id != deal.pk:
-        raise ValidationFailed.for_field("policy_id", "The policy belongs to another deal.")
+        raise ValidationFailed.for_field("policy_id", _("The policy belongs to another deal."))
     payment = Payment(
         tenant=tenant,
         deal=deal,

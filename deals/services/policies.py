@@ -1,6 +1,7 @@
 """Calculation and policy writes (with the policy state machine)."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from crm.errors import ValidationFailed
 from crm.service_kit import apply_changes, save_or_conflict, status_move, validate
@@ -24,7 +25,7 @@ def calculation_create(*, deal: Deal, **fields) -> Calculation:
     """An insurer's quote for the deal; `valid_from <= valid_to`."""
     calculation = Calculation(tenant_id=deal.tenant_id, deal=deal, **fields)
     if calculation.valid_from and calculation.valid_to and calculation.valid_from > calculation.valid_to:
-        raise ValidationFailed.for_field("validity_period", "`from` must not be after `to`.")
+        raise ValidationFailed.for_field("validity_period", _("`from` must not be after `to`."))
     validate(calculation)
     calculation.save(force_insert=True)
     return calculation
@@ -37,7 +38,7 @@ def policy_create(*, deal: Deal, calculation: Calculation | None = None, **field
     An `active` policy needs the deal's client confirmed (412 precondition_failed).
     """
     if calculation is not None and calculation.deal_id != deal.pk:
-        raise ValidationFailed.for_field("calculation_id", "The calculation belongs to another deal.")
+        raise ValidationFailed.for_field("calculation_id", _("The calculation belongs to another deal."))
     policy = Policy(tenant_id=deal.tenant_id, deal=deal, calculation=calculation, **fields)
     _check_dates(policy)
     if policy.status == PolicyStatus.ACTIVE:
@@ -52,7 +53,7 @@ def policy_create(*, deal: Deal, calculation: Calculation | None = None, **field
 
 def _check_dates(policy: Policy) -> None:
     if policy.effective_from > policy.effective_to:
-        raise ValidationFailed.for_field("effective_to", "Must not be before effective_from.")
+        raise ValidationFailed.for_field("effective_to", _("Must not be before effective_from."))
 
 
 def _move_status(policy: Policy, status: str) -> bool:

@@ -4,8 +4,10 @@ import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.errors import Conflict, ValidationFailed
+from crm.i18n import stored
 from crm.models import Tenant
 from deals.errors import DealConflict
 from deals.models import (
@@ -44,9 +46,13 @@ def policy_renew(*, policy: Policy, acting_user) -> Deal:
     policy = Policy.objects.for_tenant(policy.tenant_id).select_for_update(of=("self",)).get(pk=policy.pk)
     if policy.status not in RENEWABLE_STATUSES:
         refusal = ValidationFailed.for_field(
-            "status", f"Only an active or renewal_due policy can be renewed; this one is {policy.status}."
+            "status",
+            _("Only an active or renewal_due policy can be renewed; this one is %(status)s.")
+            % {"status": policy.status},
         )
-        refusal.admin_message = f"Продлить можно только действующий полис, а этот — «{policy.get_status_display()}»."
+        refusal.admin_message = (
+            f"Продлить можно только действующий полис, а этот — «{stored(PolicyStatus(policy.status).label)}»."
+        )
         raise refusal
     if Deal.objects.for_tenant(policy.tenant_id).filter(renews_policy=policy).exists():
         raise _already_renewed(policy)

@@ -2,6 +2,7 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.errors import Forbidden, ValidationFailed
 from crm.service_kit import apply_changes, status_move, validate
@@ -15,7 +16,7 @@ TASK_EDITABLE_FIELDS = frozenset({"subject", "description", "due_date", "priorit
 
 def _check_assignee(*, acting_user, assignee) -> None:
     if not sees_whole_tenant(acting_user) and assignee.pk != acting_user.pk:
-        raise Forbidden("Managers assign tasks only to themselves.")
+        raise Forbidden(_("Managers assign tasks only to themselves."))
 
 
 @transaction.atomic
@@ -32,13 +33,13 @@ def deal_task_create(
         if obj is None:
             continue
         if deal_id is not None and obj.deal_id != deal_id:
-            raise ValidationFailed.for_field(field, "It belongs to another deal.")
+            raise ValidationFailed.for_field(field, _("It belongs to another deal."))
         deal_id = obj.deal_id
     if payment is not None and policy is not None and payment.policy_id != policy.pk:
-        raise ValidationFailed.for_field("payment_id", "The payment belongs to another policy.")
+        raise ValidationFailed.for_field("payment_id", _("The payment belongs to another policy."))
     if deal is None and deal_id is not None:
         deal = (policy or payment).deal
-        check_may_touch(acting_user, deal, "This deal belongs to a colleague.")
+        check_may_touch(acting_user, deal, _("This deal belongs to a colleague."))
     task = DealTask(
         tenant=tenant,
         subject=subject,

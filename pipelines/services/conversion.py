@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from crm.errors import Conflict, ValidationFailed
 from crm.models import User
@@ -48,11 +49,11 @@ def lead_convert(
     (else the caller). A lead converts once (409 conflict); a manager converts only their own leads (403).
     """
     lead = lead_lock(lead)
-    check_may_touch(user, lead, "This lead is assigned to a colleague.")
+    check_may_touch(user, lead, _("This lead is assigned to a colleague."))
     if lead.deal_id is not None:
         raise LeadAlreadyConverted(f"Lead {lead.pk} is already converted.", details={"deal_id": [str(lead.deal_id)]})
     if client is not None and client.tenant_id != lead.tenant_id:
-        raise ValidationFailed.for_field("client_id", "No client with this id in your tenant.")
+        raise ValidationFailed.for_field("client_id", _("No client with this id in your tenant."))
     sales_agent = _sales_agent(lead, user=user, named=sales_agent)
     client_created = False
     if client is None:
@@ -84,14 +85,16 @@ def _sales_agent(lead: Lead, *, user: User, named: User | None) -> User:
     """The named agent (an active user of the lead's tenant), else the lead's active assignee, else the caller."""
     if named is not None:
         if named.tenant_id != lead.tenant_id or not named.is_active:
-            raise ValidationFailed.for_field("deal.sales_agent_id", "No active user with this id in your tenant.")
+            raise ValidationFailed.for_field("deal.sales_agent_id", _("No active user with this id in your tenant."))
         return named
     if lead.assigned_to is not None and lead.assigned_to.is_active:
         return lead.assigned_to
     if user.tenant_id == lead.tenant_id:
         return user
     # A platform superuser in the admin is nobody's sales agent.
-    refusal = ValidationFailed.for_field("deal.sales_agent_id", "The lead has no active assignee: name a sales agent.")
+    refusal = ValidationFailed.for_field(
+        "deal.sales_agent_id", _("The lead has no active assignee: name a sales agent.")
+    )
     refusal.admin_message = "У лида нет ответственного: назначьте его, он станет агентом сделки."
     raise refusal
 

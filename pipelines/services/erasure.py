@@ -3,6 +3,7 @@
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from crm.errors import Forbidden, NotFound
 from crm.models import User
@@ -30,11 +31,11 @@ def lead_erase(*, lead: Lead, user: User | None = None) -> None:
     Rows of other apps that point at the lead go with it (their foreign keys cascade), so this needs no list of them.
     """
     if user is not None and not sees_whole_tenant(user):
-        raise Forbidden("Only an owner, a ROP or an admin may delete a lead.")
+        raise Forbidden(_("Only an owner, a ROP or an admin may delete a lead."))
     lock_lead_contacts(lead)
     lead = Lead.objects.for_tenant(lead.tenant_id).select_for_update().filter(pk=lead.pk).first()
     if lead is None:
-        raise NotFound("No such lead (it was just deleted).")
+        raise NotFound(_("No such lead (it was just deleted)."))
     lead_id, assignee_id = lead.pk, lead.assigned_to_id
     # The admin's change log names the lead (its name, the fields changed): personal data too.
     LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Lead), object_id=str(lead_id)).delete()

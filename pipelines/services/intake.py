@@ -2,6 +2,7 @@
 
 import orjson
 from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext as _
 
 from crm.errors import ValidationFailed
 from crm.models import Tenant
@@ -60,10 +61,10 @@ def lead_intake(
     phone = phone_normalize(phone, region=tenant.phone_region)
     email = email_normalize(email)
     if not phone and not email:
-        raise ValidationFailed.for_field("phone", "A phone or an email is required.")
+        raise ValidationFailed.for_field("phone", _("A phone or an email is required."))
     if payload is not None and len(orjson.dumps(payload)) > MAX_STORED_PAYLOAD_BYTES:
         raise ValidationFailed.for_field(
-            "body", f"The payload to keep is larger than {MAX_STORED_PAYLOAD_BYTES} bytes."
+            "body", _("The payload to keep is larger than %(limit)s bytes.") % {"limit": MAX_STORED_PAYLOAD_BYTES}
         )
     delivery = None
     if delivery_id:

@@ -7,9 +7,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.charts import money
 from crm.errors import Forbidden, ValidationFailed
+from crm.i18n import stored
 from crm.models import Tenant, User
 from crm.service_kit import apply_changes, validate
 from crm.tenancy import check_may_touch, sees_whole_tenant
@@ -41,9 +43,13 @@ def phone_normalize(raw: str | None, *, region: str, field: str = "phone") -> st
     try:
         number = phonenumbers.parse(str(raw), region)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationFailed.for_field(field, f"«{str(raw)[:40]}» is not a phone number.") from exc
+        raise ValidationFailed.for_field(
+            field, _("«%(value)s» is not a phone number.") % {"value": str(raw)[:40]}
+        ) from exc
     if not phonenumbers.is_possible_number(number):
-        raise ValidationFailed.for_field(field, f"«{str(raw)[:40]}» is not a possible phone number.")
+        raise ValidationFailed.for_field(
+            field, _("«%(value)s» is not a possible phone number.") % {"value": str(raw)[:40]}
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -55,16 +61,20 @@ def email_normalize(raw: str | None, *, field: str = "email") -> str | None:
     try:
         validate_email(value)
     except DjangoValidationError as exc:
-        raise ValidationFailed.for_field(field, f"«{value[:60]}» is not an email address.") from exc
+        raise ValidationFailed.for_field(
+            field, _("«%(value)s» is not an email address.") % {"value": value[:60]}
+        ) from exc
     if len(value) > 254:
-        raise ValidationFailed.for_field(field, "At most 254 characters.")
+        raise ValidationFailed.for_field(field, _("At most 254 characters."))
     return value
 
 
 def _first_open_stage(pipeline: Pipeline) -> Stage:
     stage = Stage.objects.filter(pipeline=pipeline, is_closed=False).order_by("order_index", "id").first()
     if stage is None:
-        raise ValidationFailed.for_field("pipeline_id", f"Pipeline «{pipeline.name}» has no open stage.")
+        raise ValidationFailed.for_field(
+            "pipeline_id", _("Pipeline «%(name)s» has no open stage.") % {"name": pipeline.name}
+        )
     return stage
 
 
@@ -80,7 +90,7 @@ def _default_stage(tenant: Tenant) -> Stage:
 
 def _check_assignee(*, tenant: Tenant, assigned_to: User | None) -> None:
     if assigned_to is not None and (assigned_to.tenant_id != tenant.pk or not assigned_to.is_active):
-        raise ValidationFailed.for_field("assigned_to_user_id", "No active user with this id in your tenant.")
+        raise ValidationFailed.for_field("assigned_to_user_id", _("No active user with this id in your tenant."))
 
 
 def lead_emit(event_type: str, lead: Lead, previous_assignee_id: int | None = None) -> None:
@@ -148,17 +158,17 @@ def lead_create(
     """
     if user is not None and not sees_whole_tenant(user):
         if assigned_to is not None and assigned_to.pk != user.pk:
-            raise Forbidden("A manager may only assign a lead to themself.")
+            raise Forbidden(_("A manager may only assign a lead to themself."))
         assigned_to = user
     _check_assignee(tenant=tenant, assigned_to=assigned_to)
     phone = phone_normalize(phone, region=tenant.phone_region)
     email = email_normalize(email)
     name = (name or "").strip() or phone or email
     if not name:
-        raise ValidationFailed.for_field("name", "Give a name, a phone or an email.")
+        raise ValidationFailed.for_field("name", _("Give a name, a phone or an email."))
     if stage is not None:
         if pipeline is not None and stage.pipeline_id != pipeline.pk:
-            raise ValidationFailed.for_field("stage_id", "The stage belongs to another pipeline.")
+            raise ValidationFailed.for_field("stage_id", _("The stage belongs to another pipeline."))
         pipeline = stage.pipeline
         wrong_tenant_field = "stage_id"
     elif pipeline is not None:
@@ -168,7 +178,7 @@ def lead_create(
         stage = _default_stage(tenant)
         pipeline = stage.pipeline
     if pipeline.tenant_id != tenant.pk:
-        raise ValidationFailed.for_field(wrong_tenant_field, "Not in your tenant.")
+        raise ValidationFailed.for_field(wrong_tenant_field, _("Not in your tenant."))
     _hold_stage(stage)
     now = timezone.now()
     lead = Lead(
@@ -192,7 +202,7 @@ def lead_create(
         lead=lead,
         kind=HistoryKind.CREATED,
         user=user,
-        text=f"Лид создан ({LeadSource(source).label}), стадия «{stage.name}»",
+        text=f"Лид создан ({stored(LeadSource(source).label)}), стадия «{stage.name}»",
         to_stage=stage,
         payload=source_payload,
     )
@@ -219,7 +229,7 @@ def _hold_stage(stage: Stage) -> None:
     else:
         held = Stage.objects.for_tenant(stage.tenant_id).filter(pk=stage.pk).exists()
     if not held:
-        raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant (it was just deleted).")
+        raise ValidationFailed.for_field("stage_id", _("No stage with this id in your tenant (it was just deleted)."))
 
 
 def lead_lock(lead: Lead) -> Lead:
@@ -240,13 +250,13 @@ def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = AN
     `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
     """
     lead = lead_lock(lead)
-    check_may_touch(user, lead, "This lead is assigned to a colleague.")
+    check_may_touch(user, lead, _("This lead is assigned to a colleague."))
     expected.check(lead.version)
     previous_assignee = lead.assigned_to
     fields = _normalized(lead.tenant, fields)
     if "assigned_to" in fields and getattr(fields["assigned_to"], "pk", None) != lead.assigned_to_id:
         if user is not None and not sees_whole_tenant(user):
-            raise Forbidden("A manager may not reassign a lead.")
+            raise Forbidden(_("A manager may not reassign a lead."))
         _check_assignee(tenant=lead.tenant, assigned_to=fields["assigned_to"])
     changed = apply_changes(lead, LEAD_EDITABLE_FIELDS, fields)
     if not changed:
@@ -268,7 +278,7 @@ def _normalized(tenant, fields: dict) -> dict:
     if "name" in fields:
         fields["name"] = (fields["name"] or "").strip()
         if not fields["name"]:
-            raise ValidationFailed.for_field("name", "The name may not be empty.")
+            raise ValidationFailed.for_field("name", _("The name may not be empty."))
     if "comment" in fields:
         fields["comment"] = fields["comment"] or ""
     return fields
@@ -310,10 +320,10 @@ def lead_move_to_stage(
     lost stage clears the reason (SPEC §12).
     """
     lead = lead_lock(lead)
-    check_may_touch(user, lead, "This lead is assigned to a colleague.")
+    check_may_touch(user, lead, _("This lead is assigned to a colleague."))
     expected.check(lead.version)
     if stage.tenant_id != lead.tenant_id:
-        raise ValidationFailed.for_field("stage_id", "No stage with this id in your tenant.")
+        raise ValidationFailed.for_field("stage_id", _("No stage with this id in your tenant."))
     _check_loss_reason(lead=lead, stage=stage, loss_reason=loss_reason)
     if stage.pk == lead.stage_id:
         return _set_loss_reason(lead, loss_reason, user=user)
@@ -340,11 +350,13 @@ def _check_loss_reason(*, lead: Lead, stage: Stage, loss_reason: LossReason | No
     if loss_reason is None:
         return
     if loss_reason.tenant_id != lead.tenant_id:
-        raise ValidationFailed.for_field("loss_reason_id", "No loss reason with this id in your tenant.")
+        raise ValidationFailed.for_field("loss_reason_id", _("No loss reason with this id in your tenant."))
     if not stage.is_lost:
-        raise ValidationFailed.for_field("loss_reason_id", "A loss reason goes only with a move into a lost stage.")
+        raise ValidationFailed.for_field("loss_reason_id", _("A loss reason goes only with a move into a lost stage."))
     if not loss_reason.is_active and loss_reason.pk != lead.loss_reason_id:
-        raise ValidationFailed.for_field("loss_reason_id", f"The loss reason «{loss_reason.name}» is no longer used.")
+        raise ValidationFailed.for_field(
+            "loss_reason_id", _("The loss reason «%(name)s» is no longer used.") % {"name": loss_reason.name}
+        )
 
 
 def _set_loss_reason(lead: Lead, loss_reason: LossReason | None, *, user: User | None) -> Lead:

@@ -1,6 +1,7 @@
 """The tenant's loss reasons (SPEC §12): the defaults every tenant starts with, and supervisors' edits."""
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from crm.errors import ValidationFailed
 from crm.models import Tenant
@@ -10,7 +11,7 @@ from pipelines.models import LossReason
 # The one list of defaults; migration 0007 carries a copy (migrations never import app code).
 DEFAULT_LOSS_REASONS = ("Дорого", "Выбрали конкурента", "Не дозвонились", "Нет потребности")
 LOSS_REASON_EDITABLE_FIELDS = ("name", "is_active")
-_DUPLICATE_NAME = "The tenant already has a loss reason with this name."
+_DUPLICATE_NAME = _("The tenant already has a loss reason with this name.")
 
 
 def loss_reasons_ensure_defaults(*, tenant: Tenant) -> None:
@@ -25,13 +26,13 @@ def _save(reason: LossReason, **save_kwargs) -> None:
     validate(reason)
     duplicates = LossReason.objects.for_tenant(reason.tenant_id).filter(name=reason.name).exclude(pk=reason.pk)
     if duplicates.exists():
-        raise ValidationFailed.for_field("name", _DUPLICATE_NAME)
+        raise ValidationFailed.for_field("name", str(_DUPLICATE_NAME))
     try:
         with transaction.atomic():
             reason.save(**save_kwargs)
     except IntegrityError as exc:
         # Only the unique name can fail here: a concurrent write took the name between the check and the save.
-        raise ValidationFailed.for_field("name", _DUPLICATE_NAME) from exc
+        raise ValidationFailed.for_field("name", str(_DUPLICATE_NAME)) from exc
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.errors import NotFound, ValidationFailed
 from crm.models import User
@@ -23,15 +24,15 @@ def lead_merge(*, lead: Lead, from_lead: Lead, user: User | None = None) -> Lead
     empty fields of `lead` are filled from it, `from_lead` is deleted; history `merged` on `lead`, `lead_updated`
     for it and `lead_deleted` for the other. Managers only when both leads are theirs."""
     if from_lead.pk == lead.pk:
-        raise ValidationFailed.for_field("from_lead_id", "A lead cannot be merged with itself.")
+        raise ValidationFailed.for_field("from_lead_id", _("A lead cannot be merged with itself."))
     if from_lead.tenant_id != lead.tenant_id:
-        raise ValidationFailed.for_field("from_lead_id", "No lead with this id in your tenant.")
+        raise ValidationFailed.for_field("from_lead_id", _("No lead with this id in your tenant."))
     lead, from_lead = _lock_both(lead, from_lead)
-    check_may_touch(user, lead, "This lead is assigned to a colleague.")
-    check_may_touch(user, from_lead, "The lead to merge is assigned to a colleague.")
+    check_may_touch(user, lead, _("This lead is assigned to a colleague."))
+    check_may_touch(user, from_lead, _("The lead to merge is assigned to a colleague."))
     if from_lead.deal_id is not None:
         raise ValidationFailed.for_field(
-            "from_lead_id", "This lead became a deal and cannot be merged away: merge the other lead into it."
+            "from_lead_id", _("This lead became a deal and cannot be merged away: merge the other lead into it.")
         )
     filled = _fill_empty_fields(lead, from_lead)
     _move_rows(from_lead, lead)
@@ -51,9 +52,11 @@ def _lock_both(lead: Lead, from_lead: Lead) -> tuple[Lead, Lead]:
     list(both.select_for_update().order_by("pk").values_list("pk"))
     rows = {row.pk: row for row in both.select_related("assigned_to")}
     if lead.pk not in rows:
-        raise NotFound("No such lead (it was just deleted).")
+        raise NotFound(_("No such lead (it was just deleted)."))
     if from_lead.pk not in rows:
-        raise ValidationFailed.for_field("from_lead_id", "No lead with this id in your tenant (it was just deleted).")
+        raise ValidationFailed.for_field(
+            "from_lead_id", _("No lead with this id in your tenant (it was just deleted).")
+        )
     return rows[lead.pk], rows[from_lead.pk]
 
 

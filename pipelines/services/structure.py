@@ -3,6 +3,7 @@
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, ProtectedError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.errors import Conflict, NotFound, ValidationFailed
 from crm.models import Tenant
@@ -64,7 +65,7 @@ def _save_pipeline(pipeline: Pipeline, **save_kwargs) -> None:
             pipeline.save(**save_kwargs)
     except IntegrityError as exc:
         # Only the one-default constraint can fail here; the tenant lock makes it a last line of defence.
-        raise Conflict("Another pipeline became the default at the same time; retry.") from exc
+        raise Conflict(_("Another pipeline became the default at the same time; retry.")) from exc
 
 
 @transaction.atomic
@@ -72,7 +73,7 @@ def pipeline_create(*, tenant: Tenant, name: str, is_default: bool = False) -> P
     """Create a pipeline (no stages yet); making it the default clears the flag on the others."""
     _lock_tenant(tenant)
     if Pipeline.objects.filter(tenant=tenant).count() >= MAX_PIPELINES_PER_TENANT:
-        raise Conflict(f"A tenant has at most {MAX_PIPELINES_PER_TENANT} pipelines.")
+        raise Conflict(_("A tenant has at most %(limit)s pipelines.") % {"limit": MAX_PIPELINES_PER_TENANT})
     pipeline = Pipeline(tenant=tenant, name=name, is_default=is_default)
     validate(pipeline)
     if is_default:
@@ -87,7 +88,7 @@ def pipeline_update(*, pipeline: Pipeline, **fields) -> Pipeline:
     _lock_tenant(pipeline.tenant)
     pipeline = Pipeline.objects.get(pk=pipeline.pk)
     if fields.get("is_default") is False and pipeline.is_default:
-        raise ValidationFailed.for_field("is_default", "Make another pipeline the default instead.")
+        raise ValidationFailed.for_field("is_default", _("Make another pipeline the default instead."))
     apply_changes(pipeline, PIPELINE_EDITABLE_FIELDS, fields)
     validate(pipeline)
     if pipeline.is_default:
@@ -134,7 +135,7 @@ def stage_create(
     pipeline = _lock_pipeline(pipeline)
     stages = Stage.objects.filter(pipeline=pipeline)
     if stages.count() >= MAX_STAGES_PER_PIPELINE:
-        raise Conflict(f"A pipeline has at most {MAX_STAGES_PER_PIPELINE} stages.")
+        raise Conflict(_("A pipeline has at most %(limit)s stages.") % {"limit": MAX_STAGES_PER_PIPELINE})
     if order_index is None:
         last = stages.aggregate(last=Max("order_index"))["last"]
         order_index = 0 if last is None else last + 1
@@ -178,11 +179,11 @@ def stage_delete(*, stage: Stage) -> None:
     # FOR UPDATE waits for the writes holding the stage (leads._hold_stage) to commit, so the check below sees
     # their leads; a stage deleted by a concurrent request is gone.
     if not Stage.objects.for_tenant(stage.tenant_id).select_for_update().filter(pk=stage.pk).exists():
-        raise NotFound(f"Stage {stage.pk} not found.")
+        raise NotFound(_("Stage %(id)s not found.") % {"id": stage.pk})
     if Lead.objects.filter(stage=stage).exists():
-        raise StageHasLeads(f"Stage «{stage.name}» still holds leads; move them first.")
+        raise StageHasLeads(_("Stage «%(name)s» still holds leads; move them first.") % {"name": stage.name})
     try:
         with transaction.atomic():
             stage.delete()
     except ProtectedError as exc:
-        raise StageHasLeads(f"Stage «{stage.name}» still holds leads; move them first.") from exc
+        raise StageHasLeads(_("Stage «%(name)s» still holds leads; move them first.") % {"name": stage.name}) from exc

@@ -87,7 +87,7 @@ def test_reopening_a_won_stage_shows_the_refusal_and_changes_nothing(staff_clien
     response = staff_client.post(f"/admin/pipelines/pipeline/{pipeline.pk}/change/", form)
 
     assert response.status_code == 200
-    assert "A won or lost stage is closed" in response.content.decode()
+    assert "Стадия с исходом «Успешно» или «Отказ» закрывающая: сначала уберите исход." in response.content.decode()
     assert _stages(pipeline) == before
 
 
@@ -143,7 +143,7 @@ def test_a_reason_on_an_open_stage_is_shown_on_its_field_and_nothing_changes(sta
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["loss_reason"] == [
-        "A loss reason goes only with a move into a lost stage."
+        "Причина отказа указывается только при переводе в стадию отказа."
     ]
     assert _lead_row(lead) == before
     assert not LeadHistory.objects.filter(lead=lead).exists()

@@ -186,7 +186,7 @@ def test_import_preview_reports_each_row_and_stores_nothing(staff, pipeline, man
     assert "Иван Грозный" in report.outcomes[0].message
     assert "Нет такой" in report.outcomes[4].message
     assert Lead.objects.count() == 0
-    assert "Импортировать 2 новых строк" in response.content.decode()
+    assert "Импортировать 2 новые строки" in response.content.decode()
 
 
 def test_confirmed_import_creates_leads_through_the_service(staff, pipeline, stages, manager, owner, events):

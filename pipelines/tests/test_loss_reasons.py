@@ -379,7 +379,7 @@ def test_the_back_office_refuses_a_duplicate_name_and_stores_nothing(staff_clien
     response = staff_client.post(f"{ADMIN}add/", {"name": "Дорого", "is_active": "on"})
 
     assert response.status_code == 200
-    assert "already has a loss reason" in response.content.decode()
+    assert "Причина отказа с таким названием уже есть." in response.content.decode()
     assert _rows() == before
 
 

@@ -187,7 +187,7 @@ def test_a_refused_row_is_an_error_on_that_row_and_nothing_is_saved(client, mana
     assert response.status_code == 200
     inline = _inline(response)
     by_task = {row.instance.pk: row for row in inline.initial_forms}
-    assert by_task[owners.pk].non_field_errors() == ["This task is assigned to a colleague."]
+    assert by_task[owners.pk].non_field_errors() == ["Эта задача закреплена за коллегой."]
     assert by_task[mine.pk].errors == {}
     assert response.context["adminform"].form.errors == {}
     assert "успешно" not in response.content.decode()
@@ -240,6 +240,8 @@ def test_a_superuser_choosing_another_tenants_user_gets_the_services_refusal_on_
     response = client.post(_page(lead), _lead_post(lead, new=[new | {"assigned_to": foreign_owner.pk}]))
 
     assert response.status_code == 200
-    assert _inline(response).forms[0].errors == {"assigned_to": ["No active user with this id in your tenant."]}
+    assert _inline(response).forms[0].errors == {
+        "assigned_to": ["В вашей организации нет активного пользователя с таким id."]
+    }
     assert response.context["adminform"].form.errors == {}
     assert not LeadTask.objects.exists()
