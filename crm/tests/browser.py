@@ -130,7 +130,9 @@ def _seed(live: Live) -> None:
     live.leads["Лид Марии"] = live.api("POST", "/api/leads", json=body).json()["id"]
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open it keeps an event loop running in this thread, and
+# every later async test (asyncio.run, pytest-asyncio) then fails with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -163,14 +165,14 @@ def logged_in(browser, live, username: str, password: str):
     return page
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def page(browser, live):
     page = logged_in(browser, live, live.acme["username"], live.acme["password"])
     yield page
     page.context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo_page(browser, live):
     page = logged_in(browser, live, "owner", DEMO_PASSWORD)
     yield page

@@ -1,7 +1,7 @@
 """Fixtures shared by the crm tests."""
 
-# The live server, Chromium and the logged-in pages of the browser tests (crm/tests/test_browser_*.py), made once
-# per session and only when a browser test asks for them.
+# The live server (once per session), Chromium and the logged-in pages (once per module) of the browser tests
+# (crm/tests/test_browser_*.py), made only when a browser test asks for them.
 from crm.tests.browser import browser, demo_page, live, page  # noqa: F401
 
 # The isolation matrix's two-tenant world (one object of every kind per tenant and role), reused by the
