@@ -14,20 +14,12 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from django.utils import timezone
 from rest_framework import serializers
 
+from crm.api.present import iso_datetime
 from deals.models import ContactType
 
 VERSION_HELP = 'Also the `ETag` ("<version>"); send it back as `If-Match` or `version` on a PATCH (SPEC §11).'
-
-
-def _dt(value) -> str | None:
-    """ISO-8601 in the tenant's (active) timezone, like DRF's DateTimeField."""
-    if value is None:
-        return None
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _date(value) -> str | None:
@@ -123,8 +115,8 @@ class ClientSerializer(ShapedSerializer):
         Output("contacts", ContactSerializer(many=True)),
         Output("notes", serializers.CharField()),
         Output("version", serializers.IntegerField(help_text=VERSION_HELP)),
-        Output("created_at", serializers.DateTimeField(), _dt),
-        Output("updated_at", serializers.DateTimeField(), _dt),
+        Output("created_at", serializers.DateTimeField(), iso_datetime),
+        Output("updated_at", serializers.DateTimeField(), iso_datetime),
     )
 
 
@@ -151,8 +143,8 @@ class DealSerializer(ShapedSerializer):
             serializers.IntegerField(allow_null=True, help_text="The `/api` lead it was converted from (SPEC §12)."),
         ),
         Output("version", serializers.IntegerField(help_text=VERSION_HELP)),
-        Output("created_at", serializers.DateTimeField(), _dt),
-        Output("updated_at", serializers.DateTimeField(), _dt),
+        Output("created_at", serializers.DateTimeField(), iso_datetime),
+        Output("updated_at", serializers.DateTimeField(), iso_datetime),
     )
 
 
@@ -166,7 +158,7 @@ class JournalEntrySerializer(ShapedSerializer):
         Output("kind", serializers.CharField(help_text="`note` (a user's) or `system` (status and people changes).")),
         Output("text", serializers.CharField()),
         Output("attachments", serializers.ListField(child=serializers.CharField())),
-        Output("created_at", serializers.DateTimeField(), _dt),
+        Output("created_at", serializers.DateTimeField(), iso_datetime),
     )
 
 
@@ -207,8 +199,8 @@ class CalculationSerializer(PresentedSerializer):
             ),
             "files": calculation.files,
             "comments": calculation.comments,
-            "created_at": _dt(calculation.created_at),
-            "updated_at": _dt(calculation.updated_at),
+            "created_at": iso_datetime(calculation.created_at),
+            "updated_at": iso_datetime(calculation.updated_at),
         }
 
 
@@ -247,8 +239,8 @@ class PolicySerializer(PresentedSerializer):
             "documents": policy.documents,
             "renewal_deal_id": _renewal_deal_id(policy),
             "version": policy.version,
-            "created_at": _dt(policy.created_at),
-            "updated_at": _dt(policy.updated_at),
+            "created_at": iso_datetime(policy.created_at),
+            "updated_at": iso_datetime(policy.updated_at),
         }
 
 
@@ -271,8 +263,8 @@ class PaymentSerializer(ShapedSerializer):
             "paid_out_at", serializers.DateField(allow_null=True, help_text="Set by the move to `paid_out`."), _date
         ),
         Output("version", serializers.IntegerField(help_text=VERSION_HELP)),
-        Output("created_at", serializers.DateTimeField(), _dt),
-        Output("updated_at", serializers.DateTimeField(), _dt),
+        Output("created_at", serializers.DateTimeField(), iso_datetime),
+        Output("updated_at", serializers.DateTimeField(), iso_datetime),
     )
 
 
@@ -289,9 +281,9 @@ class DealTaskSerializer(ShapedSerializer):
         Output("due_date", serializers.DateField(allow_null=True), _date),
         Output("priority", serializers.CharField()),
         Output("status", serializers.CharField()),
-        Output("started_at", serializers.DateTimeField(allow_null=True), _dt),
-        Output("completed_at", serializers.DateTimeField(allow_null=True), _dt),
+        Output("started_at", serializers.DateTimeField(allow_null=True), iso_datetime),
+        Output("completed_at", serializers.DateTimeField(allow_null=True), iso_datetime),
         Output("version", serializers.IntegerField(help_text=VERSION_HELP)),
-        Output("created_at", serializers.DateTimeField(), _dt),
-        Output("updated_at", serializers.DateTimeField(), _dt),
+        Output("created_at", serializers.DateTimeField(), iso_datetime),
+        Output("updated_at", serializers.DateTimeField(), iso_datetime),
     )
