@@ -67,7 +67,7 @@ class ImportColumn:
 class ImportSpec:
     """One importable changelist: its columns and the function that imports one row through the services.
 
-    `import_row(*, tenant, user, values)` returns a short label of what it created, raises DuplicateRow for a
+    `import_row(*, tenant, acting_user, values)` returns a short label of what it created, raises DuplicateRow for a
     duplicate and an ApplicationError for a row the service refuses.
     """
 
@@ -227,14 +227,14 @@ def _error_text(exc: ApplicationError) -> str:
     return "; ".join(f"{name}: {' '.join(map(str, texts))}" for name, texts in details.items()) or exc.message
 
 
-def run_import(*, spec: ImportSpec, rows, tenant, user, dry_run: bool) -> ImportReport:
+def run_import(*, spec: ImportSpec, rows, tenant, acting_user, dry_run: bool) -> ImportReport:
     """Import each row through the spec's service call in its own savepoint; a dry run rolls everything back."""
     report = ImportReport()
     with transaction.atomic():
         for line, values in rows:
             try:
                 with transaction.atomic():
-                    label = spec.import_row(tenant=tenant, user=user, values=values)
+                    label = spec.import_row(tenant=tenant, acting_user=acting_user, values=values)
                 report.outcomes.append(RowOutcome(line=line, status=NEW, message=label))
             except DuplicateRow as exc:
                 report.outcomes.append(RowOutcome(line=line, status=DUPLICATE, message=str(exc)))
@@ -285,7 +285,7 @@ def _import_previewed(request, *, spec: ImportSpec, tenant, context: dict):
         messages.error(request, "Предпросмотр устарел: загрузите файл ещё раз.")
         return HttpResponseRedirect(request.path)
     rows = read_table(name=stored["name"], content=base64.b64decode(stored["content"]), spec=spec)
-    report = run_import(spec=spec, rows=rows, tenant=tenant, user=acting_user(request), dry_run=False)
+    report = run_import(spec=spec, rows=rows, tenant=tenant, acting_user=acting_user(request), dry_run=False)
     messages.success(
         request,
         f"Импорт «{stored['name']}»: создано {report.created}, дубликатов пропущено {report.duplicates}, "
@@ -309,7 +309,7 @@ def _preview_upload(request, *, spec: ImportSpec, tenant, context: dict) -> None
     except ImportFileError as exc:
         form.add_error("file", str(exc))
         return
-    report = run_import(spec=spec, rows=rows, tenant=tenant, user=acting_user(request), dry_run=True)
+    report = run_import(spec=spec, rows=rows, tenant=tenant, acting_user=acting_user(request), dry_run=True)
     token = secrets.token_urlsafe(16)
     # One pending preview per session: an older one goes with its file (a session is not iterable).
     for key in [key for key in request.session.keys() if key.startswith(_SESSION_PREFIX)]:  # noqa: SIM118

@@ -23,7 +23,7 @@ def _choice(choices, text: str, *, default: str, field: str) -> str:
         raise ValidationFailed.for_field(field, f"«{text}»: одно из {options}.") from None
 
 
-def client_import_row(*, tenant, user, values: dict[str, str]) -> str:
+def client_import_row(*, tenant, acting_user, values: dict[str, str]) -> str:
     """Create one client through the service; a known tax number is a duplicate, not a second client."""
     tax_number = values.get("tax_number", "").replace(" ", "")
     if tax_number:

@@ -206,7 +206,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
     def convert_to_deals(self, request, queryset):
         """Each selected lead becomes a v1 client and deal (SPEC §12), through the API's service and its rules."""
         self.run_per_row(
-            request, queryset, lambda lead: services.lead_convert(lead=lead, user=request.user), "Создана сделка"
+            request, queryset, lambda lead: services.lead_convert(lead=lead, acting_user=request.user), "Создана сделка"
         )
 
     def has_delete_permission(self, request, obj=None):
@@ -220,12 +220,12 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         return deleted, counts, set(), protected
 
     def delete_model(self, request, obj):
-        services.lead_erase(lead=obj, user=acting_user(request))
+        services.lead_erase(lead=obj, acting_user=acting_user(request))
 
     def delete_queryset(self, request, queryset):
         # "Delete selected": the same erasure per lead (its events, its contact's lock), not one bulk DELETE.
         for lead in queryset:
-            services.lead_erase(lead=lead, user=acting_user(request))
+            services.lead_erase(lead=lead, acting_user=acting_user(request))
 
     @admin.display(description=_("Бюджет"), ordering="price")
     def budget(self, lead):
@@ -269,7 +269,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
                 request,
                 lambda: services.lead_create(
                     tenant=tenant,
-                    user=acting_user(request),
+                    acting_user=acting_user(request),
                     stage=data["stage"],
                     source=data["source"],
                     **{name: data.get(name) for name in LEAD_FORM_FIELDS},
@@ -284,7 +284,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         if fields:
             self.save_with_service(
                 request,
-                lambda: services.lead_update(lead=obj, user=acting_user(request), expected=expected, **fields),
+                lambda: services.lead_update(lead=obj, acting_user=acting_user(request), expected=expected, **fields),
             )
             expected = ANY
         if "stage" in form.changed_data or "loss_reason" in form.changed_data:
@@ -296,7 +296,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
                     lead=obj,
                     stage=data["stage"],
                     loss_reason=reason,
-                    user=acting_user(request),
+                    acting_user=acting_user(request),
                     expected=expected,
                 ),
             )

@@ -73,7 +73,7 @@ class LeadBulkActionsMixin:
         self.run_per_row(
             request,
             queryset,
-            lambda lead: services.lead_update(lead=lead, user=acting_user(request), assigned_to=assignee),
+            lambda lead: services.lead_update(lead=lead, acting_user=acting_user(request), assigned_to=assignee),
             f"Ответственный «{assignee}»",
         )
         return None
@@ -93,7 +93,7 @@ class LeadBulkActionsMixin:
             request,
             queryset,
             lambda lead: services.lead_move_to_stage(
-                lead=lead, stage=stage, loss_reason=reason, user=acting_user(request)
+                lead=lead, stage=stage, loss_reason=reason, acting_user=acting_user(request)
             ),
             f"На стадии «{stage}»" + (f", причина отказа «{reason}»" if reason else ""),
         )

@@ -265,7 +265,7 @@ def board_move_view(request, pipeline_id: int, lead_id: int):
         try:
             lead = _lead_of(request, pipeline, lead_id)
             stage = _stage_from_body(request, pipeline)
-            lead = services.lead_move_to_stage(lead=lead, stage=stage, user=acting_user(request))
+            lead = services.lead_move_to_stage(lead=lead, stage=stage, acting_user=acting_user(request))
             return JsonResponse(_card_payload(request, pipeline, lead, board_filters(request.GET)))
         except ApplicationError as exc:
             return _error(exc)

@@ -93,14 +93,14 @@ def demo_leads_create(*, demo) -> None:
         assignee = demo.managers[number % len(demo.managers)] if number % 5 else None
         if source == LeadSource.MANUAL:
             lead = services.lead_create(
-                tenant=demo.tenant, user=demo.rop, name=name, phone=phone, assigned_to=assignee, source=source
+                tenant=demo.tenant, acting_user=demo.rop, name=name, phone=phone, assigned_to=assignee, source=source
             )
         else:
             lead = _intake(demo, rng, number, source, name, phone)
             if assignee is not None:
-                lead = services.lead_update(lead=lead, user=demo.rop, assigned_to=assignee)
+                lead = services.lead_update(lead=lead, acting_user=demo.rop, assigned_to=assignee)
         target = rng.randrange(len(stages))
         for stage in stages[1 : min(target, 2) + 1] + (stages[target : target + 1] if target > 2 else []):
-            lead = services.lead_move_to_stage(lead=lead, stage=stage, user=assignee or rng.choice(supervisors))
+            lead = services.lead_move_to_stage(lead=lead, stage=stage, acting_user=assignee or rng.choice(supervisors))
         if rng.random() < 0.4:
-            services.lead_update(lead=lead, user=assignee or demo.owner, comment=rng.choice(_COMMENTS))
+            services.lead_update(lead=lead, acting_user=assignee or demo.owner, comment=rng.choice(_COMMENTS))

@@ -79,7 +79,7 @@ def _assignee(tenant, text: str) -> User | None:
     return user
 
 
-def lead_import_row(*, tenant, user, values: dict[str, str]) -> str:
+def lead_import_row(*, tenant, acting_user, values: dict[str, str]) -> str:
     """Create one lead from a row through the service; duplicates by phone (or email alone) are refused."""
     phone = services.phone_normalize(values.get("phone"), region=tenant.phone_region, field="Телефон")
     email = services.email_normalize(values.get("email"), field="Email")
@@ -98,7 +98,7 @@ def lead_import_row(*, tenant, user, values: dict[str, str]) -> str:
     pipeline, stage = _stage(tenant, values.get("pipeline", ""), values.get("stage", ""))
     lead = services.lead_create(
         tenant=tenant,
-        user=user,
+        acting_user=acting_user,
         name=values.get("name", ""),
         phone=phone,
         email=email,

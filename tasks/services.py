@@ -70,7 +70,7 @@ def task_create(
     text = f"Задача #{task.pk} создана: {stored(TaskType(task.type).label).lower()}, срок {_when(task.due_at, lead)}"
     if task.note:
         text += f" — {_preview(task.note)}"
-    lead_touch(lead=lead, kind=HistoryKind.TASK, user=acting_user, text=text, payload={"task_id": task.pk})
+    lead_touch(lead=lead, kind=HistoryKind.TASK, acting_user=acting_user, text=text, payload={"task_id": task.pk})
     return task
 
 
@@ -118,7 +118,7 @@ def task_update(*, task: LeadTask, acting_user: User | None, expected: Expected 
     lead_touch(
         lead=task.lead,
         kind=HistoryKind.TASK,
-        user=acting_user,
+        acting_user=acting_user,
         text=text,
         payload={"task_id": task.pk, "changed": sorted(changed)},
     )

@@ -30,7 +30,7 @@ def fill(tenant, user, size: int) -> None:
             tenant=tenant, name=f"Лид {index}", phone=f"+7916{index:07d}", source="site", assigned_to=user
         )
         pipeline_services.lead_move_to_stage(lead=lead, stage=stages[index % 3])
-        LeadTaskFactory(lead=lead, due_at=timezone.now() - datetime.timedelta(hours=1))
+        LeadTaskFactory(lead=lead, due_at=earlier_today(tenant))
     deal = DealFactory(tenant=tenant, sales_agent=user, status="active")
     policy = PolicyFactory(deal=deal)
     for _ in range(size):
@@ -49,6 +49,13 @@ def test_dashboard_draws_every_panel(staff, tenant, owner):
     assert html.count('<svg class="chart"') == 5  # commissions have no payments yet: an «empty» note instead of a chart
     assert "Нет данных за период" in html
     assert reverse("admin:pipelines_pipeline_board", args=[tenant_default_pipeline(tenant)]) in html
+
+
+def earlier_today(tenant) -> datetime.datetime:
+    """A moment both overdue and due today on the tenant's clock, whatever the hour the test runs at."""
+    now = timezone.now().astimezone(tenant.tzinfo)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + (now - midnight) / 2
 
 
 def tenant_default_pipeline(tenant) -> int:

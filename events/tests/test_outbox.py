@@ -57,7 +57,7 @@ def test_a_rolled_back_change_stores_no_event_and_takes_no_position(owner):
 
     def change_then_fail():
         with transaction.atomic():
-            lead_create(tenant=owner.tenant, user=owner, name="Rolled back")
+            lead_create(tenant=owner.tenant, acting_user=owner, name="Rolled back")
             raise Boom
 
     with pytest.raises(Boom):

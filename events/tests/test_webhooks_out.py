@@ -174,7 +174,7 @@ def test_an_unknown_event_type_is_refused(owner, receiver):
 def test_a_committed_lead_change_is_delivered_signed_with_the_lead_as_the_api_renders_it(owner, receiver):
     created = subscribe(owner, receiver.url)
 
-    lead = lead_create(tenant=owner.tenant, user=owner, name="Анна")
+    lead = lead_create(tenant=owner.tenant, acting_user=owner, name="Анна")
 
     (request,) = receiver.requests
     headers = {name.lower(): value for name, value in request["headers"].items()}
@@ -200,7 +200,7 @@ def test_a_receiver_failing_the_first_attempts_gets_the_event_with_the_same_webh
     created = subscribe(owner, receiver.url)
     receiver.fail_first = 2
 
-    lead_create(tenant=owner.tenant, user=owner, name="Анна")  # attempt 1 fails
+    lead_create(tenant=owner.tenant, acting_user=owner, name="Анна")  # attempt 1 fails
     first_retry = WebhookSubscription.objects.get().next_attempt_at
     assert timedelta(0) < first_retry - timezone.now() <= timedelta(minutes=1)
     retry(owner, created["id"])  # attempt 2 fails
@@ -221,8 +221,8 @@ def test_a_later_event_waits_behind_a_failing_one(owner, receiver):
     created = subscribe(owner, receiver.url)
     receiver.fail_first = 1
 
-    lead = lead_create(tenant=owner.tenant, user=owner, name="Анна")  # fails
-    lead_update(lead=lead, user=owner, name="Анна Петровна")  # must not overtake it
+    lead = lead_create(tenant=owner.tenant, acting_user=owner, name="Анна")  # fails
+    lead_update(lead=lead, acting_user=owner, name="Анна Петровна")  # must not overtake it
     assert [body["type"] for body in receiver.bodies()] == ["lead_created"]
     retry(owner, created["id"])
 
@@ -243,7 +243,7 @@ def test_order_per_subscription_holds_under_concurrent_writes_and_deliverers(own
         barrier.wait()
         try:
             for index in range(4):
-                lead_create(tenant=owner.tenant, user=owner, name=f"Лид {number}-{index}")
+                lead_create(tenant=owner.tenant, acting_user=owner, name=f"Лид {number}-{index}")
         finally:
             connection.close()
 
@@ -277,10 +277,10 @@ def test_after_the_last_failure_the_subscription_is_disabled_and_re_enabling_del
     created = subscribe(owner, receiver.url)
     receiver.fail_first = 10**6
 
-    lead = lead_create(tenant=owner.tenant, user=owner, name="Анна")
+    lead = lead_create(tenant=owner.tenant, acting_user=owner, name="Анна")
     for _ in range(delivery.MAX_ATTEMPTS - 1):
         retry(owner, created["id"])
-    lead_update(lead=lead, user=owner, name="Анна Петровна")  # joins the backlog
+    lead_update(lead=lead, acting_user=owner, name="Анна Петровна")  # joins the backlog
 
     subscription = client_for(owner).get(f"{URL}/{created['id']}").json()
     assert subscription["is_active"] is False
@@ -304,7 +304,7 @@ def test_an_address_that_became_private_is_refused_at_delivery(owner, receiver, 
     created = subscribe(owner, receiver.url)
     settings.WEBHOOKS_ALLOW_PRIVATE_URLS = False  # as if the name now resolved to a private address
 
-    lead_create(tenant=owner.tenant, user=owner, name="Анна")
+    lead_create(tenant=owner.tenant, acting_user=owner, name="Анна")
 
     assert receiver.requests == []
     (logged,) = client_for(owner).get(f"{URL}/{created['id']}/deliveries").json()["deliveries"]
@@ -314,8 +314,8 @@ def test_an_address_that_became_private_is_refused_at_delivery(owner, receiver, 
 
 def test_replay_redelivers_from_an_event_id_and_refuses_an_unknown_one(owner, receiver):
     created = subscribe(owner, receiver.url)
-    lead = lead_create(tenant=owner.tenant, user=owner, name="Анна")
-    lead_update(lead=lead, user=owner, name="Анна Петровна")
+    lead = lead_create(tenant=owner.tenant, acting_user=owner, name="Анна")
+    lead_update(lead=lead, acting_user=owner, name="Анна Петровна")
     receiver.requests.clear()
 
     refused = client_for(owner).post(f"{URL}/{created['id']}/replay", {"since_event_id": "evt_999_1"}, format="json")
@@ -343,7 +343,7 @@ def test_a_process_killed_right_after_commit_still_has_its_webhook_delivered(own
 def test_retention_keeps_a_disabled_subscriptions_backlog(owner, receiver):
     created = subscribe(owner, receiver.url)
     WebhookSubscription.objects.filter(pk=created["id"]).update(is_active=False)
-    lead_create(tenant=owner.tenant, user=owner, name="Анна")
+    lead_create(tenant=owner.tenant, acting_user=owner, name="Анна")
     Event.objects.update(created=timezone.now() - timedelta(days=30))
 
     trim_event_log.call_local()
@@ -356,7 +356,7 @@ def test_deleting_a_subscription_stops_its_deliveries(owner, receiver):
     created = subscribe(owner, receiver.url)
     assert client_for(owner).delete(f"{URL}/{created['id']}").status_code == 204
 
-    lead_create(tenant=owner.tenant, user=owner, name="Анна")
+    lead_create(tenant=owner.tenant, acting_user=owner, name="Анна")
     deliver_webhooks.call_local(owner.tenant_id, created["id"])
 
     assert receiver.requests == []

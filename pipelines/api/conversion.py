@@ -62,7 +62,7 @@ class LeadConversionViewSet(TenantScopedViewSet):
         lead = self.get_object()
         data = self.validated_input(LeadConvertInputSerializer)
         conversion = services.lead_convert(
-            lead=lead, user=request.user, client=data.get("client"), **(data.get("deal") or {})
+            lead=lead, acting_user=request.user, client=data.get("client"), **(data.get("deal") or {})
         )
         body = {
             "lead_id": conversion.lead.pk,

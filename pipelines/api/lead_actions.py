@@ -45,5 +45,5 @@ class LeadMergeViewSet(VersionedViewMixin, TenantScopedViewSet):
     def merge(self, request, pk=None):
         lead = self.get_object()
         data = self.validated_input(LeadMergeInputSerializer)
-        lead = services.lead_merge(lead=lead, from_lead=data["from_lead_id"], user=request.user)
+        lead = services.lead_merge(lead=lead, from_lead=data["from_lead_id"], acting_user=request.user)
         return Response(LeadDetailSerializer(lead).data)

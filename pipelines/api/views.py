@@ -178,13 +178,13 @@ class LeadViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     def create(self, request):
         data = self.validated_input(LeadCreateInputSerializer)
-        lead = services.lead_create(tenant=self.tenant, user=request.user, **_service_kwargs(data))
+        lead = services.lead_create(tenant=self.tenant, acting_user=request.user, **_service_kwargs(data))
         return Response(LeadDetailSerializer(lead).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
         lead = self.get_object()
         data, expected = self.validated_update(LeadUpdateInputSerializer)
-        lead = services.lead_update(lead=lead, user=request.user, expected=expected, **_service_kwargs(data))
+        lead = services.lead_update(lead=lead, acting_user=request.user, expected=expected, **_service_kwargs(data))
         return Response(LeadDetailSerializer(lead).data)
 
     @extend_schema(
@@ -193,7 +193,7 @@ class LeadViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
         responses={204: None},
     )
     def destroy(self, request, pk=None):
-        services.lead_erase(lead=self.get_object(), user=request.user)
+        services.lead_erase(lead=self.get_object(), acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -211,7 +211,7 @@ class LeadViewSet(VersionedViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
             lead=lead,
             stage=data["stage_id"],
             loss_reason=data.get("loss_reason_id"),
-            user=request.user,
+            acting_user=request.user,
             expected=expected,
         )
         return Response(LeadDetailSerializer(lead).data)

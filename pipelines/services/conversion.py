@@ -38,7 +38,7 @@ class LeadConversion:
 def lead_convert(
     *,
     lead: Lead,
-    user: User,
+    acting_user: User,
     client: Client | None = None,
     title: str | None = None,
     sales_agent: User | None = None,
@@ -49,12 +49,12 @@ def lead_convert(
     (else the caller). A lead converts once (409 conflict); a manager converts only their own leads (403).
     """
     lead = lead_lock(lead)
-    check_may_touch(user, lead, _("This lead is assigned to a colleague."))
+    check_may_touch(acting_user, lead, _("This lead is assigned to a colleague."))
     if lead.deal_id is not None:
         raise LeadAlreadyConverted(f"Lead {lead.pk} is already converted.", details={"deal_id": [str(lead.deal_id)]})
     if client is not None and client.tenant_id != lead.tenant_id:
         raise ValidationFailed.for_field("client_id", _("No client with this id in your tenant."))
-    sales_agent = _sales_agent(lead, user=user, named=sales_agent)
+    sales_agent = _sales_agent(lead, acting_user=acting_user, named=sales_agent)
     client_created = False
     if client is None:
         client = _client_by_contact(lead)
@@ -62,7 +62,7 @@ def lead_convert(
         client, client_created = _client_from_lead(lead), True
     deal = deal_services.deal_create(
         tenant=lead.tenant,
-        acting_user=user,
+        acting_user=acting_user,
         client_id=client.pk,
         title=title or lead.name,
         sales_agent=sales_agent,
@@ -70,18 +70,21 @@ def lead_convert(
         lead_id=lead.pk,
     )
     deal_services.journal_entry_create(
-        deal=deal, acting_user=user, text=f"Сделка создана из лида «{lead.name}» (№{lead.pk})", kind=JournalKind.SYSTEM
+        deal=deal,
+        acting_user=acting_user,
+        text=f"Сделка создана из лида «{lead.name}» (№{lead.pk})",
+        kind=JournalKind.SYSTEM,
     )
     lead.client, lead.deal = client, deal
     save_bumped(lead, update_fields=["client", "deal", "updated_at"])
     origin = "новый" if client_created else "существующий"
     text = f"Создана сделка «{deal.title}», клиент «{client.full_name}» ({origin})"
-    lead_history_record(lead=lead, kind=HistoryKind.CONVERTED, user=user, text=text)
+    lead_history_record(lead=lead, kind=HistoryKind.CONVERTED, acting_user=acting_user, text=text)
     lead_emit("lead_updated", lead)
     return LeadConversion(lead=lead, client=client, deal=deal, client_created=client_created)
 
 
-def _sales_agent(lead: Lead, *, user: User, named: User | None) -> User:
+def _sales_agent(lead: Lead, *, acting_user: User, named: User | None) -> User:
     """The named agent (an active user of the lead's tenant), else the lead's active assignee, else the caller."""
     if named is not None:
         if named.tenant_id != lead.tenant_id or not named.is_active:
@@ -89,8 +92,8 @@ def _sales_agent(lead: Lead, *, user: User, named: User | None) -> User:
         return named
     if lead.assigned_to is not None and lead.assigned_to.is_active:
         return lead.assigned_to
-    if user.tenant_id == lead.tenant_id:
-        return user
+    if acting_user.tenant_id == lead.tenant_id:
+        return acting_user
     # A platform superuser in the admin is nobody's sales agent.
     refusal = ValidationFailed.for_field(
         "deal.sales_agent_id", _("The lead has no active assignee: name a sales agent.")

@@ -23,14 +23,14 @@ def lock_lead_contacts(*leads: Lead) -> None:
 
 
 @transaction.atomic
-def lead_erase(*, lead: Lead, user: User | None = None) -> None:
+def lead_erase(*, lead: Lead, acting_user: User | None = None) -> None:
     """Delete the lead with its tasks, history (inbound messages and their payloads), delivery ids, back-office change
     log and the bodies of its earlier webhook events; emits `lead_deleted` (webhooks) and `lead_updated` (streams).
     Supervisors only.
 
     Rows of other apps that point at the lead go with it (their foreign keys cascade), so this needs no list of them.
     """
-    if user is not None and not sees_whole_tenant(user):
+    if acting_user is not None and not sees_whole_tenant(acting_user):
         raise Forbidden(_("Only an owner, a ROP or an admin may delete a lead."))
     lock_lead_contacts(lead)
     lead = Lead.objects.for_tenant(lead.tenant_id).select_for_update().filter(pk=lead.pk).first()

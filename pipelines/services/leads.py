@@ -107,7 +107,7 @@ def lead_history_record(
     *,
     lead: Lead,
     kind: str,
-    user: User | None = None,
+    acting_user: User | None = None,
     text: str = "",
     from_stage: Stage | None = None,
     to_stage: Stage | None = None,
@@ -118,7 +118,7 @@ def lead_history_record(
         tenant_id=lead.tenant_id,
         lead=lead,
         kind=kind,
-        user=user,
+        user=acting_user,
         text=text,
         from_stage=from_stage,
         to_stage=to_stage,
@@ -127,9 +127,9 @@ def lead_history_record(
 
 
 @transaction.atomic
-def lead_touch(*, lead: Lead, kind: str, user: User | None = None, text: str = "", payload=None) -> LeadHistory:
+def lead_touch(*, lead: Lead, kind: str, acting_user: User | None = None, text: str = "", payload=None) -> LeadHistory:
     """Record an activity on a lead (a task, an inbound message with its raw payload) and emit `lead_updated` once."""
-    entry = lead_history_record(lead=lead, kind=kind, user=user, text=text, payload=payload)
+    entry = lead_history_record(lead=lead, kind=kind, acting_user=acting_user, text=text, payload=payload)
     Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
     lead_emit("lead_updated", lead)
     return entry
@@ -139,7 +139,7 @@ def lead_touch(*, lead: Lead, kind: str, user: User | None = None, text: str = "
 def lead_create(
     *,
     tenant: Tenant,
-    user: User | None = None,
+    acting_user: User | None = None,
     name: str = "",
     phone: str | None = None,
     email: str | None = None,
@@ -154,12 +154,12 @@ def lead_create(
 ) -> Lead:
     """Create a lead in a stage (default: the default pipeline's first open stage); emits `lead_created`.
 
-    `user` is who creates it (None for webhooks); a manager's lead is always assigned to them.
+    `acting_user` is who creates it (None for webhooks); a manager's lead is always assigned to them.
     """
-    if user is not None and not sees_whole_tenant(user):
-        if assigned_to is not None and assigned_to.pk != user.pk:
+    if acting_user is not None and not sees_whole_tenant(acting_user):
+        if assigned_to is not None and assigned_to.pk != acting_user.pk:
             raise Forbidden(_("A manager may only assign a lead to themself."))
-        assigned_to = user
+        assigned_to = acting_user
     _check_assignee(tenant=tenant, assigned_to=assigned_to)
     phone = phone_normalize(phone, region=tenant.phone_region)
     email = email_normalize(email)
@@ -201,7 +201,7 @@ def lead_create(
     lead_history_record(
         lead=lead,
         kind=HistoryKind.CREATED,
-        user=user,
+        acting_user=acting_user,
         text=f"Лид создан ({stored(LeadSource(source).label)}), стадия «{stage.name}»",
         to_stage=stage,
         payload=source_payload,
@@ -244,18 +244,18 @@ def lead_lock(lead: Lead) -> Lead:
 
 
 @transaction.atomic
-def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = ANY, **fields) -> Lead:
+def lead_update(*, lead: Lead, acting_user: User | None = None, expected: Expected = ANY, **fields) -> Lead:
     """Edit name, phone, email, comment, budget or assignee; one history entry per kind of change, one event.
 
     `expected` is the version the caller read (SPEC §11): checked under the row lock, stale → 412/409.
     """
     lead = lead_lock(lead)
-    check_may_touch(user, lead, _("This lead is assigned to a colleague."))
+    check_may_touch(acting_user, lead, _("This lead is assigned to a colleague."))
     expected.check(lead.version)
     previous_assignee = lead.assigned_to
     fields = _normalized(lead.tenant, fields)
     if "assigned_to" in fields and getattr(fields["assigned_to"], "pk", None) != lead.assigned_to_id:
-        if user is not None and not sees_whole_tenant(user):
+        if acting_user is not None and not sees_whole_tenant(acting_user):
             raise Forbidden(_("A manager may not reassign a lead."))
         _check_assignee(tenant=lead.tenant, assigned_to=fields["assigned_to"])
     changed = apply_changes(lead, LEAD_EDITABLE_FIELDS, fields)
@@ -263,7 +263,7 @@ def lead_update(*, lead: Lead, user: User | None = None, expected: Expected = AN
         return lead
     validate(lead)
     save_bumped(lead)
-    _record_update(lead, changed, user=user, previous_assignee=previous_assignee)
+    _record_update(lead, changed, acting_user=acting_user, previous_assignee=previous_assignee)
     lead_emit("lead_updated", lead, previous_assignee_id=getattr(previous_assignee, "pk", None))
     return lead
 
@@ -284,18 +284,22 @@ def _normalized(tenant, fields: dict) -> dict:
     return fields
 
 
-def _record_update(lead: Lead, changed: list[str], *, user, previous_assignee) -> None:
+def _record_update(lead: Lead, changed: list[str], *, acting_user, previous_assignee) -> None:
     """One history entry per kind of change: edited fields, the comment, the assignee."""
     edited = [name for name in changed if name in _EDITED_IN_ONE_ENTRY]
     if edited:
         text = "; ".join(f"{LEAD_FIELD_LABELS[name]}: {_shown(lead, name)}" for name in edited)
-        lead_history_record(lead=lead, kind=HistoryKind.UPDATED, user=user, text=f"Изменено — {text}")
+        lead_history_record(lead=lead, kind=HistoryKind.UPDATED, acting_user=acting_user, text=f"Изменено — {text}")
     if "comment" in changed:
-        lead_history_record(lead=lead, kind=HistoryKind.COMMENT, user=user, text=f"Комментарий: {lead.comment}")
+        lead_history_record(
+            lead=lead, kind=HistoryKind.COMMENT, acting_user=acting_user, text=f"Комментарий: {lead.comment}"
+        )
     if "assigned_to" in changed:
         before = previous_assignee.display_name if previous_assignee else "—"
         after = lead.assigned_to.display_name if lead.assigned_to else "—"
-        lead_history_record(lead=lead, kind=HistoryKind.ASSIGNED, user=user, text=f"Ответственный: {before} → {after}")
+        lead_history_record(
+            lead=lead, kind=HistoryKind.ASSIGNED, acting_user=acting_user, text=f"Ответственный: {before} → {after}"
+        )
 
 
 def _shown(lead: Lead, name: str) -> str:
@@ -311,7 +315,7 @@ def lead_move_to_stage(
     lead: Lead,
     stage: Stage,
     loss_reason: LossReason | None = None,
-    user: User | None = None,
+    acting_user: User | None = None,
     expected: Expected = ANY,
 ) -> Lead:
     """Move a lead to a stage of its tenant (another pipeline's stage moves it there too); history + event.
@@ -320,13 +324,13 @@ def lead_move_to_stage(
     lost stage clears the reason (SPEC §12).
     """
     lead = lead_lock(lead)
-    check_may_touch(user, lead, _("This lead is assigned to a colleague."))
+    check_may_touch(acting_user, lead, _("This lead is assigned to a colleague."))
     expected.check(lead.version)
     if stage.tenant_id != lead.tenant_id:
         raise ValidationFailed.for_field("stage_id", _("No stage with this id in your tenant."))
     _check_loss_reason(lead=lead, stage=stage, loss_reason=loss_reason)
     if stage.pk == lead.stage_id:
-        return _set_loss_reason(lead, loss_reason, user=user)
+        return _set_loss_reason(lead, loss_reason, acting_user=acting_user)
     _hold_stage(stage)
     from_stage = lead.stage
     text = f"Стадия: «{from_stage.name}» → «{stage.name}»"
@@ -340,7 +344,12 @@ def lead_move_to_stage(
     lead.moved_to_stage_at = timezone.now()
     save_bumped(lead, update_fields=["stage", "pipeline", "loss_reason", "moved_to_stage_at", "updated_at"])
     lead_history_record(
-        lead=lead, kind=HistoryKind.STAGE_CHANGED, user=user, text=text, from_stage=from_stage, to_stage=stage
+        lead=lead,
+        kind=HistoryKind.STAGE_CHANGED,
+        acting_user=acting_user,
+        text=text,
+        from_stage=from_stage,
+        to_stage=stage,
     )
     lead_emit("lead_updated", lead)
     return lead
@@ -359,12 +368,14 @@ def _check_loss_reason(*, lead: Lead, stage: Stage, loss_reason: LossReason | No
         )
 
 
-def _set_loss_reason(lead: Lead, loss_reason: LossReason | None, *, user: User | None) -> Lead:
+def _set_loss_reason(lead: Lead, loss_reason: LossReason | None, *, acting_user: User | None) -> Lead:
     """A lead already in the lost stage: name (or rename) its reason; no reason given changes nothing."""
     if loss_reason is None or loss_reason.pk == lead.loss_reason_id:
         return lead
     lead.loss_reason = loss_reason
     save_bumped(lead, update_fields=["loss_reason", "updated_at"])
-    lead_history_record(lead=lead, kind=HistoryKind.UPDATED, user=user, text=f"Причина отказа: «{loss_reason.name}»")
+    lead_history_record(
+        lead=lead, kind=HistoryKind.UPDATED, acting_user=acting_user, text=f"Причина отказа: «{loss_reason.name}»"
+    )
     lead_emit("lead_updated", lead)
     return lead

@@ -19,7 +19,7 @@ MERGE_FILLED_FIELDS = ("name", "phone", "email", "comment", "price", "external_i
 
 
 @transaction.atomic
-def lead_merge(*, lead: Lead, from_lead: Lead, user: User | None = None) -> Lead:
+def lead_merge(*, lead: Lead, from_lead: Lead, acting_user: User | None = None) -> Lead:
     """Merge `from_lead` into `lead`: its tasks, history (inbound messages included) and delivery ids move over, the
     empty fields of `lead` are filled from it, `from_lead` is deleted; history `merged` on `lead`, `lead_updated`
     for it and `lead_deleted` for the other. Managers only when both leads are theirs."""
@@ -28,8 +28,8 @@ def lead_merge(*, lead: Lead, from_lead: Lead, user: User | None = None) -> Lead
     if from_lead.tenant_id != lead.tenant_id:
         raise ValidationFailed.for_field("from_lead_id", _("No lead with this id in your tenant."))
     lead, from_lead = _lock_both(lead, from_lead)
-    check_may_touch(user, lead, _("This lead is assigned to a colleague."))
-    check_may_touch(user, from_lead, _("The lead to merge is assigned to a colleague."))
+    check_may_touch(acting_user, lead, _("This lead is assigned to a colleague."))
+    check_may_touch(acting_user, from_lead, _("The lead to merge is assigned to a colleague."))
     if from_lead.deal_id is not None:
         raise ValidationFailed.for_field(
             "from_lead_id", _("This lead became a deal and cannot be merged away: merge the other lead into it.")
@@ -39,7 +39,9 @@ def lead_merge(*, lead: Lead, from_lead: Lead, user: User | None = None) -> Lead
     from_id, from_assignee_id = from_lead.pk, from_lead.assigned_to_id
     from_lead.delete()
     save_bumped(lead, update_fields=[*filled, "updated_at"])
-    lead_history_record(lead=lead, kind=HistoryKind.MERGED, user=user, text=_merged_text(from_id, from_lead, filled))
+    lead_history_record(
+        lead=lead, kind=HistoryKind.MERGED, acting_user=acting_user, text=_merged_text(from_id, from_lead, filled)
+    )
     lead_deleted_emit(tenant_id=lead.tenant_id, lead_id=from_id, assignee_ids=[from_assignee_id])
     lead_emit("lead_updated", lead)
     return lead

@@ -53,7 +53,7 @@ def test_lead_change_page_shows_history(staff_client, owner, stages, make_lead):
     from pipelines import services
 
     lead = make_lead()
-    services.lead_move_to_stage(lead=lead, stage=stages[1], user=owner)
+    services.lead_move_to_stage(lead=lead, stage=stages[1], acting_user=owner)
 
     page = staff_client.get(f"/admin/pipelines/lead/{lead.pk}/change/").content.decode()
 

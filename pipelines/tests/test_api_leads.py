@@ -424,7 +424,7 @@ def test_history_query_count_is_constant(owner_client, owner, make_lead, django_
 
     lead = make_lead()
     for n in range(25):
-        services.lead_history_record(lead=lead, kind="comment", user=owner, text=str(n))
+        services.lead_history_record(lead=lead, kind="comment", acting_user=owner, text=str(n))
     for limit in (5, 25):
         with django_assert_max_num_queries(4):
             response = owner_client.get(f"/api/leads/{lead.pk}/history?limit={limit}")

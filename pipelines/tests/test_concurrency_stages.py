@@ -99,7 +99,7 @@ def assert_consistent(doomed_id: int) -> None:
 
 def test_a_delete_that_waits_for_a_move_answers_stage_has_leads(owner, board):
     first, doomed, lead = board
-    move = Held(lambda: services.lead_move_to_stage(lead=lead, stage=doomed, user=owner))
+    move = Held(lambda: services.lead_move_to_stage(lead=lead, stage=doomed, acting_user=owner))
     move.start()
     assert move.done_work.wait(timeout=15)
 

@@ -147,7 +147,7 @@ def test_the_service_refuses_a_manager(manager, webhook_lead):
     from crm.errors import Forbidden
 
     with pytest.raises(Forbidden):
-        services.lead_erase(lead=webhook_lead, user=manager)
+        services.lead_erase(lead=webhook_lead, acting_user=manager)
     assert Lead.objects.filter(pk=webhook_lead.pk).exists()
 
 

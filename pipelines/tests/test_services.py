@@ -142,9 +142,9 @@ def test_manager_may_not_touch_a_colleagues_lead(manager, other_manager, stages,
     lead = make_lead(assigned_to=other_manager)
 
     with pytest.raises(Forbidden):
-        services.lead_update(lead=lead, user=manager, name="Mine")
+        services.lead_update(lead=lead, acting_user=manager, name="Mine")
     with pytest.raises(Forbidden):
-        services.lead_move_to_stage(lead=lead, stage=stages[1], user=manager)
+        services.lead_move_to_stage(lead=lead, stage=stages[1], acting_user=manager)
 
 
 def test_move_to_a_foreign_stage_is_refused(make_lead, other_pipeline):
@@ -168,7 +168,7 @@ def test_lead_touch_records_and_emits_once(owner, make_lead, events):
     lead = make_lead()
 
     with events.capture():
-        entry = services.lead_touch(lead=lead, kind="task", user=owner, text="Задача «Позвонить» создана")
+        entry = services.lead_touch(lead=lead, kind="task", acting_user=owner, text="Задача «Позвонить» создана")
 
     assert (entry.kind, entry.user_id, entry.lead_id) == ("task", owner.pk, lead.pk)
     assert [(e.event_type, e.lead_id) for e in events.sent] == [("lead_updated", lead.pk)]

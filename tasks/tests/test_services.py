@@ -74,7 +74,7 @@ def test_after_a_lead_is_reassigned_its_old_manager_keeps_the_tasks_assigned_to_
     lead, manager, other_manager, owner
 ):
     task = LeadTaskFactory(lead=lead)
-    lead_update(lead=lead, user=owner, assigned_to=other_manager)
+    lead_update(lead=lead, acting_user=owner, assigned_to=other_manager)
 
     # SPEC §15: a task follows its assignee, not its lead's.
     with pytest.raises(Forbidden):
