@@ -20,9 +20,7 @@ MAX_COMPLEXITY = 10
 # What is over the limits today while other engineers change it: each entry's size is a ceiling (growing past it
 # fails). This list only shrinks: an entry back within the limits, or gone, fails until it is removed here.
 # Keys: "path" for a module, "path:qualified.name" for a function.
-ALLOWED = {
-    "pipelines/services/leads.py:lead_create": 72,
-}
+ALLOWED: dict[str, int] = {}
 
 
 def _modules() -> list[Path]:

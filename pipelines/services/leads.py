@@ -156,29 +156,13 @@ def lead_create(
 
     `acting_user` is who creates it (None for webhooks); a manager's lead is always assigned to them.
     """
-    if acting_user is not None and not sees_whole_tenant(acting_user):
-        if assigned_to is not None and assigned_to.pk != acting_user.pk:
-            raise Forbidden(_("A manager may only assign a lead to themself."))
-        assigned_to = acting_user
-    _check_assignee(tenant=tenant, assigned_to=assigned_to)
+    assigned_to = _creation_assignee(tenant=tenant, acting_user=acting_user, assigned_to=assigned_to)
     phone = phone_normalize(phone, region=tenant.phone_region)
     email = email_normalize(email)
     name = (name or "").strip() or phone or email
     if not name:
         raise ValidationFailed.for_field("name", _("Give a name, a phone or an email."))
-    if stage is not None:
-        if pipeline is not None and stage.pipeline_id != pipeline.pk:
-            raise ValidationFailed.for_field("stage_id", _("The stage belongs to another pipeline."))
-        pipeline = stage.pipeline
-        wrong_tenant_field = "stage_id"
-    elif pipeline is not None:
-        stage = _first_open_stage(pipeline)
-        wrong_tenant_field = "pipeline_id"
-    else:
-        stage = _default_stage(tenant)
-        pipeline = stage.pipeline
-    if pipeline.tenant_id != tenant.pk:
-        raise ValidationFailed.for_field(wrong_tenant_field, _("Not in your tenant."))
+    pipeline, stage = _creation_place(tenant=tenant, pipeline=pipeline, stage=stage)
     _hold_stage(stage)
     now = timezone.now()
     lead = Lead(
@@ -208,6 +192,35 @@ def lead_create(
     )
     lead_emit("lead_created", lead)
     return lead
+
+
+def _creation_assignee(*, tenant: Tenant, acting_user: User | None, assigned_to: User | None) -> User | None:
+    """Whom a new lead is assigned to: a manager's own lead is always theirs; others name an active colleague."""
+    if acting_user is not None and not sees_whole_tenant(acting_user):
+        if assigned_to is not None and assigned_to.pk != acting_user.pk:
+            raise Forbidden(_("A manager may only assign a lead to themself."))
+        assigned_to = acting_user
+    _check_assignee(tenant=tenant, assigned_to=assigned_to)
+    return assigned_to
+
+
+def _creation_place(*, tenant: Tenant, pipeline: Pipeline | None, stage: Stage | None) -> tuple[Pipeline, Stage]:
+    """The pipeline and stage a new lead starts in: the stage given, else the pipeline's (or the default pipeline's)
+    first open stage; both of the tenant's."""
+    if stage is not None:
+        if pipeline is not None and stage.pipeline_id != pipeline.pk:
+            raise ValidationFailed.for_field("stage_id", _("The stage belongs to another pipeline."))
+        pipeline = stage.pipeline
+        wrong_tenant_field = "stage_id"
+    elif pipeline is not None:
+        stage = _first_open_stage(pipeline)
+        wrong_tenant_field = "pipeline_id"
+    else:
+        stage = _default_stage(tenant)
+        pipeline = stage.pipeline
+    if pipeline.tenant_id != tenant.pk:
+        raise ValidationFailed.for_field(wrong_tenant_field, _("Not in your tenant."))
+    return pipeline, stage
 
 
 # A fixed table name; the id is a parameter.
