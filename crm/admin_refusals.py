@@ -22,9 +22,8 @@ _SUFFIXES = ("_user_id", "_id")
 
 def refusal_text(exc: ApplicationError) -> str:
     """One line for a person: the back-office wording when the service has one, else the message and its details."""
-    admin_message = getattr(exc, "admin_message", None)
-    if admin_message:
-        return admin_message
+    if exc.admin_message:
+        return exc.admin_message
     details = [message for _, message in _detail_messages(exc)]
     return " ".join(dict.fromkeys([exc.message, *details]))
 
@@ -46,9 +45,8 @@ def _form_field(key: str, fields) -> str | None:
 
 def add_refusal_to_form(form, exc: ApplicationError) -> None:
     """The refusal as form errors: each `details` message on its field, what fits no field above the form."""
-    admin_message = getattr(exc, "admin_message", None)
-    if admin_message:
-        form.add_error(None, admin_message)
+    if exc.admin_message:
+        form.add_error(None, exc.admin_message)
         return
     placed = False
     for key, message in _detail_messages(exc):

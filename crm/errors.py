@@ -9,6 +9,8 @@ class ApplicationError(Exception):
     code = "validation_error"
     status = 400
     default_message = "Invalid request."
+    # The back-office's own wording of a refusal, where the API's message and details read badly in a form.
+    admin_message: str | None = None
 
     def __init__(self, message: str | None = None, *, details=None, code: str | None = None, status: int | None = None):
         self.message = message or self.default_message

@@ -286,7 +286,7 @@ HUEY = {
 WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)
 # The serializer that renders each kind of object in webhook bodies: the API's own. A serializer naming no model
 # (the v1 ones) is given as (model label, serializer path).
-EVENTS_WEBHOOK_SERIALIZERS = {
+EVENTS_WEBHOOK_SERIALIZERS: dict[str, str | tuple[str, str]] = {
     "lead": "pipelines.api.serializers.LeadDetailSerializer",
     "client": ("deals.Client", "deals.api.serializers.ClientSerializer"),
     "deal": ("deals.Deal", "deals.api.serializers.DealSerializer"),

@@ -14,7 +14,7 @@ from events.services import webhook_event_emit
 
 PAYMENT_EDITABLE_FIELDS = frozenset({"external_ref", "planned_date", "notes", "received_at", "paid_out_at"})
 # The date a transition stamps with today (tenant's timezone) unless the same change gives it (SPEC §13).
-PAYMENT_STATUS_DATES = {PaymentStatus.RECEIVED: "received_at", PaymentStatus.PAID_OUT: "paid_out_at"}
+PAYMENT_STATUS_DATES: dict[str, str] = {PaymentStatus.RECEIVED: "received_at", PaymentStatus.PAID_OUT: "paid_out_at"}
 
 
 @transaction.atomic

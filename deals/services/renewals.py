@@ -1,6 +1,7 @@
 """Renewals (SPEC §13): policies near their end become `renewal_due` with a task, and a policy is renewed by a deal."""
 
 import datetime
+from typing import cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -28,7 +29,7 @@ TASK_LEAD_TIME = datetime.timedelta(days=7)
 # Policies moved per transaction: row locks are held for one batch only, and a crash loses at most one batch.
 BATCH_SIZE = 200
 RENEWAL_TITLE_PREFIX = "Продление: "
-TITLE_MAX = Deal._meta.get_field("title").max_length
+TITLE_MAX = cast(int, Deal._meta.get_field("title").max_length)
 
 
 def renewal_title(title: str) -> str:

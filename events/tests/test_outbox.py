@@ -149,7 +149,7 @@ from pipelines.services.leads import lead_create
 with transaction.atomic():
     # Registered before the service's own hooks, so it runs first after the commit: nothing is published.
     transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
-    lead_create(tenant=Tenant.objects.get(pk={tenant_id}), user=User.objects.get(pk={user_id}), name="Killed")
+    lead_create(tenant=Tenant.objects.get(pk={tenant_id}), acting_user=User.objects.get(pk={user_id}), name="Killed")
 """
 
 

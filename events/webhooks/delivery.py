@@ -16,6 +16,7 @@ it delivers the backlog from there.
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from django.db import transaction
@@ -75,7 +76,7 @@ class Batch:
         """Write the successes (and `failure`: (event, attempt, outcome, changes)); move the cursor to `position`
         (default: the last success); renew or give back the lease. False when the cursor was moved meanwhile (a
         replay, a re-enable) or the subscription deleted: nothing more may be sent in this batch."""
-        changes = {"leased_until": None if release else timezone.now() + LEASE}
+        changes: dict[str, Any] = {"leased_until": None if release else timezone.now() + LEASE}
         if self.done:
             changes.update(position=self.done[-1][0].eid, attempts=0, next_attempt_at=None)
         if position is not None:

@@ -79,7 +79,7 @@ def _render(kind: str, tenant_id: int, object_id: int | UUID) -> dict:
 
 def _renderer(entry: str | tuple[str, str]):
     """A registry entry: a ModelSerializer's dotted path, or `(model label, serializer path)` for a serializer that
-    names no model (the v1 objects' hand-written `present()` ones, deals.api.serializers)."""
+    names no model (the v1 objects' shaped serializers, deals.api.serializers, declare outputs, not a model)."""
     if isinstance(entry, str):
         serializer_class = import_string(entry)
         return serializer_class, serializer_class.Meta.model

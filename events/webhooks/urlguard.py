@@ -49,7 +49,7 @@ def check(url: str) -> Target:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise UnsafeUrl(f"The host {parts.hostname!r} does not resolve.") from exc
-    addresses = sorted({info[4][0] for info in infos})
+    addresses = sorted({str(info[4][0]) for info in infos})
     for address in addresses:
         _check_address(ipaddress.ip_address(address.split("%", 1)[0]))
     return Target(url=url, scheme=parts.scheme, host=parts.hostname, port=port, address=addresses[0])

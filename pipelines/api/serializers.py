@@ -174,7 +174,10 @@ class LeadCreateInputSerializer(serializers.Serializer):
     comment = serializers.CharField(
         max_length=MAX_TEXT_LENGTH, required=False, allow_blank=True, default="", trim_whitespace=False
     )
-    source = serializers.ChoiceField(choices=LeadSource.choices, required=False, default=LeadSource.MANUAL)
+    # The contract's field name is also a Field attribute in the DRF stubs; at class level it is only a field.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=LeadSource.choices, required=False, default=LeadSource.MANUAL
+    )
     pipeline_id = TenantRelatedField(model=Pipeline, required=False, help_text="Default: the default pipeline.")
     stage_id = TenantRelatedField(model=Stage, required=False, help_text="Default: the pipeline's first open stage.")
     assigned_to_user_id = TenantRelatedField(

@@ -47,11 +47,11 @@ def _next_manager(tenant: Tenant, cursor: int | None) -> User | None:
     return after or managers.first()
 
 
-def distribution_record(*, lead: Lead) -> None:
+def distribution_record(*, lead: Lead, assignee: User) -> None:
     """The `assigned` history entry of a lead given out in turn (its `lead_created` event already names the
     assignee)."""
     lead_history_record(
         lead=lead,
         kind=HistoryKind.ASSIGNED,
-        text=f"Ответственный: — → {lead.assigned_to.display_name} (распределение по очереди)",
+        text=f"Ответственный: — → {assignee.display_name} (распределение по очереди)",
     )

@@ -6,7 +6,6 @@ from django.utils.translation import gettext as _
 
 from crm.errors import ValidationFailed
 from crm.models import Tenant
-from crm.tenancy import tenant_pk
 from pipelines.models import HistoryKind, InboundDelivery, Lead
 from pipelines.services.distribution import distribution_assignee_take, distribution_record
 from pipelines.services.leads import email_normalize, lead_create, lead_touch, phone_normalize
@@ -15,7 +14,7 @@ from pipelines.services.leads import email_normalize, lead_create, lead_touch, p
 MAX_STORED_PAYLOAD_BYTES = 64 * 1024
 
 
-def contact_lock(tenant: Tenant | int, contact: str) -> None:
+def contact_lock(tenant_id: int, contact: str) -> None:
     """Serialise intake per contact (a phone in E.164 or an email lower-cased) for the rest of the transaction.
 
     Two first messages from one phone arriving together must not make two leads; a merge or an erasure takes it too,
@@ -23,7 +22,7 @@ def contact_lock(tenant: Tenant | int, contact: str) -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [tenant_pk(tenant) % 2**31, contact])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [tenant_id % 2**31, contact])
 
 
 def _open_lead_for(tenant: Tenant, *, phone: str | None, email: str | None) -> Lead | None:
@@ -70,11 +69,13 @@ def lead_intake(
     if delivery_id:
         delivery, claimed = _delivery_claim(tenant=tenant, source=source, delivery_id=delivery_id)
         if not claimed:
+            # Whoever claimed it set its lead before committing, and removing a lead removes the row.
+            assert delivery.lead_id is not None
             return Lead.objects.get(pk=delivery.lead_id), False
-    contact_lock(tenant, phone or email.lower())
+    contact_lock(tenant.pk, phone or (email or "").lower())
     lead = _open_lead_for(tenant, phone=phone, email=email)
-    created = lead is None
-    if created:
+    if lead is None:
+        created = True
         assignee = distribution_assignee_take(tenant=tenant)
         lead = lead_create(
             tenant=tenant,
@@ -88,8 +89,9 @@ def lead_intake(
             source_payload=payload,
         )
         if assignee is not None:
-            distribution_record(lead=lead)
+            distribution_record(lead=lead, assignee=assignee)
     else:
+        created = False
         lead_touch(lead=lead, kind=HistoryKind.MESSAGE, text=message or "Повторное обращение", payload=payload)
     if delivery is not None:
         delivery.lead = lead

@@ -16,7 +16,7 @@ from crm.models import Tenant, User
 from crm.service_kit import apply_changes, validate
 from crm.tenancy import check_may_touch, sees_whole_tenant
 from crm.versions import ANY, Expected, save_bumped
-from events.services import lead_event_emit
+from events.services import LeadEventType, lead_event_emit
 from pipelines.models import HistoryKind, Lead, LeadHistory, LeadSource, LossReason, Pipeline, Stage
 from pipelines.services.structure import default_pipeline_ensure
 
@@ -93,7 +93,7 @@ def _check_assignee(*, tenant: Tenant, assigned_to: User | None) -> None:
         raise ValidationFailed.for_field("assigned_to_user_id", _("No active user with this id in your tenant."))
 
 
-def lead_emit(event_type: str, lead: Lead, previous_assignee_id: int | None = None) -> None:
+def lead_emit(event_type: LeadEventType, lead: Lead, previous_assignee_id: int | None = None) -> None:
     """The lead's stream and webhook event, to its tenant and to its assignee (and the previous one on a reassign)."""
     lead_event_emit(
         event_type=event_type,
@@ -159,7 +159,7 @@ def lead_create(
     assigned_to = _creation_assignee(tenant=tenant, acting_user=acting_user, assigned_to=assigned_to)
     phone = phone_normalize(phone, region=tenant.phone_region)
     email = email_normalize(email)
-    name = (name or "").strip() or phone or email
+    name = (name or "").strip() or phone or email or ""
     if not name:
         raise ValidationFailed.for_field("name", _("Give a name, a phone or an email."))
     pipeline, stage = _creation_place(tenant=tenant, pipeline=pipeline, stage=stage)

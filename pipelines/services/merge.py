@@ -1,5 +1,7 @@
 """Merging a duplicate lead into another (SPEC §12): one lead keeps everything both had, the other is gone."""
 
+from typing import Any
+
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,6 +18,7 @@ from pipelines.services.leads import LEAD_FIELD_LABELS, lead_emit, lead_history_
 # Fields of the surviving lead filled from the merged one where empty. The stage, source, loss reason and
 # timestamps stay the survivor's; a lead that became a deal is never merged away (see lead_merge).
 MERGE_FILLED_FIELDS = ("name", "phone", "email", "comment", "price", "external_id", "source_payload", "assigned_to")
+_ATTNAMES = {field.name: field.attname for field in Lead._meta.concrete_fields}
 
 
 @transaction.atomic
@@ -63,7 +66,7 @@ def _lock_both(lead: Lead, from_lead: Lead) -> tuple[Lead, Lead]:
 
 
 def _is_empty(lead: Lead, name: str) -> bool:
-    value = getattr(lead, lead._meta.get_field(name).attname)
+    value = getattr(lead, _ATTNAMES[name])
     if name == "name":
         # A lead created without a name is named by its phone or email (lead_create): a real name replaces that.
         return not value or value in (lead.phone, lead.email)
@@ -75,10 +78,9 @@ def _fill_empty_fields(lead: Lead, from_lead: Lead) -> list[str]:
     for name in MERGE_FILLED_FIELDS:
         if not _is_empty(lead, name) or _is_empty(from_lead, name):
             continue
-        if name == "assigned_to" and not from_lead.assigned_to.is_active:
+        if name == "assigned_to" and not (from_lead.assigned_to and from_lead.assigned_to.is_active):
             continue
-        attname = lead._meta.get_field(name).attname
-        setattr(lead, attname, getattr(from_lead, attname))
+        setattr(lead, _ATTNAMES[name], getattr(from_lead, _ATTNAMES[name]))
         filled.append(name)
     return filled
 
@@ -90,10 +92,10 @@ def _move_rows(from_lead: Lead, lead: Lead) -> None:
     now = timezone.now()
     # Hidden ones too: a foreign key with related_name="+" (delivery ids) has no reverse accessor but is a relation.
     for relation in Lead._meta.get_fields(include_hidden=True):
-        if not (relation.one_to_many and relation.auto_created) or relation.on_delete is not models.CASCADE:
+        if not isinstance(relation, models.ManyToOneRel) or relation.on_delete is not models.CASCADE:
             continue
         model, field_name = relation.related_model, relation.field.name
-        changes = {field_name: lead}
+        changes: dict[str, Any] = {field_name: lead}
         field_names = {field.name for field in model._meta.concrete_fields}
         if "version" in field_names:
             changes["version"] = models.F("version") + 1

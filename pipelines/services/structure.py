@@ -107,7 +107,9 @@ def _make_room(*, pipeline: Pipeline, order_index: int, moving: Stage | None = N
     The unique (pipeline, order_index) constraint is checked row by row, so the moving stage is parked out
     of the way and the others pass through a temporary range above every real index.
     """
-    others = Stage.objects.filter(pipeline=pipeline).exclude(pk=getattr(moving, "pk", None))
+    others = Stage.objects.filter(pipeline=pipeline)
+    if moving is not None:
+        others = others.exclude(pk=moving.pk)
     if not others.filter(order_index=order_index).exists():
         return
     if moving is not None:
