@@ -165,13 +165,8 @@ CURSOR_KEYS = frozenset(column.key for column in LEAD_TABLE_COLUMNS if column.cu
 DATETIME_KEYS = tuple(column.key for column in LEAD_TABLE_COLUMNS if column.kind is Kind.DATETIME)
 # The table's filters that the LeadCount cells answer, and the cell column each maps to.
 COUNTED_FILTERS = {column.key: column.counted_as for column in LEAD_TABLE_COLUMNS if column.counted_as}
-# The `?<key>=` equality filters (the table's and `/api/leads`'), and those on ids: filter name -> the lead's field.
+# The `?<key>=` equality filters of the table, `/api/leads` and the board (pipelines.filtersets).
 EQUALITY_FILTERS = tuple(column for column in LEAD_TABLE_COLUMNS if column.lookup)
-ID_FILTERS = {
-    column.key: column.lookup
-    for column in LEAD_TABLE_COLUMNS
-    if column.lookup is not None and column.kind is Kind.INTEGER
-}
 
 # Columns other apps compute (the tasks app fills open_tasks_count / next_task_due_at): key -> a function
 # returning a query expression evaluated per lead row (e.g. a correlated Subquery on OuterRef("pk")).
