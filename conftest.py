@@ -2,8 +2,10 @@
 
 import pytest
 from asgiref.sync import SyncToAsync
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from crm.tests.factories import TenantFactory, UserFactory
@@ -24,6 +26,15 @@ def _close_the_async_tests_orm_connection():
     closes: left open, it keeps the test database from being dropped at the end of the run."""
     yield
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the project's language: a request's LocaleMiddleware leaves its language active in the
+    thread, and an earlier test's English must not decide what a later one reads."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

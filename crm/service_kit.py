@@ -30,14 +30,19 @@ def validate(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
         raise ValidationFailed(next(iter(exc.message_dict.values()))[0], details=exc.message_dict) from exc
 
 
+def check_settable(names: Iterable[str], settable: Collection[str], *, message: str | None = None) -> None:
+    """The one unknown-field policy of creates and updates: a name the service does not set is a 400 naming it."""
+    for name in names:
+        if name not in settable:
+            raise ValidationFailed.for_field(name, message or _("This field cannot be set."))
+
+
 def apply_changes(instance: models.Model, editable: Collection[str], changes: Mapping[str, Any]) -> list[str]:
     """Set the changed values on `instance`; returns the names whose value differed, for `save(update_fields=…)`.
 
     A field the service does not change is a 400 naming it, whatever the other fields hold.
     """
-    for name in changes:
-        if name not in editable:
-            raise ValidationFailed.for_field(name, _("This field cannot be changed."))
+    check_settable(changes, editable, message=_("This field cannot be changed."))
     changed = [name for name, value in changes.items() if getattr(instance, name) != value]
     for name in changed:
         setattr(instance, name, changes[name])

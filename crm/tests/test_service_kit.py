@@ -1,16 +1,25 @@
 """The service toolkit through real models: what a caller of any service sees when a write is refused."""
 
 import pytest
+from django.utils import translation
 
 from crm.errors import ApplicationError, ValidationFailed
 from crm.service_kit import apply_changes, save_or_conflict, status_move, validate
 from deals.models import Client, Deal
+from deals.services import client_create
 from deals.tests.factories import ClientFactory, DealFactory
 from pipelines.models import Stage
 from pipelines.tests.factories import PipelineFactory, StageFactory
 
 # Moves of the deal state machine as the contract lists them (SPEC §11).
 DEAL_MOVES = {"draft": frozenset({"estimating", "closed"}), "closed": frozenset()}
+
+
+@pytest.fixture(autouse=True)
+def _api_language():
+    """The messages as the API gives them (crm.i18n.LanguageMiddleware activates English for it)."""
+    with translation.override("en"):
+        yield
 
 
 class ClientTaken(ApplicationError):
@@ -26,6 +35,14 @@ def test_a_field_the_service_does_not_change_is_a_400_naming_it(tenant):
     assert (refused.value.status, refused.value.code) == (400, "validation_error")
     assert refused.value.details == {"tenant": ["This field cannot be changed."]}
     assert pipeline.name == "Продажи"  # refused before anything is set
+
+
+def test_a_create_refuses_a_field_it_does_not_set_instead_of_dropping_it(tenant):
+    with pytest.raises(ValidationFailed) as refused:
+        client_create(tenant=tenant, type="individual", full_name="Иван Петров", version=7)
+
+    assert refused.value.details == {"version": ["This field cannot be set."]}
+    assert not Client.objects.filter(tenant=tenant).exists()
 
 
 def test_only_the_values_that_differ_are_reported_changed(tenant):

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from crm.errors import Forbidden
-from crm.service_kit import apply_changes, save_or_conflict, validate
+from crm.service_kit import apply_changes, check_settable, save_or_conflict, validate
 from crm.tenancy import sees_whole_tenant
 from crm.versions import ANY, Expected
 from deals.errors import ClientExists
@@ -25,7 +25,8 @@ def _client_exists(tax_number: str) -> ClientExists:
 @transaction.atomic
 def client_create(*, tenant, **fields) -> Client:
     """Create a client (any role); a duplicate non-empty tax number is 409 client_exists."""
-    client = Client(tenant=tenant, **{name: value for name, value in fields.items() if name in CLIENT_FIELDS})
+    check_settable(fields, CLIENT_FIELDS)
+    client = Client(tenant=tenant, **fields)
     client.refresh_search_text()
     validate(client)
     save_or_conflict(client, {"deals_client_tax_uniq": _client_exists(client.tax_number)}, force_insert=True)

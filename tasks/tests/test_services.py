@@ -17,7 +17,8 @@ def test_without_an_acting_user_the_assignee_is_required(lead):
     with pytest.raises(ValidationFailed) as error:
         task_create(lead=lead, acting_user=None, note="Из админки")
 
-    assert error.value.details == {"assigned_to_user_id": ["A task needs an assignee."]}
+    # Called directly, as the admin does: in the back-office's language.
+    assert error.value.details == {"assigned_to_user_id": ["У задачи должен быть исполнитель."]}
     assert not LeadTask.objects.exists()
 
 
