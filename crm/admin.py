@@ -4,18 +4,22 @@ The tenant scope of every admin lives in crm.admin_base. Writes go through the s
 permissions mirror the API's (tenant settings for owners and admins, user accounts for owners).
 """
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
-from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from crm import services
 from crm.admin_base import SuperuserOnlyAdminMixin, TenantScopedAdminMixin, acting_user
 from crm.models import ACCOUNT_ADMIN_ROLES, IdempotencyKey, Role, Tenant, User
 from crm.tenancy import is_tenant_staff, tenant_users
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise  # a lazy label (dev-only stubs)
 
 # The write-only secrets of a tenant (SPEC §1): never rendered, only "set" or "not set".
 TENANT_SECRETS = {
@@ -29,7 +33,7 @@ def manages_tenant(user) -> bool:
     return user.is_superuser or (is_tenant_staff(user) and user.role in ACCOUNT_ADMIN_ROLES)
 
 
-def _secret_input(label: str | Promise) -> forms.CharField:
+def _secret_input(label: "StrOrPromise") -> forms.CharField:
     widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
     return forms.CharField(label=label, required=False, widget=widget)
 
