@@ -4,6 +4,8 @@ The tenant scope of every admin lives in crm.admin_base. Writes go through the s
 permissions mirror the API's (tenant settings for owners and admins, user accounts for owners).
 """
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
@@ -16,10 +18,13 @@ from crm.admin_base import SuperuserOnlyAdminMixin, TenantScopedAdminMixin, acti
 from crm.models import ACCOUNT_ADMIN_ROLES, IdempotencyKey, Role, Tenant, User
 from crm.tenancy import is_tenant_staff, tenant_users
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise  # a lazy label (dev-only stubs)
+
 # The write-only secrets of a tenant (SPEC §1): never rendered, only "set" or "not set".
 TENANT_SECRETS = {
-    "whatsapp_app_secret": "Секрет приложения WhatsApp",
-    "whatsapp_verify_token": "Токен проверки WhatsApp",
+    "whatsapp_app_secret": _("Секрет приложения WhatsApp"),
+    "whatsapp_verify_token": _("Токен проверки WhatsApp"),
 }
 
 
@@ -28,7 +33,7 @@ def manages_tenant(user) -> bool:
     return user.is_superuser or (is_tenant_staff(user) and user.role in ACCOUNT_ADMIN_ROLES)
 
 
-def _secret_input(label: str) -> forms.CharField:
+def _secret_input(label: "StrOrPromise") -> forms.CharField:
     widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
     return forms.CharField(label=label, required=False, widget=widget)
 
@@ -37,15 +42,15 @@ class TenantForm(forms.ModelForm):
     """Each secret has a write-only input (empty keeps it) and a checkbox that clears it; neither shows the value."""
 
     new_whatsapp_app_secret = _secret_input(TENANT_SECRETS["whatsapp_app_secret"])
-    clear_whatsapp_app_secret = forms.BooleanField(label="Очистить секрет приложения", required=False)
+    clear_whatsapp_app_secret = forms.BooleanField(label=_("Очистить секрет приложения"), required=False)
     new_whatsapp_verify_token = _secret_input(TENANT_SECRETS["whatsapp_verify_token"])
-    clear_whatsapp_verify_token = forms.BooleanField(label="Очистить токен проверки", required=False)
+    clear_whatsapp_verify_token = forms.BooleanField(label=_("Очистить токен проверки"), required=False)
 
     distribution_users = forms.ModelMultipleChoiceField(
-        label="Распределять заявки между",
+        label=_("Распределять заявки между"),
         queryset=User.objects.none(),
         required=False,
-        help_text="Пусто — между всеми активными менеджерами.",
+        help_text=_("Пусто — между всеми активными менеджерами."),
     )
 
     class Meta:
@@ -59,14 +64,16 @@ class TenantForm(forms.ModelForm):
             self.initial.setdefault("distribution_users", self.instance.distribution_user_ids)
         for name in TENANT_SECRETS:
             if f"new_{name}" in self.fields:
-                state = "задан" if getattr(self.instance, name, "") else "не задан"
-                self.fields[f"new_{name}"].help_text = f"Сейчас: {state}. Пустое поле оставляет как есть."
+                if getattr(self.instance, name, ""):
+                    self.fields[f"new_{name}"].help_text = _("Сейчас: задан. Пустое поле оставляет как есть.")
+                else:
+                    self.fields[f"new_{name}"].help_text = _("Сейчас: не задан. Пустое поле оставляет как есть.")
 
     def clean(self):
         cleaned = super().clean()
         for name in TENANT_SECRETS:
             if cleaned.get(f"new_{name}") and cleaned.get(f"clear_{name}"):
-                self.add_error(f"clear_{name}", "Либо новое значение, либо очистить.")
+                self.add_error(f"clear_{name}", _("Либо новое значение, либо очистить."))
         return cleaned
 
     def secret_changes(self) -> dict[str, str]:
@@ -139,7 +146,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def rotate_webhook_key(self, request, queryset):
         for tenant in queryset:
             services.tenant_rotate_webhook_key(tenant=tenant)
-        self.message_user(request, "Ключи вебхуков обновлены; старые больше не работают.")
+        self.message_user(request, _("Ключи вебхуков обновлены; старые больше не работают."))
 
 
 class UserCreateForm(forms.ModelForm):
@@ -161,8 +168,8 @@ class UserAdmin(TenantScopedAdminMixin, DjangoUserAdmin):
     add_fieldsets = [(None, {"fields": ["username", "password", "full_name", "email", "role", "tenant"]})]
     fieldsets = [
         (None, {"fields": ["username", "uuid", "tenant"]}),
-        ("Профиль", {"fields": ["full_name", "email", "role", "is_active"]}),
-        ("Даты", {"fields": ["last_login", "date_joined"]}),
+        (_("Профиль"), {"fields": ["full_name", "email", "role", "is_active"]}),
+        (_("Даты"), {"fields": ["last_login", "date_joined"]}),
     ]
     readonly_fields = ["uuid", "tenant", "last_login", "date_joined"]
 

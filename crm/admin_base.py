@@ -21,6 +21,7 @@ from django.template.response import SimpleTemplateResponse, TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.text import Truncator
+from django.utils.translation import gettext as _
 
 from crm.admin_refusals import RefusalAwareAdminMixin
 from crm.models import Tenant, User
@@ -110,7 +111,7 @@ class StrictChangeList(ChangeList):
         hierarchy = {f"{self.date_hierarchy}__gte", f"{self.date_hierarchy}__lt"} if self.date_hierarchy else set()
         unknown = sorted(set(remaining) - hierarchy)
         if unknown:
-            raise UnknownFilter(f"Нет такого фильтра: {', '.join(unknown)}.")
+            raise UnknownFilter(_("Нет такого фильтра: %(names)s.") % {"names": ", ".join(unknown)})
         return specs, has_filters, remaining, may_have_duplicates, has_active_filters
 
 
@@ -158,16 +159,17 @@ class StrictChangeListMixin(BackofficeViewsMixin):
             raise BadRequest(str(exc)) from exc
         except DisallowedModelAdminLookup as exc:
             # Django's own refusal of a lookup across relations: "Filtering by <name> not allowed".
-            raise BadRequest(f"Нет такого фильтра: {str(exc).removeprefix('Filtering by ').split()[0]}.") from exc
+            name = str(exc).removeprefix("Filtering by ").split()[0]
+            raise BadRequest(_("Нет такого фильтра: %(names)s.") % {"names": name}) from exc
         except IncorrectLookupParameters as exc:
             # A declared filter given a value it cannot use (not a number, not a date, an unknown bucket).
-            raise BadRequest("Неверное значение фильтра.") from exc
+            raise BadRequest(_("Неверное значение фильтра.")) from exc
 
     def changelist_view(self, request, extra_context=None):
         try:
             return in_tenant_timezone(request, super().changelist_view, request, extra_context)
         except BadRequest as exc:
-            context = {**self.admin_site.each_context(request), "title": "Неверный фильтр", "message": str(exc)}
+            context = {**self.admin_site.each_context(request), "title": _("Неверный фильтр"), "message": str(exc)}
             context["changelist_url"] = request.path
             return TemplateResponse(request, "admin/bad_filter.html", context, status=400)
 

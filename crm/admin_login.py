@@ -5,6 +5,7 @@ import math
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from crm.login_limits import LoginLimited, authenticate_limited
 from crm.tenancy import may_enter_backoffice
@@ -25,7 +26,8 @@ class LimitedAdminAuthenticationForm(AdminAuthenticationForm):
                 self.login_limited = exc
                 minutes = math.ceil(exc.retry_after / 60)
                 raise ValidationError(
-                    f"Слишком много неудачных попыток входа. Попробуйте снова через {minutes} мин.",
+                    _("Слишком много неудачных попыток входа. Попробуйте снова через %(minutes)s мин.")
+                    % {"minutes": minutes},
                     code="rate_limited",
                 ) from exc
             if self.user_cache is None:

@@ -23,7 +23,7 @@ _SUFFIXES = ("_user_id", "_id")
 def refusal_text(exc: ApplicationError) -> str:
     """One line for a person: the back-office wording when the service has one, else the message and its details."""
     if exc.admin_message:
-        return exc.admin_message
+        return str(exc.admin_message)
     details = [message for _, message in _detail_messages(exc)]
     return " ".join(dict.fromkeys([exc.message, *details]))
 

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CrmConfig(AppConfig):
     name = "crm"
-    verbose_name = "CRM: tenants and users"
+    verbose_name = _("CRM: компании и пользователи")
 
     def ready(self):
         from crm.api import schema  # noqa: F401 - registers drf-spectacular extensions

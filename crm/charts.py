@@ -10,6 +10,7 @@ from math import ceil
 
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 PALETTE = ("#417690", "#f0a202", "#2e9e5b", "#c2410c", "#7c3aed", "#0891b2", "#be185d", "#64748b")
 _FONT = 'font-family="system-ui, sans-serif" font-size="12"'
@@ -214,7 +215,7 @@ def _legend(series: Sequence[Series], *, left: int, bottom: int) -> list[SafeStr
 
 
 def empty_chart(title: str) -> SafeString:
-    return format_html('<p class="chart-empty" role="img" aria-label="{}">Нет данных за период.</p>', title)
+    return format_html('<p class="chart-empty" role="img" aria-label="{}">{}</p>', title, _("Нет данных за период."))
 
 
 def _clip(text: str, length: int) -> str:

@@ -17,6 +17,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from crm.models import Tenant
 from crm.tenancy import is_tenant_staff
@@ -65,7 +66,7 @@ def dashboard_view(request, *, site):
         ]
         context = {
             **site.each_context(request),
-            "title": f"Дашборд — {tenant.name}",
+            "title": _("Дашборд — %(tenant)s") % {"tenant": tenant.name},
             "tenant": tenant,
             "tenants": Tenant.objects.order_by("id") if request.user.is_superuser else None,
             "panels": panels,

@@ -4,13 +4,18 @@ Services raise these; `crm.api.exceptions` turns them (and everything else) into
 `{"error", "message", "details"}`.
 """
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise as StrPromise
+
 
 class ApplicationError(Exception):
     code = "validation_error"
     status = 400
     default_message = "Invalid request."
     # The back-office's own wording of a refusal, where the API's message and details read badly in a form.
-    admin_message: str | None = None
+    admin_message: "str | StrPromise | None" = None
 
     def __init__(self, message: str | None = None, *, details=None, code: str | None = None, status: int | None = None):
         self.message = message or self.default_message

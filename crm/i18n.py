@@ -16,6 +16,10 @@ is active: English for an API request, so the API never changes, Russian in the 
 becomes a form error. One source text per message, and the contract's text is that source; interpolated messages
 use named placeholders (`_("… «%(name)s» …") % {...}`) so a translation may reorder them.
 
+The board's script takes its words from the page (`data-text-*` on `#board`), so it speaks the page's language. The
+column headers of our CSV/XLSX exports stay Russian in every language: they are a file format, the one the imports
+read back (an English export's choice labels equal their values, which the imports accept too).
+
 Texts stored in the database (a lead's history) are written in Russian whatever language is active (`stored`),
 and the OpenAPI document lists choices with their source labels (crm/api/schema.py). Commands and jobs run under
 LANGUAGE_CODE, so their refusals read in Russian.

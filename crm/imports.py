@@ -30,6 +30,9 @@ from django.db.models import Model
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from openpyxl import load_workbook
 
 from crm.admin_base import acting_user
@@ -44,7 +47,7 @@ MAX_XLSX_UNPACKED_BYTES = 25 * 1024 * 1024
 MAX_IMPORT_READ_SECONDS = 10
 _SESSION_PREFIX = "backoffice-import:"
 NEW, DUPLICATE, ERROR = "new", "duplicate", "error"
-STATUS_LABELS = {NEW: "новая", DUPLICATE: "дубликат", ERROR: "ошибка"}
+STATUS_LABELS = {NEW: gettext_lazy("новая"), DUPLICATE: gettext_lazy("дубликат"), ERROR: gettext_lazy("ошибка")}
 
 
 class ImportFileError(Exception):
@@ -60,7 +63,7 @@ class ImportColumn:
     key: str
     headers: tuple[str, ...]
     required: bool = False
-    help: str = ""
+    help: str | Promise = ""
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class ImportSpec:
     """
 
     model: type[Model]
-    title: str
+    title: str | Promise
     columns: Sequence[ImportColumn]
     import_row: Callable[..., str]
 
@@ -85,7 +88,7 @@ class RowOutcome:
 
     @property
     def status_label(self) -> str:
-        return STATUS_LABELS[self.status]
+        return str(STATUS_LABELS[self.status])
 
 
 @dataclass
@@ -118,7 +121,7 @@ def _decode(content: bytes) -> str:
             return content.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ImportFileError("Не удалось прочитать файл: сохраните CSV в кодировке UTF-8.")
+    raise ImportFileError(_("Не удалось прочитать файл: сохраните CSV в кодировке UTF-8."))
 
 
 def _bounded_rows(rows: Iterator[list]) -> list[list[str]]:
@@ -131,13 +134,15 @@ def _bounded_rows(rows: Iterator[list]) -> list[list[str]]:
     read: list[list[str]] = []
     for row in rows:
         if len(read) == MAX_IMPORT_ROWS + 1:
-            raise ImportFileError(f"Не больше {MAX_IMPORT_ROWS} строк за один импорт (пустые строки тоже считаются).")
+            raise ImportFileError(
+                _("Не больше %(rows)s строк за один импорт (пустые строки тоже считаются).") % {"rows": MAX_IMPORT_ROWS}
+            )
         if time.monotonic() > deadline:
-            raise ImportFileError("Файл читается слишком долго: разбейте его на части поменьше.")
+            raise ImportFileError(_("Файл читается слишком долго: разбейте его на части поменьше."))
         cells = ["" if value is None else str(value) for value in row[:MAX_IMPORT_COLUMNS]]
         if any("\x00" in cell for cell in cells):
             # PostgreSQL cannot store U+0000; a file full of them is usually UTF-16 text read as cp1251.
-            raise ImportFileError("В файле есть символы NUL: сохраните его как CSV в кодировке UTF-8.")
+            raise ImportFileError(_("В файле есть символы NUL: сохраните его как CSV в кодировке UTF-8."))
         read.append(cells)
     return read
 
@@ -149,7 +154,7 @@ def _csv_rows(content: bytes) -> list[list[str]]:
     try:
         return _bounded_rows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:  # a field over the csv module's size limit, a stray quote at the end
-        raise ImportFileError(f"Не удалось прочитать CSV-файл: {exc}.") from exc
+        raise ImportFileError(_("Не удалось прочитать CSV-файл: %(reason)s.") % {"reason": exc}) from exc
 
 
 def _xlsx_rows(content: bytes) -> list[list[str]]:
@@ -157,7 +162,7 @@ def _xlsx_rows(content: bytes) -> list[list[str]]:
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile, KeyError and its own errors for a broken file
-        raise ImportFileError("Не удалось прочитать XLSX-файл.") from exc
+        raise ImportFileError(_("Не удалось прочитать XLSX-файл.")) from exc
     try:
         # max_row stops the parser right after the cap (openpyxl fills gaps in the row numbers with empty rows).
         rows = workbook.worksheets[0].iter_rows(
@@ -167,7 +172,7 @@ def _xlsx_rows(content: bytes) -> list[list[str]]:
     except ImportFileError:
         raise
     except Exception as exc:  # a broken sheet part surfaces only while it is read
-        raise ImportFileError("Не удалось прочитать XLSX-файл.") from exc
+        raise ImportFileError(_("Не удалось прочитать XLSX-файл.")) from exc
     finally:
         workbook.close()
 
@@ -179,38 +184,41 @@ def _check_unpacked_size(content: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             unpacked = sum(member.file_size for member in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ImportFileError("Не удалось прочитать XLSX-файл.") from exc
+        raise ImportFileError(_("Не удалось прочитать XLSX-файл.")) from exc
     if unpacked > MAX_XLSX_UNPACKED_BYTES:
         raise ImportFileError(
-            f"XLSX-файл распаковывается в {unpacked // (1024 * 1024)} МБ, больше "
-            f"{MAX_XLSX_UNPACKED_BYTES // (1024 * 1024)} МБ: сохраните его без пустых строк или как CSV."
+            _(
+                "XLSX-файл распаковывается в %(unpacked)s МБ, больше %(limit)s МБ: "
+                "сохраните его без пустых строк или как CSV."
+            )
+            % {"unpacked": unpacked // (1024 * 1024), "limit": MAX_XLSX_UNPACKED_BYTES // (1024 * 1024)}
         )
 
 
 def read_table(*, name: str, content: bytes, spec: ImportSpec) -> list[tuple[int, dict[str, str]]]:
     """(line number, {column key: text}) for each non-blank data row; the first non-blank row names the columns."""
     if len(content) > MAX_IMPORT_BYTES:
-        raise ImportFileError(f"Файл больше {MAX_IMPORT_BYTES // (1024 * 1024)} МБ.")
+        raise ImportFileError(_("Файл больше %(limit)s МБ.") % {"limit": MAX_IMPORT_BYTES // (1024 * 1024)})
     if name.lower().endswith(".xlsx"):
         rows = _xlsx_rows(content)
     elif name.lower().endswith((".csv", ".txt")):
         rows = _csv_rows(content)
     else:
-        raise ImportFileError("Загрузите файл CSV или XLSX.")
+        raise ImportFileError(_("Загрузите файл CSV или XLSX."))
     lines = [(line, row) for line, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
     if not lines:
-        raise ImportFileError("Файл пуст.")
+        raise ImportFileError(_("Файл пуст."))
     header = [_header_key(cell) for cell in lines[0][1]]
     positions = {}
     for column in spec.columns:
         names = {_header_key(name) for name in (column.key, *column.headers)}
         index = next((i for i, cell in enumerate(header) if cell in names), None)
         if index is None and column.required:
-            raise ImportFileError(f"Нет обязательной колонки «{column.headers[0]}».")
+            raise ImportFileError(_("Нет обязательной колонки «%(column)s».") % {"column": column.headers[0]})
         if index is not None:
             positions[column.key] = index
     if not positions:
-        raise ImportFileError("Ни одна колонка не узнана: первая строка должна содержать заголовки.")
+        raise ImportFileError(_("Ни одна колонка не узнана: первая строка должна содержать заголовки."))
     return [
         (line, {key: _unguard(row[index].strip()) if index < len(row) else "" for key, index in positions.items()})
         for line, row in lines[1:]
@@ -246,7 +254,7 @@ def run_import(*, spec: ImportSpec, rows, tenant, acting_user, dry_run: bool) ->
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label="Файл CSV или XLSX")
+    file = forms.FileField(label=gettext_lazy("Файл CSV или XLSX"))
 
 
 def import_view(request, *, site, spec: ImportSpec):
@@ -282,14 +290,22 @@ def _import_previewed(request, *, spec: ImportSpec, tenant, context: dict):
     opts = spec.model._meta
     stored = request.session.pop(_SESSION_PREFIX + request.POST["token"], None)
     if stored is None or stored["model"] != opts.label_lower or stored["tenant"] != tenant.pk:
-        messages.error(request, "Предпросмотр устарел: загрузите файл ещё раз.")
+        messages.error(request, _("Предпросмотр устарел: загрузите файл ещё раз."))
         return HttpResponseRedirect(request.path)
     rows = read_table(name=stored["name"], content=base64.b64decode(stored["content"]), spec=spec)
     report = run_import(spec=spec, rows=rows, tenant=tenant, acting_user=acting_user(request), dry_run=False)
     messages.success(
         request,
-        f"Импорт «{stored['name']}»: создано {report.created}, дубликатов пропущено {report.duplicates}, "
-        f"строк с ошибками {report.errors}.",
+        _("Импорт «%(file)s»: %(created)s, %(duplicates)s, %(errors)s.")
+        % {
+            "file": stored["name"],
+            "created": ngettext("создана %(count)d строка", "создано %(count)d строк", report.created)
+            % {"count": report.created},
+            "duplicates": ngettext("пропущен %(count)d дубликат", "пропущено %(count)d дубликатов", report.duplicates)
+            % {"count": report.duplicates},
+            "errors": ngettext("%(count)d строка с ошибкой", "%(count)d строк с ошибками", report.errors)
+            % {"count": report.errors},
+        },
     )
     return TemplateResponse(request, "admin/backoffice/import.html", {**context, "report": report, "done": True})
 
@@ -303,7 +319,7 @@ def _preview_upload(request, *, spec: ImportSpec, tenant, context: dict) -> None
     upload = form.cleaned_data["file"]
     try:
         if upload.size > MAX_IMPORT_BYTES:
-            raise ImportFileError(f"Файл больше {MAX_IMPORT_BYTES // (1024 * 1024)} МБ.")
+            raise ImportFileError(_("Файл больше %(limit)s МБ.") % {"limit": MAX_IMPORT_BYTES // (1024 * 1024)})
         content = upload.read()
         rows = read_table(name=upload.name, content=content, spec=spec)
     except ImportFileError as exc:

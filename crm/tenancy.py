@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.utils.translation import gettext as _
 
 from crm.errors import Forbidden
 
@@ -175,7 +176,7 @@ def may_touch(user, obj) -> bool:
     return answer
 
 
-def check_may_touch(user, obj, message: str = "This object belongs to a colleague.") -> None:
+def check_may_touch(user, obj, message: str | None = None) -> None:
     """403 `forbidden` unless `may_touch(user, obj)`."""
     if not may_touch(user, obj):
-        raise Forbidden(message)
+        raise Forbidden(message or _("This object belongs to a colleague."))

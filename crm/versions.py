@@ -12,13 +12,14 @@ from typing import Any
 
 from django.db import models
 from django.db.models import F
+from django.utils.translation import gettext_lazy
 
 from crm.errors import Conflict, PreconditionFailed
 
 # The column is a PostgreSQL integer; nothing larger can ever be a current version.
 MAX_VERSION = 2**31 - 1
 # What the back-office shows for a stale save (its change forms carry the version they were opened with).
-STALE_ADMIN_MESSAGE = (
+STALE_ADMIN_MESSAGE = gettext_lazy(
     "Объект изменён другим пользователем, пока вы его редактировали. Откройте его заново и повторите изменения."
 )
 

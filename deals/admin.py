@@ -36,11 +36,11 @@ from deals.services.deals import DEAL_EDITABLE_FIELDS
 
 
 class ClientForm(forms.ModelForm):
-    contacts = ContactsField(label="Контакты", required=False)
+    contacts = ContactsField(label=_("Контакты"), required=False)
 
 
 class DealForm(forms.ModelForm):
-    tags = TagsField(label="Теги", required=False)
+    tags = TagsField(label=_("Теги"), required=False)
 
 
 @admin.register(Client)
@@ -75,7 +75,7 @@ class ClientAdmin(VersionedAdminMixin, TenantScopedAdmin):
             (reverse("admin:deals_deal_change", args=[deal.pk]), deal.title, deal.get_status_display())
             for deal in deals
         ]
-        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> — {}', rows) or "Сделок нет."  # noqa: S308
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> — {}', rows) or gettext("Сделок нет.")  # noqa: S308
 
     def save_model(self, request, obj, form, change):
         data = {name: form.cleaned_data[name] for name in CLIENT_FIELDS if name in form.cleaned_data}

@@ -9,7 +9,8 @@ import json
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from deals.models import ContactType, validate_contacts
 from deals.models.clients import MAX_CONTACTS
@@ -46,7 +47,9 @@ class ContactsWidget(forms.Widget):
         contacts = [c for c in value if isinstance(c, dict)] if isinstance(value, list) else []
         rows = [*contacts, *[{}] * EXTRA_CONTACT_ROWS]
         body = format_html_join("", "{}", ((self._row(name, index, row),) for index, row in enumerate(rows)))
-        head = mark_safe("<tr><th>Тип</th><th>Значение</th><th>Имя</th><th>Основной</th></tr>")  # noqa: S308 (constant)
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>", _("Тип"), _("Значение"), _("Имя"), _("Основной")
+        )
         return format_html('<table class="contact-rows" id="{}_rows">{}{}</table>', name, head, body)
 
     @staticmethod
@@ -87,8 +90,14 @@ class ContactsField(forms.Field):
 class TagsField(forms.Field):
     """Tags typed on one line, separated by commas; repeated tags once. A posted JSON list is read as a list."""
 
-    widget = forms.TextInput(attrs={"size": 60, "placeholder": "каско, vip, продление"})
-    message = f"Теги через запятую: до {MAX_TAGS}, каждый до {MAX_TAG_LENGTH} символов."
+    widget = forms.TextInput(attrs={"size": 60, "placeholder": gettext_lazy("каско, vip, продление")})
+
+    @property
+    def message(self) -> str:
+        return _("Теги через запятую: до %(tags)s, каждый до %(length)s символов.") % {
+            "tags": MAX_TAGS,
+            "length": MAX_TAG_LENGTH,
+        }
 
     def prepare_value(self, value):
         return ", ".join(value) if isinstance(value, list) else value

@@ -60,7 +60,7 @@ class RenewalFilter(admin.SimpleListFilter):
         if value == "month":
             return queryset.filter(renewals_this_month_q(_tenant_today(request)))
         if value not in self.WITHIN_DAYS:
-            raise IncorrectLookupParameters(f"Нет такого фильтра продления: {value}.")
+            raise IncorrectLookupParameters(gettext("Нет такого фильтра продления: %(value)s.") % {"value": value})
         return queryset.filter(ending_within_q(_tenant_today(request), self.WITHIN_DAYS[value]))
 
 
@@ -71,13 +71,13 @@ class OverdueFilter(admin.SimpleListFilter):
     parameter_name = "overdue"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Просрочены")]
+        return [("yes", gettext_lazy("Просрочены"))]
 
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
         if self.value() != "yes":
-            raise IncorrectLookupParameters(f"Нет такого значения: {self.value()}.")
+            raise IncorrectLookupParameters(gettext("Нет такого значения: %(value)s.") % {"value": self.value()})
         return queryset.filter(overdue_payments_q(_tenant_today(request)))
 
 
@@ -88,7 +88,7 @@ def start_renewal(modeladmin, request, queryset):
         request,
         queryset,
         lambda policy: services.policy_renew(policy=policy, acting_user=request.user),
-        "Начато продление полисов",
+        gettext("Начато продление полисов"),
     )
 
 

@@ -88,12 +88,12 @@ class DealWorkflowMixin:
     def _deal_for_work(self, request, object_id):
         deal = self.get_object(request, object_id)
         if deal is None:
-            raise Http404("Нет такой сделки.")
+            raise Http404(_("Нет такой сделки."))
         if not self.has_change_permission(request, deal):
             raise PermissionDenied
         return deal
 
-    def _done(self, request, deal, action, success: str):
+    def _done(self, request, deal, action, success: str | Promise):
         try:
             action()
         except ApplicationError as exc:
@@ -106,11 +106,14 @@ class DealWorkflowMixin:
         deal = self._deal_for_work(request, object_id)
         form = StatusForm(request.POST)
         if not form.is_valid():
-            self.message_user(request, "Статус не изменён: неверный запрос.", level=messages.ERROR)
+            self.message_user(request, _("Статус не изменён: неверный запрос."), level=messages.ERROR)
             return HttpResponseRedirect(reverse("admin:deals_deal_change", args=[deal.pk]))
         target = DealStatus(form.cleaned_data["status"])
         if target not in next_statuses(deal):
-            message = f"Из статуса «{deal.get_status_display()}» нельзя перейти в «{target.label}»."
+            message = _("Из статуса «%(current)s» нельзя перейти в «%(target)s».") % {
+                "current": deal.get_status_display(),
+                "target": target.label,
+            }
             self.message_user(request, message, level=messages.ERROR)
             return HttpResponseRedirect(reverse("admin:deals_deal_change", args=[deal.pk]))
         expected = Expected(if_match=form.cleaned_data["version"])
@@ -118,19 +121,19 @@ class DealWorkflowMixin:
             request,
             deal,
             lambda: services.deal_transition(deal=deal, status=target, acting_user=request.user, expected=expected),
-            f"Статус сделки: «{target.label}».",
+            _("Статус сделки: «%(status)s».") % {"status": target.label},
         )
 
     def journal_view(self, request, object_id):
         deal = self._deal_for_work(request, object_id)
         form = NoteForm(request.POST)
         if not form.is_valid():
-            self.message_user(request, "Заметка пуста или длиннее 10 000 символов.", level=messages.ERROR)
+            self.message_user(request, _("Заметка пуста или длиннее 10 000 символов."), level=messages.ERROR)
             return HttpResponseRedirect(reverse("admin:deals_deal_change", args=[deal.pk]))
         text = form.cleaned_data["text"]
         return self._done(
             request,
             deal,
             lambda: services.journal_entry_create(deal=deal, acting_user=request.user, text=text),
-            "Заметка добавлена в журнал.",
+            _("Заметка добавлена в журнал."),
         )

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
+from django.utils.translation import gettext_lazy as _
 
 
 def _register_sqlite_lower(sender, connection, **kwargs):
@@ -12,7 +13,7 @@ def _register_sqlite_lower(sender, connection, **kwargs):
 
 class DealsConfig(AppConfig):
     name = "deals"
-    verbose_name = "Сделки"
+    verbose_name = _("Сделки")
 
     def ready(self):
         from deals.api import schema  # noqa: F401 - registers drf-spectacular extensions

@@ -11,6 +11,8 @@ from datetime import date
 from django.db.models import Count, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
+from django.utils.dates import MONTHS_3
+from django.utils.translation import gettext as _
 
 from crm.charts import PALETTE, Bar, Series, column_chart, hbar_chart, number
 from crm.dashboard import Panel, admin_link
@@ -20,7 +22,6 @@ from deals.models import Deal, DealStatus, Payment, PaymentStatus, PaymentType, 
 
 MONTHS_BACK, MONTHS_AHEAD = 8, 3
 _STATUS_COLORS = dict(zip(DealStatus.values, PALETTE, strict=False))
-_MONTHS = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек")
 
 
 def deals_by_status(*, tenant) -> dict[str, int]:
@@ -62,28 +63,28 @@ def payments_per_month(*, tenant, payment_type: str, today: date | None = None) 
 
 
 def month_label(month: date) -> str:
-    return f"{_MONTHS[month.month - 1]} {month.year % 100:02d}"
+    return f"{MONTHS_3[month.month]} {month.year % 100:02d}"
 
 
 def deal_status_panel(*, request, tenant) -> Panel:
-    title = "Сделки по статусам"
+    title = _("Сделки по статусам")
     counts = deals_by_status(tenant=tenant)
     labels = {status: str(label) for status, label in DealStatus.choices}
     bars = [Bar(label=labels[s], value=n, color=_STATUS_COLORS[s]) for s, n in counts.items()]
     return Panel(
         title=title,
         chart=hbar_chart(bars, title=title) if any(counts.values()) else hbar_chart([], title=title),
-        table_head=("Статус", "Сделок"),
+        table_head=(_("Статус"), _("Сделок")),
         table_rows=[(labels[s], number(n)) for s, n in counts.items()],
-        links=admin_link("Все сделки", "admin:deals_deal_changelist"),
+        links=admin_link(_("Все сделки"), "admin:deals_deal_changelist"),
     )
 
 
 def _money_panel(*, tenant, payment_type: str, title: str) -> Panel:
     months = payments_per_month(tenant=tenant, payment_type=payment_type)
     series = [
-        Series(name="План", values=[planned for _, planned, _ in months], color="#94a3b8"),
-        Series(name="Получено", values=[received for _, _, received in months], color="#2e9e5b"),
+        Series(name=_("План"), values=[planned for _, planned, _ in months], color="#94a3b8"),
+        Series(name=_("Получено"), values=[received for _, _, received in months], color="#2e9e5b"),
     ]
     has_data = any(planned or received for _, planned, received in months)
     return Panel(
@@ -91,19 +92,21 @@ def _money_panel(*, tenant, payment_type: str, title: str) -> Panel:
         chart=column_chart([month_label(m) for m, _, _ in months], series, title=title)
         if has_data
         else hbar_chart([], title=title),
-        table_head=("Месяц", "План, ₽", "Получено, ₽"),
+        table_head=(_("Месяц"), _("План, ₽"), _("Получено, ₽")),
         table_rows=[(month_label(m), number(planned), number(received)) for m, planned, received in months],
     )
 
 
 def premiums_panel(*, request, tenant) -> Panel:
     return _money_panel(
-        tenant=tenant, payment_type=PaymentType.CLIENT_PREMIUM, title="Премии клиентов: план и получено, ₽"
+        tenant=tenant, payment_type=PaymentType.CLIENT_PREMIUM, title=_("Премии клиентов: план и получено, ₽")
     )
 
 
 def commissions_panel(*, request, tenant) -> Panel:
-    return _money_panel(tenant=tenant, payment_type=PaymentType.COMMISSION_INCOME, title="Комиссия: план и получено, ₽")
+    return _money_panel(
+        tenant=tenant, payment_type=PaymentType.COMMISSION_INCOME, title=_("Комиссия: план и получено, ₽")
+    )
 
 
 def renewals_and_overdue(*, tenant, today: date | None = None) -> tuple[int, int]:
@@ -122,17 +125,17 @@ def _count(queryset) -> Coalesce:
 
 
 def renewals_panel(*, request, tenant) -> Panel:
-    title = "Продления и просроченные платежи"
+    title = _("Продления и просроченные платежи")
     renewals, overdue = renewals_and_overdue(tenant=tenant)
-    rows = [("Продлить в этом месяце", renewals, "#d97706"), ("Платежи просрочены", overdue, "#dc2626")]
+    rows = [(_("Продлить в этом месяце"), renewals, "#d97706"), (_("Платежи просрочены"), overdue, "#dc2626")]
     bars = [Bar(label=label, value=count, color=color) for label, count, color in rows]
     return Panel(
         title=title,
         chart=hbar_chart(bars if renewals or overdue else [], title=title),
-        table_head=("", "Сколько"),
+        table_head=("", _("Сколько")),
         table_rows=[(label, number(count)) for label, count, _ in rows],
         links=(
-            *admin_link("Полисы к продлению", "admin:deals_policy_changelist", "?renewal=month"),
-            *admin_link("Просроченные платежи", "admin:deals_payment_changelist", "?overdue=yes"),
+            *admin_link(_("Полисы к продлению"), "admin:deals_policy_changelist", "?renewal=month"),
+            *admin_link(_("Просроченные платежи"), "admin:deals_payment_changelist", "?overdue=yes"),
         ),
     )

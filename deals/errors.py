@@ -1,7 +1,8 @@
 """The Deals API's own error codes (seed 002): specific 404s and 409 conflicts."""
 
+from django.utils.translation import gettext as _
+
 from crm.errors import Conflict, NotFound, PreconditionFailed
-from crm.i18n import stored
 from deals.models.clients import ClientStatus
 
 
@@ -45,11 +46,10 @@ class ClientNotConfirmed(PreconditionFailed):
     def __init__(self, client):
         self.client = client
         # The back-office (the deal status actions) says the same in Russian.
-        self.admin_message = (
-            f"Клиент «{client}» не подтверждён (статус «{stored(ClientStatus(client.status).label)}»): "
-            "сделку нельзя перевести в «Оформление» или «Действует», а полис — в «Действует», "
-            "пока клиент не станет активным."
-        )
+        self.admin_message = _(
+            "Клиент «%(client)s» не подтверждён (статус «%(status)s»): сделку нельзя перевести в «Оформление» "
+            "или «Действует», а полис — в «Действует», пока клиент не станет активным."
+        ) % {"client": client, "status": ClientStatus(client.status).label}
         super().__init__(
             f"Client {client.pk} is {client.status}, not active: confirm the client first.",
             details={"client_id": [f"The client is {client.status}; it must be active."]},

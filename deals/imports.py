@@ -3,6 +3,9 @@
 A row whose tax number (ИНН) the tenant already has is a duplicate: reported in the preview, never created twice.
 """
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from crm.errors import ValidationFailed
 from crm.i18n import stored
 from crm.imports import DuplicateRow, ImportColumn, ImportSpec, import_urls
@@ -20,7 +23,9 @@ def _choice(choices, text: str, *, default: str, field: str) -> str:
         return lookup[text.lower()]
     except KeyError:
         options = ", ".join(stored(label) for _, label in choices)
-        raise ValidationFailed.for_field(field, f"«{text}»: одно из {options}.") from None
+        raise ValidationFailed.for_field(
+            field, _("«%(value)s»: одно из %(options)s.") % {"value": text, "options": options}
+        ) from None
 
 
 def client_import_row(*, tenant, acting_user, values: dict[str, str]) -> str:
@@ -29,7 +34,10 @@ def client_import_row(*, tenant, acting_user, values: dict[str, str]) -> str:
     if tax_number:
         duplicate = Client.objects.for_tenant(tenant).filter(tax_number=tax_number).first()
         if duplicate is not None:
-            raise DuplicateRow(f"Уже есть клиент «{duplicate}» с ИНН {tax_number}.")
+            raise DuplicateRow(
+                _("Уже есть клиент «%(client)s» с ИНН %(tax_number)s.")
+                % {"client": duplicate, "tax_number": tax_number}
+            )
     contacts = [
         {"type": contact_type, "value": values[key], "is_primary": True}
         for key, contact_type in (("phone", ContactType.PHONE), ("email", ContactType.EMAIL))
@@ -53,21 +61,23 @@ def client_import_row(*, tenant, acting_user, values: dict[str, str]) -> str:
     except ClientExists as exc:
         # Another request created it between our check and the insert.
         raise DuplicateRow(exc.message) from exc
-    return f"«{client}»" + (f", ИНН {client.tax_number}" if client.tax_number else "")
+    if client.tax_number:
+        return _("«%(client)s», ИНН %(tax_number)s") % {"client": client, "tax_number": client.tax_number}
+    return f"«{client}»"
 
 
 CLIENT_IMPORT = ImportSpec(
     model=Client,
-    title="Импорт клиентов",
+    title=gettext_lazy("Импорт клиентов"),
     import_row=client_import_row,
     columns=(
         ImportColumn("full_name", ("Полное наименование", "Наименование", "ФИО"), required=True),
         ImportColumn("short_name", ("Краткое наименование",)),
-        ImportColumn("type", ("Тип",), help="Компания (по умолчанию) или Физическое лицо."),
-        ImportColumn("tax_number", ("ИНН",), help="Дубль по ИНН пропускается."),
+        ImportColumn("type", ("Тип",), help=gettext_lazy("Компания (по умолчанию) или Физическое лицо.")),
+        ImportColumn("tax_number", ("ИНН",), help=gettext_lazy("Дубль по ИНН пропускается.")),
         ImportColumn("registration_number", ("ОГРН",)),
         ImportColumn("segment", ("Сегмент",)),
-        ImportColumn("status", ("Статус",), help="Потенциальный (по умолчанию), Активный, Неактивный."),
+        ImportColumn("status", ("Статус",), help=gettext_lazy("Потенциальный (по умолчанию), Активный, Неактивный.")),
         ImportColumn("phone", ("Телефон",)),
         ImportColumn("email", ("Email", "E-mail", "Почта")),
         ImportColumn("notes", ("Заметки", "Комментарий")),

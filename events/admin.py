@@ -23,16 +23,16 @@ _EDITABLE = ("url", "events", "description", "is_active")
 
 
 class WebhookSubscriptionForm(forms.ModelForm):
-    url = forms.CharField(label="URL", max_length=2000, help_text="https://… — куда отправлять события.")
+    url = forms.CharField(label="URL", max_length=2000, help_text=_("https://… — куда отправлять события."))
     events = forms.MultipleChoiceField(
-        label="События", choices=[(name, name) for name in log.EVENT_TYPES], widget=forms.CheckboxSelectMultiple
+        label=_("События"), choices=[(name, name) for name in log.EVENT_TYPES], widget=forms.CheckboxSelectMultiple
     )
 
     class Meta:
         model = WebhookSubscription
         fields = ["tenant", *_EDITABLE]
-        labels = {"description": "Описание", "is_active": "Активна"}
-        help_texts = {"is_active": "Включённая снова подписка доставит накопленные события, начиная с непрошедшего."}
+        labels = {"description": _("Описание"), "is_active": _("Активна")}
+        help_texts = {"is_active": _("Включённая снова подписка доставит накопленные события, начиная с непрошедшего.")}
 
 
 class WebhookAdminPermissions:
@@ -83,7 +83,7 @@ class WebhookSubscriptionAdmin(WebhookAdminPermissions, TenantScopedAdmin):
     @admin.display(description=_("Журнал доставок"))
     def delivery_log(self, obj):
         url = reverse("admin:events_webhookdelivery_changelist")
-        return format_html('<a href="{}?subscription__id__exact={}">Попытки доставки</a>', url, obj.pk)
+        return format_html('<a href="{}?subscription__id__exact={}">{}</a>', url, obj.pk, _("Попытки доставки"))
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -99,7 +99,7 @@ class WebhookSubscriptionAdmin(WebhookAdminPermissions, TenantScopedAdmin):
         """The secret, once: this page is the only place it is ever shown (the admin's pages are never cached)."""
         context = {
             **self.admin_site.each_context(request),
-            "title": "Подписка создана",
+            "title": _("Подписка создана"),
             "opts": self.opts,
             "subscription": obj,
             "secret": obj.secret,
@@ -171,5 +171,5 @@ class WebhookDeliveryAdmin(WebhookAdminPermissions, TenantScopedAdmin):
             lambda subscription: services.subscription_replay(
                 subscription=subscription, since_event_id=since[subscription.pk][1]
             ),
-            "Доставка повторяется",
+            _("Доставка повторяется"),
         )

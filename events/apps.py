@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class EventsConfig(AppConfig):
     name = "events"
-    verbose_name = "События"
+    verbose_name = _("События")
 
     def ready(self):
         from django_eventstream.views import get_listener_manager

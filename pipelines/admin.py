@@ -206,7 +206,10 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
     def convert_to_deals(self, request, queryset):
         """Each selected lead becomes a v1 client and deal (SPEC §12), through the API's service and its rules."""
         self.run_per_row(
-            request, queryset, lambda lead: services.lead_convert(lead=lead, acting_user=request.user), "Создана сделка"
+            request,
+            queryset,
+            lambda lead: services.lead_convert(lead=lead, acting_user=request.user),
+            _("Создана сделка"),
         )
 
     def has_delete_permission(self, request, obj=None):
@@ -244,7 +247,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "loss_reason" and field is not None:
-            field.help_text = "Только на стадии с исходом «Отказ»."
+            field.help_text = _("Только на стадии с исходом «Отказ».")
         if db_field.name == "stage" and field is not None:
             field.iterator = StageChoiceIterator  # before the queryset, which hands the choices to the widget
             order = ["-pipeline__is_default", "pipeline__name", "pipeline_id", "order_index", "id"]

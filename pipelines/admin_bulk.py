@@ -25,19 +25,19 @@ TEMPLATE = "admin/pipelines/lead/bulk_action.html"
 
 
 class AssignForm(forms.Form):
-    assignee: "forms.ModelChoiceField[Any]" = forms.ModelChoiceField(queryset=None, label="Ответственный")
+    assignee: "forms.ModelChoiceField[Any]" = forms.ModelChoiceField(queryset=None, label=_("Ответственный"))
 
 
 class MoveForm(forms.Form):
-    stage: "forms.ModelChoiceField[Any]" = forms.ModelChoiceField(queryset=None, label="Стадия")
+    stage: "forms.ModelChoiceField[Any]" = forms.ModelChoiceField(queryset=None, label=_("Стадия"))
     loss_reason: "forms.ModelChoiceField[Any]" = forms.ModelChoiceField(
-        queryset=None, required=False, label="Причина отказа", help_text="Только для стадии с исходом «Отказ»."
+        queryset=None, required=False, label=_("Причина отказа"), help_text=_("Только для стадии с исходом «Отказ».")
     )
 
     def clean(self):
         data = super().clean()
         if data.get("loss_reason") and data.get("stage") and not data["stage"].is_lost:
-            self.add_error("loss_reason", "Причина отказа указывается только при переводе на стадию «Отказ».")
+            self.add_error("loss_reason", _("Причина отказа указывается только при переводе на стадию «Отказ»."))
         return data
 
 
@@ -68,13 +68,13 @@ class LeadBulkActionsMixin:
         form = AssignForm(request.POST if "apply" in request.POST else None)
         form.fields["assignee"].queryset = users.filter(is_active=True).order_by("full_name", "username")
         if not form.is_valid():
-            return self._confirm(request, queryset, form, "Назначить ответственного", "assign_leads")
+            return self._confirm(request, queryset, form, _("Назначить ответственного"), "assign_leads")
         assignee = form.cleaned_data["assignee"]
         self.run_per_row(
             request,
             queryset,
             lambda lead: services.lead_update(lead=lead, acting_user=acting_user(request), assigned_to=assignee),
-            f"Ответственный «{assignee}»",
+            _("Ответственный «%(user)s»") % {"user": assignee},
         )
         return None
 
@@ -87,7 +87,7 @@ class LeadBulkActionsMixin:
         reasons = self.get_field_queryset(None, Lead._meta.get_field("loss_reason"), request)
         form.fields["loss_reason"].queryset = reasons.filter(is_active=True).order_by("name")
         if not form.is_valid():
-            return self._confirm(request, queryset, form, "Перевести на стадию", "move_leads_to_stage")
+            return self._confirm(request, queryset, form, _("Перевести на стадию"), "move_leads_to_stage")
         stage, reason = form.cleaned_data["stage"], form.cleaned_data["loss_reason"]
         self.run_per_row(
             request,
@@ -95,6 +95,10 @@ class LeadBulkActionsMixin:
             lambda lead: services.lead_move_to_stage(
                 lead=lead, stage=stage, loss_reason=reason, acting_user=acting_user(request)
             ),
-            f"На стадии «{stage}»" + (f", причина отказа «{reason}»" if reason else ""),
+            (
+                _("На стадии «%(stage)s», причина отказа «%(reason)s»") % {"stage": stage, "reason": reason}
+                if reason
+                else _("На стадии «%(stage)s»") % {"stage": stage}
+            ),
         )
         return None

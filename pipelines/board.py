@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.admin_base import acting_user
@@ -207,7 +208,7 @@ def board_view(request, pipeline_id: int, *, site):
             **site.each_context(request),
             # The columns need the width more than the app list does.
             "is_nav_sidebar_enabled": False,
-            "title": f"Доска «{pipeline.name}»",
+            "title": _("Доска «%(pipeline)s»") % {"pipeline": pipeline.name},
             "pipeline": pipeline,
             "pipelines": Pipeline.objects.for_tenant(tenant).order_by("-is_default", "id"),
             "columns": columns,

@@ -12,6 +12,8 @@ from django.db.models.functions import Coalesce, TruncWeek
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from crm.charts import PALETTE, Bar, Series, column_chart, hbar_chart, number
 from crm.dashboard import Panel
@@ -111,8 +113,9 @@ def _pipeline_choice(request, tenant, pipeline: Pipeline, pipelines: list[Pipeli
         ((p.pk, " selected" if p.pk == pipeline.pk else "", p.name) for p in pipelines),
     )
     return format_html(
-        '<form method="get"><label>Воронка: <select name="pipeline" onchange="this.form.submit()">{}</select></label>'
+        '<form method="get"><label>{} <select name="pipeline" onchange="this.form.submit()">{}</select></label>'
         "{}</form>",
+        _("Воронка:"),
         options,
         format_html('<input type="hidden" name="tenant" value="{}">', tenant.pk) if request.user.is_superuser else "",
     )
@@ -126,7 +129,7 @@ def _funnel_rows(funnel: list[FunnelStage], entered: int) -> list[tuple]:
     for item in funnel:
         lost = item.stage.outcome == StageOutcome.LOST
         step = "—" if lost or previous is None else _percent(item.reached, previous)
-        name = f"{item.stage.name} (отказ)" if lost else item.stage.name
+        name = _("%(stage)s (отказ)") % {"stage": item.stage.name} if lost else item.stage.name
         rows.append((name, number(item.current), number(item.reached), _percent(item.reached, entered), step))
         previous = previous if lost else item.reached
     return rows
@@ -134,7 +137,7 @@ def _funnel_rows(funnel: list[FunnelStage], entered: int) -> list[tuple]:
 
 def funnel_panel(*, request, tenant) -> Panel:
     pipeline, pipelines = _chosen_pipeline(request, tenant)
-    title = f"Воронка «{pipeline.name}»" if pipeline else "Воронка"
+    title = _("Воронка «%(pipeline)s»") % {"pipeline": pipeline.name} if pipeline else _("Воронка")
     if pipeline is None:
         return Panel(title=title, chart=hbar_chart([], title=title))
     funnel = pipeline_funnel(pipeline=pipeline)
@@ -145,8 +148,9 @@ def funnel_panel(*, request, tenant) -> Panel:
         Bar(
             label=item.stage.name,
             value=item.reached,
-            note=f"{_percent(item.reached, entered)} · сейчас {number(item.current)}"
-            + (" · отказ" if item.stage.outcome == StageOutcome.LOST else ""),
+            note=_("%(share)s · сейчас %(now)s")
+            % {"share": _percent(item.reached, entered), "now": number(item.current)}
+            + (_(" · отказ") if item.stage.outcome == StageOutcome.LOST else ""),
             color=item.stage.color or PALETTE[0],
         )
         for item in funnel
@@ -154,32 +158,37 @@ def funnel_panel(*, request, tenant) -> Panel:
     return Panel(
         title=title,
         chart=hbar_chart(bars, title=title),
-        table_head=("Стадия", "Сейчас", "Дошли", "Конверсия от входа", "От предыдущей"),
+        table_head=(_("Стадия"), _("Сейчас"), _("Дошли"), _("Конверсия от входа"), _("От предыдущей")),
         table_rows=_funnel_rows(funnel, entered),
-        links=(("Открыть доску", reverse("admin:pipelines_pipeline_board", args=[pipeline.pk])),),
+        links=((_("Открыть доску"), reverse("admin:pipelines_pipeline_board", args=[pipeline.pk])),),
         controls=_pipeline_choice(request, tenant, pipeline, pipelines),
     )
 
 
 def loss_reasons_panel(*, request, tenant) -> Panel:
-    pipeline, _ = _chosen_pipeline(request, tenant)
-    title = f"Причины отказов, воронка «{pipeline.name}»" if pipeline else "Причины отказов"
+    pipeline = _chosen_pipeline(request, tenant)[0]
+    if pipeline:
+        title = _("Причины отказов, воронка «%(pipeline)s»") % {"pipeline": pipeline.name}
+    else:
+        title = _("Причины отказов")
     counted = lost_by_reason(pipeline=pipeline) if pipeline else []
     total = sum(n for _, n in counted)
     bars = [
-        Bar(label=name or "Причина не указана", value=n, note=_percent(n, total), color=PALETTE[i % len(PALETTE)])
+        Bar(label=name or _("Причина не указана"), value=n, note=_percent(n, total), color=PALETTE[i % len(PALETTE)])
         for i, (name, n) in enumerate(counted)
     ]
     return Panel(
         title=title,
         chart=hbar_chart(bars, title=title),
-        table_head=("Причина", "Лидов", "Доля"),
+        table_head=(_("Причина"), _("Лидов"), _("Доля")),
         table_rows=[(bar.label, number(bar.value), bar.note) for bar in bars],
     )
 
 
 def sources_panel(*, request, tenant) -> Panel:
-    title = f"Новые лиды по источникам, {SOURCE_WEEKS} недель"
+    title = ngettext(
+        "Новые лиды по источникам, %(weeks)s неделя", "Новые лиды по источникам, %(weeks)s недель", SOURCE_WEEKS
+    ) % {"weeks": SOURCE_WEEKS}
     weeks, counts = leads_per_source_per_week(tenant=tenant)
     labels = {source: str(label) for source, label in LeadSource.choices}
     series = [
@@ -192,6 +201,6 @@ def sources_panel(*, request, tenant) -> Panel:
     return Panel(
         title=title,
         chart=chart or hbar_chart([], title=title),
-        table_head=("Неделя с", *(labels[s] for s in counts)),
+        table_head=(_("Неделя с"), *(labels[s] for s in counts)),
         table_rows=rows,
     )

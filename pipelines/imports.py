@@ -9,6 +9,8 @@ from decimal import Decimal, InvalidOperation
 from typing import cast
 
 from django.db.models import DecimalField, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.errors import ValidationFailed
 from crm.i18n import stored
@@ -35,7 +37,9 @@ def _source(text: str) -> str:
         return _SOURCES[text.lower()]
     except KeyError:
         raise ValidationFailed.for_field(
-            "Источник", f"«{text}»: одно из {', '.join(map(stored, LeadSource.labels))}."
+            "Источник",
+            _("«%(value)s»: одно из %(options)s.")
+            % {"value": text, "options": ", ".join(map(stored, LeadSource.labels))},
         ) from None
 
 
@@ -44,14 +48,14 @@ def _stage(tenant, pipeline_name: str, stage_name: str) -> tuple[Pipeline | None
     if pipeline_name:
         pipeline = Pipeline.objects.for_tenant(tenant).filter(name__iexact=pipeline_name).order_by("id").first()
         if pipeline is None:
-            raise ValidationFailed.for_field("Воронка", f"Нет воронки «{pipeline_name}».")
+            raise ValidationFailed.for_field("Воронка", _("Нет воронки «%(name)s».") % {"name": pipeline_name})
     if not stage_name:
         return pipeline, None
     stages = Stage.objects.for_tenant(tenant).filter(name__iexact=stage_name)
     stages = stages.filter(pipeline=pipeline) if pipeline else stages.filter(pipeline__is_default=True)
     stage = stages.order_by("order_index", "id").first()
     if stage is None:
-        raise ValidationFailed.for_field("Стадия", f"Нет стадии «{stage_name}» в воронке.")
+        raise ValidationFailed.for_field("Стадия", _("Нет стадии «%(name)s» в воронке.") % {"name": stage_name})
     return pipeline, stage
 
 
@@ -65,7 +69,9 @@ def _price(text: str) -> Decimal | None:
     except InvalidOperation:
         valid = False
     if not valid:
-        raise ValidationFailed.for_field("Бюджет", f"«{text[:40]}»: сумма от 0, не больше 2 знаков после запятой.")
+        raise ValidationFailed.for_field(
+            "Бюджет", _("«%(value)s»: сумма от 0, не больше 2 знаков после запятой.") % {"value": text[:40]}
+        )
     return price.quantize(_CENT)
 
 
@@ -75,7 +81,7 @@ def _assignee(tenant, text: str) -> User | None:
     users = tenant_users(tenant).filter(is_active=True)
     user = users.filter(Q(username__iexact=text) | Q(full_name__iexact=text) | Q(email__iexact=text)).first()
     if user is None:
-        raise ValidationFailed.for_field("Ответственный", f"Нет активного пользователя «{text}».")
+        raise ValidationFailed.for_field("Ответственный", _("Нет активного пользователя «%(user)s».") % {"user": text})
     return user
 
 
@@ -89,12 +95,13 @@ def lead_import_row(*, tenant, acting_user, values: dict[str, str]) -> str:
     elif email:
         existing = existing.filter(email__iexact=email)
     else:
-        raise ValidationFailed.for_field("Телефон", "Нужен телефон или email.")
+        raise ValidationFailed.for_field("Телефон", _("Нужен телефон или email."))
     duplicate = existing.order_by("id").first()
     if duplicate is not None:
-        raise DuplicateRow(
-            f"Уже есть лид #{duplicate.pk} «{duplicate.name}» с {'телефоном ' + phone if phone else f'email {email}'}."
-        )
+        known = {"id": duplicate.pk, "name": duplicate.name, "phone": phone, "email": email}
+        if phone:
+            raise DuplicateRow(_("Уже есть лид #%(id)s «%(name)s» с телефоном %(phone)s.") % known)
+        raise DuplicateRow(_("Уже есть лид #%(id)s «%(name)s» с email %(email)s.") % known)
     pipeline, stage = _stage(tenant, values.get("pipeline", ""), values.get("stage", ""))
     lead = services.lead_create(
         tenant=tenant,
@@ -114,19 +121,25 @@ def lead_import_row(*, tenant, acting_user, values: dict[str, str]) -> str:
 
 LEAD_IMPORT = ImportSpec(
     model=Lead,
-    title="Импорт лидов",
+    title=gettext_lazy("Импорт лидов"),
     import_row=lead_import_row,
     columns=(
-        ImportColumn("name", ("Имя", "ФИО"), help="Как зовут; если пусто — телефон или email."),
+        ImportColumn("name", ("Имя", "ФИО"), help=gettext_lazy("Как зовут; если пусто — телефон или email.")),
         ImportColumn(
-            "phone", ("Телефон",), help="В любом виде: 8 916 123-45-67, +7 916 …; дубль по телефону пропускается."
+            "phone",
+            ("Телефон",),
+            help=gettext_lazy("В любом виде: 8 916 123-45-67, +7 916 …; дубль по телефону пропускается."),
         ),
-        ImportColumn("email", ("Email", "E-mail", "Почта"), help="Нужен телефон или email."),
-        ImportColumn("source", ("Источник",), help="Вручную (по умолчанию), Сайт, WhatsApp, Chatflow."),
-        ImportColumn("pipeline", ("Воронка",), help="Название; пусто — основная воронка."),
-        ImportColumn("stage", ("Стадия",), help="Название стадии воронки; пусто — первая открытая."),
-        ImportColumn("assigned_to", ("Ответственный",), help="Логин, имя или email пользователя."),
-        ImportColumn("price", ("Бюджет", "Сумма"), help="Число: 1250000,50 или «1 250 000,50 ₽»; пусто — без бюджета."),
+        ImportColumn("email", ("Email", "E-mail", "Почта"), help=gettext_lazy("Нужен телефон или email.")),
+        ImportColumn("source", ("Источник",), help=gettext_lazy("Вручную (по умолчанию), Сайт, WhatsApp, Chatflow.")),
+        ImportColumn("pipeline", ("Воронка",), help=gettext_lazy("Название; пусто — основная воронка.")),
+        ImportColumn("stage", ("Стадия",), help=gettext_lazy("Название стадии воронки; пусто — первая открытая.")),
+        ImportColumn("assigned_to", ("Ответственный",), help=gettext_lazy("Логин, имя или email пользователя.")),
+        ImportColumn(
+            "price",
+            ("Бюджет", "Сумма"),
+            help=gettext_lazy("Число: 1250000,50 или «1 250 000,50 ₽»; пусто — без бюджета."),
+        ),
         ImportColumn("comment", ("Комментарий",)),
     ),
 )

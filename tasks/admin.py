@@ -39,7 +39,7 @@ class DueBucketFilter(admin.SimpleListFilter):
         if self.value() is None:
             return queryset
         if self.value() not in DueBucket.values:
-            raise IncorrectLookupParameters(f"Нет такого срока: {self.value()}.")
+            raise IncorrectLookupParameters(_("Нет такого срока: %(value)s.") % {"value": self.value()})
         tz = request.user.tenant.tzinfo if request.user.tenant_id else timezone.get_current_timezone()
         return queryset.filter(due_bucket_q(self.value(), tz=tz))
 
@@ -102,7 +102,7 @@ class LeadTaskInlineForm(VersionedChangeForm, forms.ModelForm):
         data = super().clean()
         # A task is created open (as in the API); it is completed or cancelled once it exists.
         if self.instance.pk is None and data.get("status", TaskStatus.OPEN) != TaskStatus.OPEN:
-            self.add_error("status", "Новая задача создаётся открытой.")
+            self.add_error("status", _("Новая задача создаётся открытой."))
         return data
 
 

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TasksConfig(AppConfig):
     name = "tasks"
-    verbose_name = "Задачи по лидам"
+    verbose_name = _("Задачи по лидам")
 
     def ready(self):
         from pipelines.selectors import lead_table_column_register

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Count
+from django.utils.translation import gettext as _
 
 from crm.charts import Series, column_chart, hbar_chart, number
 from crm.dashboard import Panel, admin_link
@@ -48,14 +49,14 @@ def open_tasks_per_assignee(*, tenant, now: datetime | None = None) -> list[Assi
 
 
 def tasks_panel(*, request, tenant) -> Panel:
-    title = "Задачи менеджеров: просрочено и на сегодня"
+    title = _("Задачи менеджеров: просрочено и на сегодня")
     loads = [load for load in open_tasks_per_assignee(tenant=tenant) if load.overdue or load.today]
     chart = (
         column_chart(
             [load.name for load in loads],
             [
-                Series(name="Просрочено", values=[load.overdue for load in loads], color="#c2410c"),
-                Series(name="На сегодня", values=[load.today for load in loads], color="#f0a202"),
+                Series(name=_("Просрочено"), values=[load.overdue for load in loads], color="#c2410c"),
+                Series(name=_("На сегодня"), values=[load.today for load in loads], color="#f0a202"),
             ],
             title=title,
         )
@@ -65,8 +66,8 @@ def tasks_panel(*, request, tenant) -> Panel:
     return Panel(
         title=title,
         chart=chart,
-        table_head=("Менеджер", "Просрочено", "На сегодня", "Всего открытых"),
+        table_head=(_("Менеджер"), _("Просрочено"), _("На сегодня"), _("Всего открытых")),
         table_rows=[(load.name, number(load.overdue), number(load.today), number(load.open)) for load in loads],
-        links=admin_link("Просроченные задачи", "admin:tasks_leadtask_changelist", "?due=overdue")
-        + admin_link("Задачи на сегодня", "admin:tasks_leadtask_changelist", "?due=today"),
+        links=admin_link(_("Просроченные задачи"), "admin:tasks_leadtask_changelist", "?due=overdue")
+        + admin_link(_("Задачи на сегодня"), "admin:tasks_leadtask_changelist", "?due=today"),
     )

@@ -142,12 +142,12 @@ def browser():
         browser.close()
 
 
-def logged_in(browser, live, username: str, password: str):
+def logged_in(browser, live, username: str, password: str, *, locale: str = "ru-RU", accept_language: str = "ru"):
     context = browser.new_context(
         base_url=live.base_url,
         viewport={"width": 1440, "height": 900},
-        locale="ru-RU",
-        extra_http_headers={"Accept-Language": "ru"},
+        locale=locale,
+        extra_http_headers={"Accept-Language": accept_language},
         accept_downloads=True,
     )
     context.set_default_timeout(WAIT_MS)

@@ -8,7 +8,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import Conflict, ValidationFailed
-from crm.i18n import stored
 from crm.models import Tenant
 from deals.errors import DealConflict
 from deals.models import (
@@ -51,9 +50,9 @@ def policy_renew(*, policy: Policy, acting_user) -> Deal:
             _("Only an active or renewal_due policy can be renewed; this one is %(status)s.")
             % {"status": policy.status},
         )
-        refusal.admin_message = (
-            f"Продлить можно только действующий полис, а этот — «{stored(PolicyStatus(policy.status).label)}»."
-        )
+        refusal.admin_message = _("Продлить можно только действующий полис, а этот — «%(status)s».") % {
+            "status": PolicyStatus(policy.status).label
+        }
         raise refusal
     if Deal.objects.for_tenant(policy.tenant_id).filter(renews_policy=policy).exists():
         raise _already_renewed(policy)
@@ -72,7 +71,7 @@ def policy_renew(*, policy: Policy, acting_user) -> Deal:
             conflicts={"deals_deal_renews_policy_id_key": _already_renewed(policy)},
         )
     except DealConflict as exc:
-        exc.admin_message = f"У клиента уже есть открытая сделка «{title}»."
+        exc.admin_message = _("У клиента уже есть открытая сделка «%(title)s».") % {"title": title}
         raise
     _journal(old_deal, acting_user, f"Полис {policy.policy_number}: начато продление, сделка «{deal.title}»")
     _journal(deal, acting_user, f"Продление полиса {policy.policy_number} (сделка «{old_deal.title}»)")
@@ -81,7 +80,7 @@ def policy_renew(*, policy: Policy, acting_user) -> Deal:
 
 def _already_renewed(policy: Policy) -> Conflict:
     refusal = Conflict(f"Policy {policy.policy_number} is already being renewed.")
-    refusal.admin_message = "Продление уже начато."
+    refusal.admin_message = _("Продление уже начато.")
     return refusal
 
 

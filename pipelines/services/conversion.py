@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import phonenumbers
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.errors import Conflict, ValidationFailed
 from crm.models import User
@@ -23,7 +24,7 @@ from pipelines.services.leads import lead_emit, lead_history_record, lead_lock, 
 
 
 class LeadAlreadyConverted(Conflict):
-    admin_message = "Уже преобразован в сделку."
+    admin_message = gettext_lazy("Уже преобразован в сделку.")
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def _sales_agent(lead: Lead, *, acting_user: User, named: User | None) -> User:
     refusal = ValidationFailed.for_field(
         "deal.sales_agent_id", _("The lead has no active assignee: name a sales agent.")
     )
-    refusal.admin_message = "У лида нет ответственного: назначьте его, он станет агентом сделки."
+    refusal.admin_message = _("У лида нет ответственного: назначьте его, он станет агентом сделки.")
     raise refusal
 
 

@@ -11,6 +11,7 @@
   }
   const statusBox = document.getElementById("board-status");
   const live = document.getElementById("board-live");
+  const texts = board.dataset; // the page's language: data-text-* attributes
   const query = board.dataset.query ? "?" + board.dataset.query : "";
   const inFlight = new Set();
   const staleWhileMoving = new Set();
@@ -88,7 +89,7 @@
   async function readJson(response) {
     const type = response.headers.get("Content-Type") || "";
     if (!type.includes("application/json")) {
-      throw new Error("Сессия истекла — обновите страницу и войдите снова.");
+      throw new Error(texts.textExpired);
     }
     return response.json();
   }
@@ -185,14 +186,14 @@
           flash(fresh, "moved");
           fresh.focus();
         }
-        say("«" + (fresh ? fresh.getAttribute("aria-label") : "Лид") + "» → «" + stageName + "»", "ok");
+        say("«" + (fresh ? fresh.getAttribute("aria-label") : texts.textLead) + "» → «" + stageName + "»", "ok");
       } else {
         // The message and the details often say the same thing (a one-field error): each part once.
         const parts = [body.message, ...Object.values(body.details || {}).flat()].filter(Boolean);
-        reason = [...new Set(parts)].join(" ") || "Перемещение отклонено.";
+        reason = [...new Set(parts)].join(" ") || texts.textRefused;
       }
     } catch (error) {
-      reason = error.message || "Нет связи с сервером.";
+      reason = error.message || texts.textNoConnection;
     } finally {
       inFlight.delete(leadId);
       card.classList.remove("pending");
@@ -202,7 +203,7 @@
       origin.insertBefore(card, originNext);
       bump(origin, +1);
       flash(card, "rejected");
-      say("Не перемещено: " + reason, "error");
+      say(texts.textNotMoved + " " + reason, "error");
     }
     scheduleSums();
     if (staleWhileMoving.delete(leadId)) {
@@ -272,11 +273,11 @@
   }
   if (window.EventSource && board.dataset.streamUrl) {
     const stream = new EventSource(board.dataset.streamUrl);
-    stream.addEventListener("connected", function () { setLive("on", "онлайн"); });
-    stream.addEventListener("open", function () { setLive("on", "онлайн"); });
+    stream.addEventListener("connected", function () { setLive("on", texts.textOnline); });
+    stream.addEventListener("open", function () { setLive("on", texts.textOnline); });
     stream.addEventListener("error", function () {
       const closed = stream.readyState === EventSource.CLOSED;
-      setLive("off", closed ? "без обновлений" : "переподключение…");
+      setLive("off", closed ? texts.textNoUpdates : texts.textReconnecting);
     });
     ["lead_created", "lead_updated"].forEach(function (type) {
       stream.addEventListener(type, function (event) {
@@ -286,6 +287,6 @@
     });
     window.addEventListener("beforeunload", function () { stream.close(); });
   } else {
-    setLive("off", "без обновлений");
+    setLive("off", texts.textNoUpdates);
   }
 })();
