@@ -19,7 +19,7 @@ from crm.models import ACCOUNT_ADMIN_ROLES, IdempotencyKey, Role, Tenant, User
 from crm.tenancy import is_tenant_staff, tenant_users
 
 if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise  # a lazy label (dev-only stubs)
+    from django.utils.functional import _StrPromise  # a lazy label (only in the stubs)
 
 # The write-only secrets of a tenant (SPEC §1): never rendered, only "set" or "not set".
 TENANT_SECRETS = {
@@ -33,7 +33,7 @@ def manages_tenant(user) -> bool:
     return user.is_superuser or (is_tenant_staff(user) and user.role in ACCOUNT_ADMIN_ROLES)
 
 
-def _secret_input(label: "StrOrPromise") -> forms.CharField:
+def _secret_input(label: "str | _StrPromise") -> forms.CharField:
     widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
     return forms.CharField(label=label, required=False, widget=widget)
 
