@@ -60,11 +60,14 @@ def lead_task_annotations(lead_ref: str = "pk") -> dict[str, BaseExpression]:
 _TASK_PAGE_SQL = """
 WITH total AS (SELECT COUNT(*) AS n FROM {table} WHERE {where}),
 page AS (SELECT {columns} FROM {table} WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s)
-SELECT total.n, page.* FROM total LEFT JOIN page ON TRUE ORDER BY {page_order}
+SELECT total.n, {page_columns} FROM total LEFT JOIN page ON TRUE ORDER BY {page_order}
 """
 # What the task list shows: every column but the tenant's (LeadTaskSerializer.present reads them by attname).
 _LISTED = tuple(field for field in LeadTask._meta.concrete_fields if field.name != "tenant")
 _LISTED_NAMES = tuple(field.attname for field in _LISTED)
+# The timestamps travel as ISO text (the session's DateStyle is ISO), which `datetime.fromisoformat` reads in a
+# fraction of what the driver's timestamptz loading costs: 200 values were 0.5 ms of a 50-row page.
+_LISTED_DATETIMES = tuple(index for index, field in enumerate(_LISTED) if isinstance(field, DateTimeField))
 
 # The filters the lean list reads itself, each with the values it accepts; the FilterSet (TaskFilterSet) declares the
 # same ones and answers everything else: other parameters, and values outside these canonical forms (a 400, or a
@@ -86,6 +89,10 @@ def _task_page_names() -> dict[str, str]:
     return {
         "table": quote(LeadTask._meta.db_table),
         "columns": ", ".join(quote(field.column) for field in _LISTED),
+        "page_columns": ", ".join(
+            f"page.{quote(field.column)}{'::text' if index in _LISTED_DATETIMES else ''}"
+            for index, field in enumerate(_LISTED)
+        ),
         "order": f"{due_at} ASC NULLS LAST, {pk} ASC",
         "page_order": f"page.{due_at} ASC NULLS LAST, page.{pk} ASC",
     }
@@ -126,6 +133,16 @@ def task_list_conditions(query_params, *, tz: tzinfo) -> list[Q] | None:
     return conditions
 
 
+def _task_row(values: tuple) -> TaskRow:
+    """The row of the page's columns (_LISTED), by attribute name, its timestamps read from their text."""
+    row = dict(zip(_LISTED_NAMES, values, strict=True))
+    for index in _LISTED_DATETIMES:
+        text = values[index]
+        if text is not None:
+            row[_LISTED_NAMES[index]] = datetime.fromisoformat(text)
+    return TaskRow(**row)
+
+
 class TaskListPage:
     """One page of `/api/tasks` and its exact total in one statement, as rows rather than models.
 
@@ -146,8 +163,7 @@ class TaskListPage:
             cursor.execute(sql, [*params, *params, self.limit, self.offset])
             found = cursor.fetchall()
         self._total = int(found[0][0])
-        rows = (values[1:] for values in found if values[1] is not None)
-        self._rows = [TaskRow(**dict(zip(_LISTED_NAMES, values, strict=True))) for values in rows]
+        self._rows = [_task_row(values[1:]) for values in found if values[1] is not None]
 
     def count(self) -> int:
         if self._rows is None:
