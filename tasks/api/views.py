@@ -1,5 +1,6 @@
 """Lead task endpoints (seed 000 §2, SPEC §7), tag Tasks."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.response import Response
@@ -38,7 +39,8 @@ class TaskViewSet(VersionedViewMixin, mixins.RetrieveModelMixin, TenantScopedVie
         visible = self.get_queryset()
         source = task_list_page(user=request.user, visible=visible, query_params=request.query_params)
         page = self.paginate_queryset(self.filter_queryset(visible) if source is None else source)
-        return self.get_paginated_response([LeadTaskSerializer.present(task) for task in page])
+        tz = timezone.get_current_timezone()
+        return self.get_paginated_response([LeadTaskSerializer.present(task, tz) for task in page])
 
     def partial_update(self, request, pk=None):
         task = self.get_object()
