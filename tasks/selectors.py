@@ -5,6 +5,7 @@ from functools import cache
 from types import SimpleNamespace
 from typing import cast
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import DateTimeField, F, Func, IntegerField, OuterRef, Q, Subquery
 from django.db.models.expressions import BaseExpression
@@ -159,7 +160,11 @@ class TaskListPage:
 
     def _run(self) -> None:
         query = self.tasks.query
-        where, params = query.get_compiler(connection=connection).compile(query.where)
+        try:
+            where, params = query.get_compiler(connection=connection).compile(query.where)
+        except EmptyResultSet:  # a scope that matches nothing (`.none()`): nothing to ask the database
+            self._rows = []
+            return
         sql = _TASK_PAGE_SQL.format(where=where, **_task_page_names())
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, *params, self.limit, self.offset])

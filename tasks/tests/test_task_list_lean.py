@@ -14,7 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from crm.bounds import MAX_BIGINT
-from tasks.models import TaskStatus, TaskType
+from tasks.models import LeadTask, TaskStatus, TaskType
+from tasks.selectors import TaskListPage
 from tasks.tests.factories import LeadTaskFactory
 
 pytestmark = [
@@ -172,3 +173,10 @@ def test_ids_in_other_spellings_mean_what_the_filterset_says(api_client, owner, 
 
     assert lean.status_code == reference.status_code
     assert lean.content == reference.content
+
+
+def test_a_scope_that_matches_nothing_is_an_empty_page_without_a_statement(django_assert_num_queries):
+    page = TaskListPage(LeadTask.objects.none(), limit=50, offset=0)
+
+    with django_assert_num_queries(0):
+        assert (page.count(), page[0:50]) == (0, [])
