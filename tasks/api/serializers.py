@@ -1,5 +1,7 @@
 """Serializers of lead tasks: one read shape (SPEC §7) and the create/update inputs."""
 
+from datetime import tzinfo
+
 from rest_framework import serializers
 
 from crm.api.fields import TenantRelatedField
@@ -37,20 +39,23 @@ class LeadTaskSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     @staticmethod
-    def present(task) -> dict:
-        """The task as the fields above write it (tasks/tests/test_api_tasks_present.py), without walking them."""
+    def present(task, tz: tzinfo | None = None) -> dict:
+        """The task as the fields above write it (tasks/tests/test_api_tasks_present.py), without walking them.
+
+        `tz`: the active timezone, when the caller presents a page and has looked it up once.
+        """
         return {
             "id": task.id,
             "lead_id": task.lead_id,
             "type": task.type,
             "status": task.status,
-            "due_at": iso_datetime(task.due_at),
+            "due_at": iso_datetime(task.due_at, tz),
             "note": task.note,
             "assigned_to_user_id": task.assigned_to_id,
             "created_by_user_id": task.created_by_id,
-            "completed_at": iso_datetime(task.completed_at),
-            "created_at": iso_datetime(task.created_at),
-            "updated_at": iso_datetime(task.updated_at),
+            "completed_at": iso_datetime(task.completed_at, tz),
+            "created_at": iso_datetime(task.created_at, tz),
+            "updated_at": iso_datetime(task.updated_at, tz),
             "version": task.version,
         }
 

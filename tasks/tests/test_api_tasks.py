@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from crm.tests.factories import TenantFactory, UserFactory
@@ -114,10 +115,12 @@ def test_query_count_does_not_grow_with_the_page(request, api_client, lead, role
         LeadTaskFactory(lead=lead, due_at=soon + timedelta(minutes=minutes))
     client = api_client(request.getfixturevalue(role))
 
-    # auth user + tenant, the count, the page
-    with django_assert_num_queries(3):
+    # auth user + tenant, then the page with its total: one statement on PostgreSQL (the lean path), the count and
+    # the page elsewhere
+    statements = 2 if connection.vendor == "postgresql" else 3
+    with django_assert_num_queries(statements):
         small = client.get("/api/tasks?status=open&due=week&limit=2")
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(statements):
         large = client.get("/api/tasks?status=open&due=week&limit=30")
 
     assert len(small.json()["tasks"]) == 2

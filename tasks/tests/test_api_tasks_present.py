@@ -18,7 +18,9 @@ def test_present_writes_what_the_declared_fields_write(lead, manager, tenant):
 
     for zone in (tenant.tzinfo, dt.UTC):
         with timezone.override(zone):
-            assert [LeadTaskSerializer.present(task) for task in tasks] == LeadTaskSerializer(tasks, many=True).data
+            written = LeadTaskSerializer(tasks, many=True).data
+            assert [LeadTaskSerializer.present(task) for task in tasks] == written
+            assert [LeadTaskSerializer.present(task, zone) for task in tasks] == written
 
 
 def test_the_lists_answer_due_at_in_the_tenants_timezone(lead, manager, api_client):

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 
 from pipelines.models import LeadHistory
 from tasks.models import LeadTask
@@ -142,8 +143,8 @@ def test_query_counts_do_not_grow_with_the_tasks(
         LeadTaskFactory(lead=colleague_lead, assigned_to=manager)
         LeadTaskFactory(lead=lead, assigned_to=other_manager)
 
-    # auth user + tenant, the count, the page
-    with django_assert_num_queries(3):
+    # auth user + tenant, then the page with its total: one statement on PostgreSQL, the count and the page elsewhere
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 3):
         assert len(_ids(manager_client.get("/api/tasks"))) == rows
     # auth user + tenant, the lead (visibility), the count, the page
     with django_assert_num_queries(4):
