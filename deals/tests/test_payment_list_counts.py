@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from crm.tests.factories import UserFactory
 from deals.api.views import payments as payment_views
 from deals.models import Payment, PaymentCount
-from deals.selectors import counted_payment_page
+from deals.selectors import CountedPaymentPage, counted_payment_page
 from deals.tests.factories import DealFactory, PaymentFactory, PolicyFactory
 
 pytestmark = pytest.mark.django_db
@@ -89,8 +89,13 @@ QUERIES = [
 ]
 
 
+@pytest.mark.parametrize("by_id_from", [0, CountedPaymentPage.BY_ID_FROM])
 @pytest.mark.parametrize("query", QUERIES)
-def test_the_fast_path_answers_as_the_orm_path_byte_for_byte(owner, owner_client, payments, query, monkeypatch):
+def test_the_fast_path_answers_as_the_orm_path_byte_for_byte(
+    owner, owner_client, payments, query, by_id_from, monkeypatch
+):
+    # 0: every page by ids first, as deep offsets are read.
+    monkeypatch.setattr(CountedPaymentPage, "BY_ID_FROM", by_id_from)
     assert counted_payment_page(user=owner, query_params=QueryDict(query)) is not None, "not the fast path"
 
     fast = owner_client.get(f"{URL}?{query}")
