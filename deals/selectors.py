@@ -1,5 +1,6 @@
 """Reads of the deals domain that do more than `.get()`: search expressions and the id-first page."""
 
+import functools
 import json
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -314,6 +315,28 @@ _PAYMENT_LISTED = tuple(field for field in Payment._meta.concrete_fields if fiel
 _PAYMENT_LISTED_NAMES = tuple(field.attname for field in _PAYMENT_LISTED)
 
 
+@functools.cache
+def _payment_page_sql(statuses: int, payment_types: int, *, by_id: bool) -> str:
+    """The page statement for this many status and type values, built once per shape (PostgreSQL names)."""
+
+    def quote(name: str | None) -> str:
+        return connection.ops.quote_name(cast(str, name))  # a concrete field's column is never None
+
+    filters = "".join(
+        f" AND {quote(column)} IN ({', '.join(['%s'] * count)})"
+        for column, count in (("status", statuses), ("payment_type", payment_types))
+        if count
+    )
+    columns = [quote(field.column) for field in _PAYMENT_LISTED]
+    rows = (_PAYMENT_ROWS_BY_ID if by_id else _PAYMENT_ROWS).format(
+        columns=", ".join(columns),
+        listed_columns=", ".join(f"listed.{column}" for column in columns),
+        payments=quote(Payment._meta.db_table),
+        filters=filters,
+    )
+    return _PAYMENT_PAGE_SQL.format(counts=quote(PaymentCount._meta.db_table), rows=rows, filters=filters)
+
+
 class PaymentRow(SimpleNamespace):
     """A payment as the list reads it (every attribute `PaymentSerializer.present` uses), without building a model."""
 
@@ -337,22 +360,8 @@ class CountedPaymentPage:
         self._total = 0
 
     def _run_counted(self) -> None:
-        def quote(name: str | None) -> str:
-            return connection.ops.quote_name(cast(str, name))  # a concrete field's column is never None
-
-        filters, values = "", []
-        for column, chosen in (("status", self.statuses), ("payment_type", self.payment_types)):
-            if chosen:
-                filters += f" AND {quote(column)} IN ({', '.join(['%s'] * len(chosen))})"
-                values += chosen
-        columns = [quote(field.column) for field in _PAYMENT_LISTED]
-        rows = (_PAYMENT_ROWS_BY_ID if self.offset >= self.BY_ID_FROM else _PAYMENT_ROWS).format(
-            columns=", ".join(columns),
-            listed_columns=", ".join(f"listed.{column}" for column in columns),
-            payments=quote(Payment._meta.db_table),
-            filters=filters,
-        )
-        sql = _PAYMENT_PAGE_SQL.format(counts=quote(PaymentCount._meta.db_table), rows=rows, filters=filters)
+        sql = _payment_page_sql(len(self.statuses), len(self.payment_types), by_id=self.offset >= self.BY_ID_FROM)
+        values = [*self.statuses, *self.payment_types]
         with connection.cursor() as cursor:
             cursor.execute(sql, [self.tenant_id, *values, self.tenant_id, *values, self.limit, self.offset])
             found = cursor.fetchall()

@@ -40,7 +40,7 @@ class PaymentViewSet(V1ListMixin, V1ViewSet):
         if source is None:
             return super().list(request)
         page = self.paginate_queryset(source)
-        return self.get_paginated_response(PaymentSerializer(page, many=True).data)
+        return self.get_paginated_response([PaymentSerializer.present(row) for row in page])
 
     @extend_schema(
         summary="Record a planned payment of a deal's policy (status planned, RUB)",
