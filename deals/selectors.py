@@ -361,16 +361,14 @@ class CountedPaymentPage:
 
     def _run_counted(self) -> None:
         sql = _payment_page_sql(len(self.statuses), len(self.payment_types), by_id=self.offset >= self.BY_ID_FROM)
-        values = [*self.statuses, *self.payment_types]
+        chosen = [*self.statuses, *self.payment_types]
         with connection.cursor() as cursor:
-            cursor.execute(sql, [self.tenant_id, *values, self.tenant_id, *values, self.limit, self.offset])
+            cursor.execute(sql, [self.tenant_id, *chosen, self.tenant_id, *chosen, self.limit, self.offset])
             found = cursor.fetchall()
         self._total = int(found[0][0])
         # A page past the end is the total alone, on one row of NULLs.
         self._rows = [
-            PaymentRow(**dict(zip(_PAYMENT_LISTED_NAMES, values[1:], strict=True)))
-            for values in found
-            if values[1] is not None
+            PaymentRow(**dict(zip(_PAYMENT_LISTED_NAMES, row[1:], strict=True))) for row in found if row[1] is not None
         ]
 
     def _run_exact(self) -> None:
@@ -388,8 +386,10 @@ class CountedPaymentPage:
         )
 
     def count(self) -> int:
-        if self._rows is None:
-            self._run_counted() if connection.vendor == "postgresql" else self._run_exact()
+        if self._rows is None and connection.vendor == "postgresql":
+            self._run_counted()
+        elif self._rows is None:
+            self._run_exact()
         return self._total
 
     def __getitem__(self, page: slice) -> list[PaymentRow]:
