@@ -180,3 +180,24 @@ class Payment(UUIDTenantModel):
     @classmethod
     def visibility_q(cls, user) -> Q:
         return Deal.via_deal_q(user)
+
+
+class PaymentCount(models.Model):
+    """How many payments a tenant has per status and type; kept by PostgreSQL triggers (migration 0009).
+
+    The payment list reads it for its exact `X-Total-Count` (SPEC §4): a sum of at most 20 counters instead of a
+    `COUNT(*)` over every payment of the tenant. Status and type are the list filters it can answer.
+    """
+
+    tenant = models.ForeignKey("crm.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices)
+    payment_type = models.CharField(max_length=32, choices=PaymentType.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "status", "payment_type"], name="deals_paymentcount_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.payment_type}: {self.count}"

@@ -1,4 +1,4 @@
-"""`/api/v1/payments`: list, detail, create and change."""
+"""`/api/v1/payments`: list (with its counted fast path), detail, create and change."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
@@ -12,6 +12,7 @@ from deals.api.serializers import PaymentSerializer
 from deals.api.views.base import V1ListMixin, V1ViewSet
 from deals.filtersets import PaymentFilterSet
 from deals.models import PAYMENT_TRANSITIONS, Payment
+from deals.selectors import counted_payment_page
 
 
 @extend_schema(tags=["Payments"])
@@ -30,6 +31,16 @@ class PaymentViewSet(V1ListMixin, V1ViewSet):
     filterset_class = PaymentFilterSet
     not_found_error = "payment_not_found"
     lookup_url_kwarg = "payment_id"
+
+    def list(self, request):
+        # The hot path: a supervisor's plain, status- or type-filtered list is read as values with its total from
+        # the counters, without building querysets or filtersets (see CountedPaymentPage); anything else goes the
+        # general way.
+        source = counted_payment_page(user=request.user, query_params=request.query_params)
+        if source is None:
+            return super().list(request)
+        page = self.paginate_queryset(source)
+        return self.get_paginated_response([PaymentSerializer.present(row) for row in page])
 
     @extend_schema(
         summary="Record a planned payment of a deal's policy (status planned, RUB)",
