@@ -12,7 +12,7 @@ from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from crm.api.pagination import ApiPagination, parse_limit_offset
+from crm.api.pagination import ApiPagination, CountedPage, parse_limit_offset, total_and_rows
 from crm.bounds import MAX_BIGINT
 from tasks.models import DueBucket, LeadTask, TaskStatus, TaskType
 
@@ -146,39 +146,21 @@ def _task_row(values: tuple) -> TaskRow:
     return TaskRow(**row)
 
 
-class TaskListPage:
-    """One page of `/api/tasks` and its exact total in one statement, as rows rather than models.
-
-    ApiPagination calls `count()` (which runs the statement) and then slices; the rows are those of this page.
-    """
+class TaskListPage(CountedPage):
+    """One page of `/api/tasks` and its exact total in one statement, as rows rather than models."""
 
     def __init__(self, tasks, *, limit: int, offset: int):
+        super().__init__(limit=limit, offset=offset)
         self.tasks = tasks
-        self.limit, self.offset = limit, offset
-        self._rows: list[TaskRow] | None = None
-        self._total = 0
 
-    def _run(self) -> None:
+    def _read(self) -> tuple[int, list]:
         query = self.tasks.query
         try:
             where, params = query.get_compiler(connection=connection).compile(query.where)
         except EmptyResultSet:  # a scope that matches nothing (`.none()`): nothing to ask the database
-            self._rows = []
-            return
+            return 0, []
         sql = _TASK_PAGE_SQL.format(where=where, **_task_page_names())
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, *params, self.limit, self.offset])
-            found = cursor.fetchall()
-        self._total = int(found[0][0])
-        self._rows = [_task_row(values[1:]) for values in found if values[1] is not None]
-
-    def count(self) -> int:
-        if self._rows is None:
-            self._run()
-        return self._total
-
-    def __getitem__(self, page: slice) -> list[TaskRow]:
-        return self._rows or []
+        return total_and_rows(sql, [*params, *params, self.limit, self.offset], _task_row)
 
 
 def task_list_page(*, user, visible, query_params) -> TaskListPage | None:

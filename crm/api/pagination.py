@@ -5,6 +5,7 @@
 Both reject a limit outside 1..200 or a negative offset with 400 `validation_error`.
 """
 
+from django.db import connection
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -100,3 +101,36 @@ class V1Pagination(_StrictLimitOffsetPagination):
 
     def get_paginated_response_schema(self, schema):
         return schema
+
+
+class CountedPage:
+    """A page of rows and its exact total that one statement reads, for the hot lists' fast paths.
+
+    The paginators call `count()` first (it runs the statement) and then slice; the slice is this page's rows. A
+    subclass gives `_read()`: the total and the rows, usually through `total_and_rows`.
+    """
+
+    def __init__(self, *, limit: int, offset: int):
+        self.limit, self.offset = limit, offset
+        self._rows: list | None = None
+        self._total = 0
+
+    def _read(self) -> tuple[int, list]:
+        raise NotImplementedError
+
+    def count(self) -> int:
+        if self._rows is None:
+            self._total, self._rows = self._read()
+        return self._total
+
+    def __getitem__(self, page: slice) -> list:
+        return self._rows or []
+
+
+def total_and_rows(sql: str, params, make_row) -> tuple[int, list]:
+    """Run a statement whose rows are (total, *page columns); a page past the end is the total alone, on one row
+    of NULLs. Each page row becomes `make_row(columns)`."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return int(found[0][0]), [make_row(values[1:]) for values in found if values[1] is not None]

@@ -1,4 +1,4 @@
-"""The payment list's counted fast path (deals.selectors.CountedPaymentPage): a supervisor's plain, status- or
+"""The payment list's counted fast path (deals.payment_page.CountedPaymentPage): a supervisor's plain, status- or
 type-filtered page with an exact `X-Total-Count` (SPEC §4) from the trigger-kept PaymentCount on PostgreSQL, and
 from an exact count on SQLite.
 
@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from crm.tests.factories import UserFactory
 from deals.api.views import payments as payment_views
 from deals.models import Payment, PaymentCount
-from deals.selectors import CountedPaymentPage, counted_payment_page
+from deals.payment_page import CountedPaymentPage, counted_payment_page
 from deals.tests.factories import DealFactory, PaymentFactory, PolicyFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from deals.api.serializers import PaymentSerializer
 from deals.api.views.base import V1ListMixin, V1ViewSet
 from deals.filtersets import PaymentFilterSet
 from deals.models import PAYMENT_TRANSITIONS, Payment
-from deals.selectors import counted_payment_page
+from deals.payment_page import counted_payment_page
 
 
 @extend_schema(tags=["Payments"])
