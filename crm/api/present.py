@@ -1,4 +1,4 @@
-"""Values as the API writes them, for the hand-written `present()` of hot output shapes.
+"""Values as the API writes them, for the `present()` of hot output shapes.
 
 DRF's per-field machinery (building the fields of a ModelSerializer for each response, then walking them) costs more
 than the SQL behind a page; a `present()` shapes an object directly, and these helpers keep its values identical to

@@ -3,9 +3,9 @@
 Each serializer shapes an object in `present()`, without DRF's per-field machinery: lists are the hot path and that
 machinery costs more than the SQL behind a page. A shape is declared once, as a tuple of `Output` (the key, how the
 OpenAPI document types it, how it is read and written out), from which both the serializer's fields and its
-`present()` come (`ShapedSerializer`); the calculation and the policy, with keys that are no single attribute, keep a
-hand-written `present()`. `deals/tests/test_serializers.py` checks that every `present()` returns exactly the
-declared fields.
+`present()` come (`ShapedSerializer`); a key that is no single attribute (a calculation's validity period, a
+policy's renewal deal) reads through a function. `deals/tests/test_serializers.py` checks that every `present()`
+returns exactly the declared fields.
 """
 
 import copy
@@ -42,32 +42,24 @@ def _renewal_deal_id(policy) -> str | None:
     return str(renewal_deal.pk) if renewal_deal is not None else None
 
 
-class PresentedSerializer(serializers.Serializer):
-    def to_representation(self, instance) -> dict:
-        return self.present(instance)
-
-    @staticmethod
-    def present(instance) -> dict:
-        raise NotImplementedError
-
-
 @dataclass(frozen=True)
 class Output:
-    """One key of a shape: how the OpenAPI document types it, the attribute it reads (dotted for a related object)
-    and how the value is written out (None: as it is)."""
+    """One key of a shape: how the OpenAPI document types it, what it reads (an attribute, dotted for a related
+    object, or a function of the object) and how the value is written out (None: as it is)."""
 
     name: str
     schema: serializers.Field
     write: Callable[[Any], Any] | None = None
-    source: str = ""
+    source: str | Callable[[Any], Any] = ""
 
 
-class ShapedSerializer(PresentedSerializer):
+class ShapedSerializer(serializers.Serializer):
     # Its fields and `present()` both come from its `shape`. (A comment, not a docstring: the OpenAPI document would
     # show a docstring as every shape's description.)
     shape: ClassVar[tuple[Output, ...]] = ()
     _names: ClassVar[tuple[str, ...]]
     _read: ClassVar[Callable[[Any], tuple]]
+    _computed: ClassVar[tuple[tuple[int, Callable[[Any], Any]], ...]]
     _writes: ClassVar[tuple[tuple[int, Callable[[Any], Any]], ...]]
 
     def __init_subclass__(cls, **kwargs):
@@ -75,15 +67,21 @@ class ShapedSerializer(PresentedSerializer):
         # One C-level attrgetter reads every value, then only the keys that need it are written out: a page of
         # 200 rows costs about what the hand-written dict literals did.
         cls._names = tuple(item.name for item in cls.shape)
-        cls._read = attrgetter(*(item.source or item.name for item in cls.shape))
+        cls._read = attrgetter(*(item.source or item.name for item in cls.shape if not callable(item.source)))
+        cls._computed = tuple((index, item.source) for index, item in enumerate(cls.shape) if callable(item.source))
         cls._writes = tuple((index, item.write) for index, item in enumerate(cls.shape) if item.write is not None)
 
     def get_fields(self):
         return {item.name: copy.deepcopy(item.schema) for item in self.shape}
 
+    def to_representation(self, instance) -> dict:
+        return self.present(instance)
+
     @classmethod
     def present(cls, instance) -> dict:
         values = list(cls._read(instance))
+        for index, compute in cls._computed:  # in key order, so each lands at its index
+            values.insert(index, compute(instance))
         for index, write in cls._writes:
             values[index] = write(values[index])
         return dict(zip(cls._names, values, strict=True))
@@ -169,79 +167,52 @@ class ValidityPeriodSerializer(serializers.Serializer):
         return {"from": serializers.DateField(), "to": serializers.DateField()}
 
 
-class CalculationSerializer(PresentedSerializer):
-    id = serializers.UUIDField()
-    deal_id = serializers.UUIDField()
-    insurance_company = serializers.CharField()
-    program_name = serializers.CharField()
-    premium_amount = serializers.FloatField(allow_null=True)
-    coverage_sum = serializers.FloatField(allow_null=True)
-    calculation_date = serializers.DateField()
-    validity_period = ValidityPeriodSerializer(allow_null=True)
-    files = serializers.ListField(child=serializers.CharField())
-    comments = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-
-    @staticmethod
-    def present(calculation) -> dict:
-        has_period = calculation.valid_from is not None or calculation.valid_to is not None
-        return {
-            "id": str(calculation.id),
-            "deal_id": str(calculation.deal_id),
-            "insurance_company": calculation.insurance_company,
-            "program_name": calculation.program_name,
-            "premium_amount": _money(calculation.premium_amount),
-            "coverage_sum": _money(calculation.coverage_sum),
-            "calculation_date": _date(calculation.calculation_date),
-            "validity_period": (
-                {"from": _date(calculation.valid_from), "to": _date(calculation.valid_to)} if has_period else None
-            ),
-            "files": calculation.files,
-            "comments": calculation.comments,
-            "created_at": iso_datetime(calculation.created_at),
-            "updated_at": iso_datetime(calculation.updated_at),
-        }
+def _validity_period(calculation) -> dict | None:
+    if calculation.valid_from is None and calculation.valid_to is None:
+        return None
+    return {"from": _date(calculation.valid_from), "to": _date(calculation.valid_to)}
 
 
-class PolicySerializer(PresentedSerializer):
-    id = serializers.UUIDField()
-    deal_id = serializers.UUIDField()
-    calculation_id = serializers.UUIDField(allow_null=True)
-    policy_number = serializers.CharField()
-    insurer = serializers.CharField()
-    program_name = serializers.CharField()
-    effective_from = serializers.DateField()
-    effective_to = serializers.DateField()
-    premium_amount = serializers.FloatField()
-    coverage_sum = serializers.FloatField(allow_null=True)
-    status = serializers.CharField()
-    documents = serializers.ListField(child=serializers.CharField())
-    renewal_deal_id = serializers.UUIDField(allow_null=True, help_text="The deal renewing this policy (SPEC §13).")
-    version = serializers.IntegerField(help_text=VERSION_HELP)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+class CalculationSerializer(ShapedSerializer):
+    shape = (
+        Output("id", serializers.UUIDField(), str),
+        Output("deal_id", serializers.UUIDField(), str),
+        Output("insurance_company", serializers.CharField()),
+        Output("program_name", serializers.CharField()),
+        Output("premium_amount", serializers.FloatField(allow_null=True), _money),
+        Output("coverage_sum", serializers.FloatField(allow_null=True), _money),
+        Output("calculation_date", serializers.DateField(), _date),
+        Output("validity_period", ValidityPeriodSerializer(allow_null=True), source=_validity_period),
+        Output("files", serializers.ListField(child=serializers.CharField())),
+        Output("comments", serializers.CharField()),
+        Output("created_at", serializers.DateTimeField(), iso_datetime),
+        Output("updated_at", serializers.DateTimeField(), iso_datetime),
+    )
 
-    @staticmethod
-    def present(policy) -> dict:
-        return {
-            "id": str(policy.id),
-            "deal_id": str(policy.deal_id),
-            "calculation_id": _id(policy.calculation_id),
-            "policy_number": policy.policy_number,
-            "insurer": policy.insurer,
-            "program_name": policy.program_name,
-            "effective_from": _date(policy.effective_from),
-            "effective_to": _date(policy.effective_to),
-            "premium_amount": _money(policy.premium_amount),
-            "coverage_sum": _money(policy.coverage_sum),
-            "status": policy.status,
-            "documents": policy.documents,
-            "renewal_deal_id": _renewal_deal_id(policy),
-            "version": policy.version,
-            "created_at": iso_datetime(policy.created_at),
-            "updated_at": iso_datetime(policy.updated_at),
-        }
+
+class PolicySerializer(ShapedSerializer):
+    shape = (
+        Output("id", serializers.UUIDField(), str),
+        Output("deal_id", serializers.UUIDField(), str),
+        Output("calculation_id", serializers.UUIDField(allow_null=True), _id),
+        Output("policy_number", serializers.CharField()),
+        Output("insurer", serializers.CharField()),
+        Output("program_name", serializers.CharField()),
+        Output("effective_from", serializers.DateField(), _date),
+        Output("effective_to", serializers.DateField(), _date),
+        Output("premium_amount", serializers.FloatField(), _money),
+        Output("coverage_sum", serializers.FloatField(allow_null=True), _money),
+        Output("status", serializers.CharField()),
+        Output("documents", serializers.ListField(child=serializers.CharField())),
+        Output(
+            "renewal_deal_id",
+            serializers.UUIDField(allow_null=True, help_text="The deal renewing this policy (SPEC §13)."),
+            source=_renewal_deal_id,
+        ),
+        Output("version", serializers.IntegerField(help_text=VERSION_HELP)),
+        Output("created_at", serializers.DateTimeField(), iso_datetime),
+        Output("updated_at", serializers.DateTimeField(), iso_datetime),
+    )
 
 
 class PaymentSerializer(ShapedSerializer):

@@ -1,4 +1,4 @@
-"""The hand-written `present()` of each output serializer returns exactly the fields it declares for OpenAPI."""
+"""The `present()` of each output shape returns exactly the fields it declares for OpenAPI, in their order."""
 
 import pytest
 
