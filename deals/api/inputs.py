@@ -50,7 +50,8 @@ class ClientInputSerializer(serializers.Serializer):
     registration_number = OptionalTextField(max_length=32)
     segment = OptionalTextField(max_length=NAME)
     status = serializers.ChoiceField(choices=ClientStatus.choices)
-    contacts = ContactInputSerializer(many=True, required=False, max_length=MAX_CONTACTS)
+    # many=True hands max_length to the ListSerializer; the stubs type only the child's arguments.
+    contacts = ContactInputSerializer(many=True, required=False, max_length=MAX_CONTACTS)  # type: ignore[call-arg]
     notes = OptionalTextField(max_length=LONG_TEXT)
 
     def validate_contacts(self, contacts):

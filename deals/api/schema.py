@@ -23,7 +23,7 @@ PAGE_PARAMETERS = [
 ]
 
 # Every PATCH of a versioned object (SPEC §11): If-Match in, ETag out, and the two stale-version answers.
-VERSIONED_PATCH = {"parameters": [IF_MATCH_PARAMETER, ETAG_PARAMETER]}
+VERSIONED_PATCH_PARAMETERS = [IF_MATCH_PARAMETER, ETAG_PARAMETER]
 STALE = ("409 conflict", "412 precondition_failed")
 
 

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from crm.api.idempotency import idempotent
 from deals import services
 from deals.api import inputs
-from deals.api.schema import STALE, VERSIONED_PATCH, errors
+from deals.api.schema import STALE, VERSIONED_PATCH_PARAMETERS, errors
 from deals.api.serializers import ClientSerializer
 from deals.api.views.base import V1ListMixin, V1ViewSet
 from deals.filtersets import ClientFilterSet
@@ -49,7 +49,7 @@ class ClientViewSet(V1ListMixin, V1ViewSet):
             200: ClientSerializer,
             **errors("400 validation_error", "403 forbidden", "404 client_not_found", "409 client_exists", *STALE),
         },
-        **VERSIONED_PATCH,
+        parameters=VERSIONED_PATCH_PARAMETERS,
     )
     def partial_update(self, request, **kwargs):
         client = self.get_object()

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from crm.api.idempotency import idempotent
 from deals import services
 from deals.api import inputs
-from deals.api.schema import PAGE_PARAMETERS, STALE, VERSIONED_PATCH, errors, transitions_doc
+from deals.api.schema import PAGE_PARAMETERS, STALE, VERSIONED_PATCH_PARAMETERS, errors, transitions_doc
 from deals.api.serializers import CalculationSerializer, DealSerializer, JournalEntrySerializer, PolicySerializer
 from deals.api.views.base import V1ViewSet
 from deals.filtersets import DealFilterSet, deal_status_filter
@@ -83,7 +83,7 @@ class DealViewSet(V1ViewSet):
                 *STALE,
             ),
         },
-        **VERSIONED_PATCH,
+        parameters=VERSIONED_PATCH_PARAMETERS,
     )
     def partial_update(self, request, **kwargs):
         deal = self.get_object()

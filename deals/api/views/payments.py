@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from crm.api.idempotency import idempotent
 from deals import services
 from deals.api import inputs
-from deals.api.schema import STALE, VERSIONED_PATCH, errors, transitions_doc
+from deals.api.schema import STALE, VERSIONED_PATCH_PARAMETERS, errors, transitions_doc
 from deals.api.serializers import PaymentSerializer
 from deals.api.views.base import V1ListMixin, V1ViewSet
 from deals.filtersets import PaymentFilterSet
@@ -70,7 +70,7 @@ class PaymentViewSet(V1ListMixin, V1ViewSet):
                 *STALE,
             ),
         },
-        **VERSIONED_PATCH,
+        parameters=VERSIONED_PATCH_PARAMETERS,
     )
     def partial_update(self, request, **kwargs):
         payment = self.get_object()

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from crm.api.idempotency import idempotent
 from deals import services
 from deals.api import inputs
-from deals.api.schema import STALE, VERSIONED_PATCH, errors, transitions_doc
+from deals.api.schema import STALE, VERSIONED_PATCH_PARAMETERS, errors, transitions_doc
 from deals.api.serializers import DealSerializer, PolicySerializer
 from deals.api.views.base import V1ListMixin, V1ViewSet
 from deals.filtersets import PolicyFilterSet
@@ -69,7 +69,7 @@ class PolicyViewSet(V1ListMixin, V1ViewSet):
                 "400 validation_error", "400 invalid_status_transition", "403 forbidden", "404 policy_not_found", *STALE
             ),
         },
-        **VERSIONED_PATCH,
+        parameters=VERSIONED_PATCH_PARAMETERS,
     )
     def partial_update(self, request, **kwargs):
         policy = self.get_object()

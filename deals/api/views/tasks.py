@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from crm.api.idempotency import idempotent
 from deals import services
 from deals.api import inputs
-from deals.api.schema import STALE, VERSIONED_PATCH, errors, transitions_doc
+from deals.api.schema import STALE, VERSIONED_PATCH_PARAMETERS, errors, transitions_doc
 from deals.api.serializers import DealTaskSerializer
 from deals.api.views.base import V1ListMixin, V1ViewSet
 from deals.filtersets import DealTaskFilterSet
@@ -62,7 +62,7 @@ class DealTaskViewSet(V1ListMixin, V1ViewSet):
                 "400 validation_error", "403 forbidden", "404 task_not_found", "409 invalid_status_transition", *STALE
             ),
         },
-        **VERSIONED_PATCH,
+        parameters=VERSIONED_PATCH_PARAMETERS,
     )
     def partial_update(self, request, **kwargs):
         task = self.get_object()
