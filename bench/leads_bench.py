@@ -6,6 +6,8 @@ the real server.
     .venv/bin/python bench/leads_bench.py --quick            # fewer requests, shorter wrk runs (smoke test)
     .venv/bin/python bench/leads_bench.py --server gunicorn  # the API side of the split layout: sync workers
     .venv/bin/python bench/leads_bench.py --latency-only     # the sequential latency rows only (no wrk needed)
+    .venv/bin/python bench/leads_bench.py --latency-only --leads 1000000 \
+        --db-url postgres://postgres@127.0.0.1:5432/crm_bench_leads_1m    # the search at a million leads
 
 PostgreSQL at `--db-url` (default `postgres://postgres@127.0.0.1:5432/crm_bench_leads`). The server is
 `python -m crm.serve --workers 2` or `gunicorn crm.wsgi -w 2` (DEBUG=0, the psycopg pool, rate limits raised so they
@@ -187,6 +189,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
     parser.add_argument("--without-indexes", action="store_true", help="drop the lead table's indexes first")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--latency-only", action="store_true", help="skip the wrk throughput runs")
+    parser.add_argument("--leads", type=int, default=100_000, help="leads per tenant (a database of its own per size)")
     parser.add_argument("--server", choices=harness.SERVERS, default="serve", help="ASGI, or gunicorn sync workers")
     args = parser.parse_args(argv)
     if args.quick:
@@ -194,7 +197,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
 
     harness.database_ensure(args.db_url, reseed=False)
     leads_data.django_setup(args.db_url, {"DJANGO_SETTINGS_MODULE": "bench.leads_settings", **SERVER_ENV})
-    leads_data.seed(tenants=2, leads=100_000)
+    leads_data.seed(tenants=2, leads=args.leads)
     _indexes(drop=args.without_indexes)
 
     from crm.models import Tenant
