@@ -10,6 +10,7 @@ refused when issued (`iat`) before the user's `tokens_revoked_at`, or carry no `
 """
 
 import functools
+import time
 import uuid
 import weakref
 from datetime import UTC, datetime
@@ -39,6 +40,29 @@ def token_backend() -> TokenBackend:
 def _token_backend(algorithm, signing_key, verifying_key, leeway) -> TokenBackend:
     # Built once per key set: every API request decodes a token, and building the backend prepares its keys.
     return TokenBackend(algorithm, signing_key, verifying_key, leeway=leeway)
+
+
+def verified_claims(raw: str) -> dict:
+    """The claims of a token the current key set signed, if its time claims (exp, nbf, iat) hold now.
+
+    Raises TokenBackendError otherwise, as the backend's own decode does.
+    """
+    backend = token_backend()
+    claims = _signed_claims(backend, raw)
+    now, leeway = time.time(), backend.get_leeway().total_seconds()
+    if "exp" in claims and int(claims["exp"]) <= now - leeway:
+        raise TokenBackendError("Token is expired")
+    if any(name in claims and int(claims[name]) > now + leeway for name in ("nbf", "iat")):
+        raise TokenBackendError("Token is not yet valid")
+    return dict(claims)  # a copy: the cached claims are shared by every request carrying this token
+
+
+@functools.lru_cache(maxsize=4096)
+def _signed_claims(backend: TokenBackend, raw: str) -> dict:
+    # A token's signature and claims cannot change under one key set, so each token is verified (HMAC or RSA, two
+    # JSON parses) once per process and key set; only its time claims need checking on every use (verified_claims).
+    # A token that fails raises, and is not cached.
+    return backend.decode(raw, verify=True)  # type: ignore[arg-type]  # the encoded str, as simplejwt's own callers
 
 
 class _CurrentBackendMixin:
@@ -86,7 +110,7 @@ def refresh_access_token(raw_refresh: str) -> str:
 def user_for_access_token(raw: str) -> tuple[User, dict]:
     """Return the user and claims of a valid access token, else raise Unauthorized."""
     try:
-        payload = token_backend().decode(raw, verify=True)  # type: ignore[arg-type]  # the encoded str, as above
+        payload = verified_claims(raw)
     except TokenBackendError as exc:
         raise Unauthorized("The token is invalid or expired.") from exc
     if "exp" not in payload:

@@ -12,6 +12,7 @@ Each throttle records its state on the request; `RateLimitHeadersMiddleware` tur
 with `Retry-After` (crm.api.exceptions).
 """
 
+import functools
 import logging
 import math
 import threading
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from redis import Redis
+from redis.commands.core import Script
 from rest_framework.throttling import BaseThrottle
 
 from crm.redis_client import redis_client
@@ -95,8 +98,7 @@ def hit(windows: list[Window]) -> tuple[Window | None, list[int]]:
     client = redis_client()
     if client is not None:
         args = [value for window in windows for value in (window.limit, window.reset_seconds + 1)]
-        script = client.register_script(_HIT_SCRIPT)  # EVALSHA, loading the script once per Redis server
-        refused, *counts = script(keys=[window.key for window in windows], args=args)
+        refused, *counts = _hit_script(client)(keys=[window.key for window in windows], args=args)
         return (windows[refused - 1] if refused else None), counts
     with _local_lock:
         counts = [cache.get(window.key, 0) for window in windows]
@@ -107,6 +109,11 @@ def hit(windows: list[Window]) -> tuple[Window | None, list[int]]:
         for window, count in zip(windows, counts, strict=True):
             cache.set(window.key, count, window.reset_seconds + 1)
         return None, counts
+
+
+@functools.cache  # one per shared client (crm.redis_client keeps one per URL)
+def _hit_script(client: Redis) -> Script:
+    return client.register_script(_HIT_SCRIPT)  # EVALSHA, loading the script once per Redis server
 
 
 class FixedWindowThrottle(BaseThrottle):

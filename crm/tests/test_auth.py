@@ -6,11 +6,12 @@ import json
 
 import jwt
 import pytest
+import time_machine
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crm.tests.factories import TEST_PASSWORD, TenantFactory, UserFactory
-from crm.tokens import issue_token_pair
+from crm.tokens import issue_token_pair, user_for_access_token
 
 TOKEN_URL = "/api/auth/token"
 ME_URL = "/api/auth/me"
@@ -259,3 +260,40 @@ def test_superuser_without_tenant_gets_no_api_token(api_client, db):
     UserFactory(tenant=None, username="root", is_superuser=True)
     response = api_client(None).post(TOKEN_URL, {"username": "root", "password": TEST_PASSWORD})
     assert response.status_code == 401
+
+
+# Each token's signature is verified once per process and key set (crm.tokens.verified_claims); these hold the
+# rules that must still apply on every later use of the same token.
+
+
+def test_a_token_accepted_once_is_refused_once_it_expires(owner, api_client):
+    now = dt.datetime.now(dt.UTC)
+    token = jwt.encode(_claims(owner, iat=now, exp=now + dt.timedelta(minutes=5)), SECRET, algorithm="HS256")
+    assert _me(api_client, token).status_code == 200
+    with time_machine.travel(now + dt.timedelta(minutes=5, seconds=1), tick=False):
+        response = _me(api_client, token)
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+
+
+def test_a_token_is_refused_until_its_not_before_time(owner, api_client):
+    now = dt.datetime.now(dt.UTC)
+    token = jwt.encode(_claims(owner, nbf=now + dt.timedelta(minutes=1)), SECRET, algorithm="HS256")
+    assert _me(api_client, token).status_code == 401
+    with time_machine.travel(now + dt.timedelta(minutes=2), tick=False):
+        assert _me(api_client, token).status_code == 200
+    assert _me(api_client, token).status_code == 401
+
+
+def test_a_token_accepted_under_one_key_is_refused_after_the_key_changes(owner, api_client, settings):
+    token = jwt.encode(_claims(owner), SECRET, algorithm="HS256")
+    assert _me(api_client, token).status_code == 200
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": "a-rotated-secret-of-enough-length-0123456789abcdef"}
+    assert _me(api_client, token).status_code == 401
+
+
+def test_two_requests_with_one_token_do_not_share_its_claims(owner):
+    token = jwt.encode(_claims(owner), SECRET, algorithm="HS256")
+    first = user_for_access_token(token)[1]
+    first["tenant_id"] = owner.tenant_id + 1000
+    assert user_for_access_token(token)[1]["tenant_id"] == owner.tenant_id
