@@ -1,10 +1,17 @@
 """Query filters of the task lists (`/api/tasks`, `/api/leads/{id}/tasks`)."""
 
+from datetime import tzinfo
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EMPTY_VALUES
+from django.db.models import Q
 from django_filters import rest_framework as filters
 
 from crm.api.filters import IdFilter
 from tasks.models import DueBucket, LeadTask, TaskStatus, TaskType
 from tasks.selectors import due_bucket_q
+
+PAGE_PARAMETERS = frozenset({"limit", "offset"})
 
 
 class LeadTaskFilterSet(filters.FilterSet):
@@ -25,6 +32,33 @@ class LeadTaskFilterSet(filters.FilterSet):
 
     def filter_due(self, queryset, name, value):
         return queryset.filter(due_bucket_q(value, tz=self.request.user.tenant.tzinfo))
+
+    @classmethod
+    def conditions(cls, query_params, *, tz: tzinfo) -> list[Q] | None:
+        """These filters as conditions, read without building the FilterSet (the lean lists, tasks.selectors).
+
+        Each value is cleaned by its filter's own form field, so both paths accept and refuse the same values. None
+        when a parameter is not a filter or a page parameter, or a value is refused: the FilterSet answers those
+        (its 400 included).
+        """
+        if not set(query_params) <= cls.base_filters.keys() | PAGE_PARAMETERS:
+            return None
+        conditions = []
+        for name, declared in cls.base_filters.items():
+            raw = query_params.get(name)
+            if raw is None:
+                continue
+            try:
+                value = declared.field.clean(raw)
+            except ValidationError:
+                return None
+            if value in EMPTY_VALUES:  # as django-filter: an empty value filters nothing
+                continue
+            if declared.method == "filter_due":
+                conditions.append(due_bucket_q(value, tz=tz))
+            else:
+                conditions.append(Q(**{f"{declared.field_name}__{declared.lookup_expr}": value}))
+        return conditions
 
 
 class TaskFilterSet(LeadTaskFilterSet):

@@ -13,8 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.api.pagination import ApiPagination, CountedPage, parse_limit_offset, total_and_rows
-from crm.bounds import MAX_BIGINT
-from tasks.models import DueBucket, LeadTask, TaskStatus, TaskType
+from tasks.models import DueBucket, LeadTask, TaskStatus
 
 
 def day_start(day, tz: tzinfo) -> datetime:
@@ -71,17 +70,6 @@ _LISTED_NAMES = tuple(field.attname for field in _LISTED)
 # fraction of what the driver's timestamptz loading costs: 200 values were 0.5 ms of a 50-row page.
 _LISTED_DATETIMES = tuple(index for index, field in enumerate(_LISTED) if isinstance(field, DateTimeField))
 
-# The filters the lean list reads itself, each with the values it accepts; the FilterSet (TaskFilterSet) declares the
-# same ones and answers everything else: other parameters, and values outside these canonical forms (a 400, or a
-# spelling Django's form fields also accept, such as " 7" or "7.0" for an id).
-_CHOICES = {
-    "status": frozenset(TaskStatus.values),
-    "type": frozenset(TaskType.values),
-    "due": frozenset(DueBucket.values),
-}
-_IDS = {"assigned_to_user_id": "assigned_to_id", "lead_id": "lead_id"}
-_LEAN_PARAMS = frozenset({*_CHOICES, *_IDS, "limit", "offset"})
-
 
 @cache  # the same text for the life of the process; quoting each name per request cost 0.05 ms
 def _task_page_names() -> dict[str, str]:
@@ -103,37 +91,6 @@ def _task_page_names() -> dict[str, str]:
 
 class TaskRow(SimpleNamespace):
     """A task as the list reads it (every attribute `LeadTaskSerializer.present` uses), without building a model."""
-
-
-def _canonical_id(raw: str) -> int | None:
-    """A positive id written in plain ASCII digits, else None."""
-    if not (raw.isascii() and raw.isdigit()):
-        return None
-    value = int(raw)
-    return value if 1 <= value <= MAX_BIGINT else None
-
-
-def task_list_conditions(query_params, *, tz: tzinfo) -> list[Q] | None:
-    """The filters of `/api/tasks` as the FilterSet applies them, or None when the FilterSet has to read them."""
-    if not set(query_params) <= _LEAN_PARAMS:
-        return None
-    conditions = []
-    for name, allowed in _CHOICES.items():
-        value = query_params.get(name, "")
-        if value == "":  # like django-filter: an empty value filters nothing
-            continue
-        if value not in allowed:
-            return None
-        conditions.append(due_bucket_q(value, tz=tz) if name == "due" else Q(**{name: value}))
-    for name, field in _IDS.items():
-        raw = query_params.get(name, "")
-        if raw == "":
-            continue
-        value = _canonical_id(raw)
-        if value is None:
-            return None
-        conditions.append(Q(**{field: value}))
-    return conditions
 
 
 def _task_row(values: tuple) -> TaskRow:
@@ -163,15 +120,13 @@ class TaskListPage(CountedPage):
         return total_and_rows(sql, [*params, *params, self.limit, self.offset], _task_row)
 
 
-def task_list_page(*, user, visible, query_params) -> TaskListPage | None:
-    """The lean page of `/api/tasks` (PostgreSQL, the known filters in canonical form), else None.
+def task_list_page(*, visible, conditions: list[Q] | None, query_params) -> TaskListPage | None:
+    """The lean page of a task list (PostgreSQL, `conditions` read from the filters), else None.
 
-    `visible` is the viewset's tenant-and-role queryset (`crm.tenancy`): its WHERE is the whole access rule here.
+    `visible` is the viewset's tenant-and-role queryset (`crm.tenancy`): its WHERE is the whole access rule here;
+    `conditions` come from the list's FilterSet (`LeadTaskFilterSet.conditions`), None when it has to answer itself.
     """
-    if connection.vendor != "postgresql":
-        return None
-    conditions = task_list_conditions(query_params, tz=user.tenant.tzinfo)
-    if conditions is None:
+    if connection.vendor != "postgresql" or conditions is None:
         return None
     limit, offset = parse_limit_offset(query_params, default_limit=ApiPagination.default_limit)
     return TaskListPage(visible.filter(*conditions), limit=limit, offset=offset)

@@ -34,10 +34,11 @@ class TaskViewSet(VersionedViewMixin, mixins.RetrieveModelMixin, TenantScopedVie
     filterset_class = TaskFilterSet
 
     def list(self, request):
-        # The hot path (the known filters in canonical form) reads rows and the total in one statement without
-        # building a FilterSet or models (TaskListPage); anything else, a 400 included, goes through the FilterSet.
+        # The hot path reads rows and the total in one statement without building a FilterSet or models
+        # (TaskListPage); anything else, a 400 included, goes through the FilterSet.
         visible = self.get_queryset()
-        source = task_list_page(user=request.user, visible=visible, query_params=request.query_params)
+        conditions = TaskFilterSet.conditions(request.query_params, tz=request.user.tenant.tzinfo)
+        source = task_list_page(visible=visible, conditions=conditions, query_params=request.query_params)
         page = self.paginate_queryset(self.filter_queryset(visible) if source is None else source)
         tz = timezone.get_current_timezone()
         return self.get_paginated_response([LeadTaskSerializer.present(task, tz) for task in page])
@@ -68,9 +69,12 @@ class LeadTaskViewSet(VersionedViewMixin, TenantScopedViewSet):
 
     def list(self, request, lead_id=None):
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)
-        queryset = self.filter_queryset(self.get_queryset()).filter(lead=lead)
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response([LeadTaskSerializer.present(task) for task in page])
+        visible = self.get_queryset().filter(lead=lead)
+        conditions = LeadTaskFilterSet.conditions(request.query_params, tz=request.user.tenant.tzinfo)
+        source = task_list_page(visible=visible, conditions=conditions, query_params=request.query_params)
+        page = self.paginate_queryset(self.filter_queryset(visible) if source is None else source)
+        tz = timezone.get_current_timezone()
+        return self.get_paginated_response([LeadTaskSerializer.present(task, tz) for task in page])
 
     def create(self, request, lead_id=None):
         lead = lead_get_for_user(user=request.user, lead_id=lead_id)

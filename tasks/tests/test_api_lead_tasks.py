@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.db import connection
 
 from crm.tests.factories import UserFactory
 from pipelines.models import LeadHistory
@@ -261,10 +262,12 @@ def test_lead_task_list_query_count_does_not_grow_with_the_page(owner_client, le
     for day in range(1, 26):
         LeadTaskFactory(lead=lead, due_at=datetime(2025, 1, day, tzinfo=UTC))
 
-    # auth user + tenant, the lead, the count, the page
-    with django_assert_num_queries(4):
+    # auth user + tenant, the lead, then the page with its total: one statement on PostgreSQL, the count and the page
+    # elsewhere
+    statements = 3 if connection.vendor == "postgresql" else 4
+    with django_assert_num_queries(statements):
         small = owner_client.get(f"/api/leads/{lead.pk}/tasks?limit=2")
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(statements):
         large = owner_client.get(f"/api/leads/{lead.pk}/tasks?limit=25")
 
     assert len(small.json()["tasks"]) == 2

@@ -1,5 +1,6 @@
-"""`GET /api/tasks` on its lean path (tasks.selectors.TaskListPage: the known filters in canonical form, the rows and
-the exact total in one statement) answers exactly what the FilterSet path answers.
+"""`GET /api/tasks` and `GET /api/leads/{id}/tasks` on their lean path (tasks.selectors.TaskListPage: the filters read
+by the FilterSet's own fields, the rows and the exact total in one statement) answer exactly what the FilterSet path
+answers.
 
 The FilterSet path is reached by the same request plus a parameter no filter declares: django-filter ignores it,
 and the lean path leaves every request it does not fully understand to the FilterSet.
@@ -68,13 +69,13 @@ def _headers(response) -> dict[str, str]:
     return dict(response.headers.items())
 
 
-def _both_paths(api_client, user, query: str):
+def _both_paths(api_client, user, query: str, path: str = "/api/tasks"):
     with time_machine.travel(NOW, tick=False):  # a token is issued at the travelled time, so it is valid there
         client = api_client(user)
         with CaptureQueriesContext(connection) as lean_queries:
-            lean = client.get(f"/api/tasks?{query}")
+            lean = client.get(f"{path}?{query}")
         with CaptureQueriesContext(connection) as filterset_queries:
-            reference = client.get(f"/api/tasks?{query}&not_a_filter=1")
+            reference = client.get(f"{path}?{query}&not_a_filter=1")
     return lean, reference, len(lean_queries), len(filterset_queries)
 
 
@@ -117,6 +118,21 @@ def test_the_other_filters_and_paging_match_the_filterset_path(api_client, tasks
     assert lean.status_code == 200
     assert lean.content == reference.content
     assert lean_statements == LEAN_STATEMENTS
+
+
+@pytest.mark.parametrize("role", ["owner", "manager"])
+@pytest.mark.parametrize(
+    "query", ["", "due=today", "status=open&due=overdue", "type=call&assigned_to_user_id={manager}", "limit=3&offset=2"]
+)
+def test_a_leads_task_list_matches_the_filterset_path(request, api_client, tasks, lead, manager, role, query):
+    user = request.getfixturevalue(role)
+    path = f"/api/leads/{lead.pk}/tasks"
+
+    lean, reference, lean_statements, _ = _both_paths(api_client, user, query.format(manager=manager.pk), path)
+
+    assert lean.status_code == reference.status_code == 200
+    assert lean.content == reference.content
+    assert lean_statements == LEAN_STATEMENTS + 1  # and the lead, whose visibility decides a 404
 
 
 def test_a_manager_never_sees_a_colleagues_task_on_their_own_lead(api_client, manager, lead, other_manager):
@@ -166,7 +182,7 @@ def test_a_bad_filter_is_the_400_envelope(owner_client, tasks, query, field):
 
 @pytest.mark.parametrize("raw", ["7.0", " 7", "07", "+7", "\u0667"])  # the last: an Arabic-Indic 7
 def test_ids_in_other_spellings_mean_what_the_filterset_says(api_client, owner, tasks, lead, raw):
-    """Django's IntegerField reads these as an id; the lean path leaves them to it rather than guess."""
+    """Django's IntegerField reads these as an id, and the lean path reads them with the same field."""
     written = raw.replace("7", str(lead.pk)).replace("\u0667", "".join(chr(0x660 + int(d)) for d in str(lead.pk)))
 
     lean, reference, _, _ = _both_paths(api_client, owner, f"lead_id={written}")
