@@ -6,7 +6,15 @@ from typing import cast
 
 from django.db import connection
 
-from crm.api.pagination import CountedPage, V1Pagination, parse_limit_offset, total_and_rows
+from crm.api.pagination import (
+    CountedPage,
+    V1Pagination,
+    page_column,
+    parse_limit_offset,
+    timestamp_positions,
+    timestamps_parsed,
+    total_and_rows,
+)
 from crm.tenancy import sees_whole_tenant, tenant_pk
 from deals.models import Payment, PaymentCount, PaymentStatus, PaymentType
 
@@ -15,7 +23,8 @@ from deals.models import Payment, PaymentCount, PaymentStatus, PaymentType
 # only, never values. Table and column names come from the models' `_meta`. The LEFT JOIN keeps the total on a row
 # of NULLs when the page is past the end.
 _PAYMENT_PAGE_SQL = """
-SELECT total.n, p.* FROM (SELECT COALESCE(SUM(count), 0) AS n FROM {counts} WHERE tenant_id = %s{filters}) AS total
+SELECT total.n, {page_columns}
+FROM (SELECT COALESCE(SUM(count), 0) AS n FROM {counts} WHERE tenant_id = %s{filters}) AS total
 LEFT JOIN LATERAL ({rows}) AS p ON TRUE
 ORDER BY p.created_at DESC, p.id DESC
 """
@@ -31,6 +40,7 @@ _PAYMENT_ROWS_BY_ID = """SELECT {listed_columns} FROM (
 # Every column PaymentSerializer shows, which is every column of the payment but its tenant.
 _PAYMENT_LISTED = tuple(field for field in Payment._meta.concrete_fields if field.name != "tenant")
 _PAYMENT_LISTED_NAMES = tuple(field.attname for field in _PAYMENT_LISTED)
+_PAYMENT_LISTED_TIMESTAMPS = timestamp_positions(_PAYMENT_LISTED)  # selected as text (crm.api.pagination.page_column)
 
 
 @functools.cache
@@ -52,7 +62,10 @@ def _payment_page_sql(statuses: int, payment_types: int, *, by_id: bool) -> str:
         payments=quote(Payment._meta.db_table),
         filters=filters,
     )
-    return _PAYMENT_PAGE_SQL.format(counts=quote(PaymentCount._meta.db_table), rows=rows, filters=filters)
+    page_columns = ", ".join(page_column("p", field) for field in _PAYMENT_LISTED)
+    return _PAYMENT_PAGE_SQL.format(
+        counts=quote(PaymentCount._meta.db_table), rows=rows, filters=filters, page_columns=page_columns
+    )
 
 
 class PaymentRow(SimpleNamespace):
@@ -61,6 +74,10 @@ class PaymentRow(SimpleNamespace):
 
 def _payment_row(values) -> PaymentRow:
     return PaymentRow(**dict(zip(_PAYMENT_LISTED_NAMES, values, strict=True)))
+
+
+def _payment_row_from_text(values) -> PaymentRow:
+    return _payment_row(timestamps_parsed(list(values), _PAYMENT_LISTED_TIMESTAMPS))
 
 
 class CountedPaymentPage(CountedPage):
@@ -86,7 +103,7 @@ class CountedPaymentPage(CountedPage):
         sql = _payment_page_sql(len(self.statuses), len(self.payment_types), by_id=self.offset >= self.BY_ID_FROM)
         chosen = [*self.statuses, *self.payment_types]
         params = [self.tenant_id, *chosen, self.tenant_id, *chosen, self.limit, self.offset]
-        return total_and_rows(sql, params, _payment_row)
+        return total_and_rows(sql, params, _payment_row_from_text)
 
     def _read_exact(self) -> tuple[int, list]:
         payments = Payment.objects.for_tenant(self.tenant_id).order_by("-created_at", "-id")

@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from types import SimpleNamespace
 from typing import cast
 
@@ -10,7 +11,15 @@ from django.db.models import F, JSONField, Q, TextField, Value
 from django.db.models.functions import Lower, Replace
 from django.db.models.lookups import IContains
 
-from crm.api.pagination import CountedPage, V1Pagination, parse_limit_offset, total_and_rows
+from crm.api.pagination import (
+    CountedPage,
+    V1Pagination,
+    page_column,
+    parse_limit_offset,
+    timestamp_positions,
+    timestamps_parsed,
+    total_and_rows,
+)
 from crm.tenancy import sees_whole_tenant, tenant_pk
 from deals.models import (
     Client,
@@ -188,8 +197,10 @@ _LISTED = tuple(field for field in Deal._meta.concrete_fields if field.name != "
 _LISTED_NAMES = tuple(field.attname for field in _LISTED)
 # Django's PostgreSQL backend hands jsonb to raw cursors as text (JSONField parses it for the ORM).
 _LISTED_JSON = tuple(index for index, field in enumerate(_LISTED) if isinstance(field, JSONField))
+_LISTED_TIMESTAMPS = timestamp_positions(_LISTED)  # selected as text (crm.api.pagination.page_column)
 
 
+@cache  # the same text for the life of the process
 def _week_page_names() -> dict[str, str]:
     def quote(name: str | None) -> str:
         return connection.ops.quote_name(cast(str, name))  # a concrete field's column is never None
@@ -199,7 +210,7 @@ def _week_page_names() -> dict[str, str]:
         "counts": quote(DealWeekCount._meta.db_table),
         "deals": quote(Deal._meta.db_table),
         "clients": quote(Client._meta.db_table),
-        "columns": ", ".join([*(f"d.{quote(field.column)}" for field in _LISTED), f"c.{client_name}"]),
+        "columns": ", ".join([*(page_column("d", field) for field in _LISTED), f"c.{client_name}"]),
     }
 
 
@@ -215,6 +226,7 @@ class DealRow(SimpleNamespace):
 def _deal_row(values: tuple) -> DealRow:
     """The row of the page's columns (_LISTED, then the client's name), by attribute name."""
     *deal_values, client_name = values
+    timestamps_parsed(deal_values, _LISTED_TIMESTAMPS)
     for index in _LISTED_JSON:
         if isinstance(deal_values[index], str):
             deal_values[index] = json.loads(deal_values[index])

@@ -5,7 +5,10 @@
 Both reject a limit outside 1..200 or a negative offset with 400 `validation_error`.
 """
 
+from datetime import datetime
+
 from django.db import connection
+from django.db.models import DateTimeField
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -125,6 +128,29 @@ class CountedPage:
 
     def __getitem__(self, page: slice) -> list:
         return self._rows or []
+
+
+def page_column(alias: str, field) -> str:
+    """`alias.column` as a fast page selects a field: a timestamp as ISO text, read back by `timestamps_parsed`.
+
+    `datetime.fromisoformat` reads the text (the session's DateStyle is ISO) in a fraction of what the driver's
+    timestamptz loading costs: 200 values were 0.5 ms of a 50-row page.
+    """
+    column = f"{alias}.{connection.ops.quote_name(field.column)}"
+    return f"{column}::text" if isinstance(field, DateTimeField) else column
+
+
+def timestamp_positions(fields) -> tuple[int, ...]:
+    """Where the timestamps are among a page's selected fields (`page_column`)."""
+    return tuple(index for index, field in enumerate(fields) if isinstance(field, DateTimeField))
+
+
+def timestamps_parsed(values: list, positions: tuple[int, ...]) -> list:
+    """A page row's values with the timestamps at `positions` read from their text (in place)."""
+    for index in positions:
+        if values[index] is not None:
+            values[index] = datetime.fromisoformat(values[index])
+    return values
 
 
 def total_and_rows(sql: str, params, make_row) -> tuple[int, list]:
