@@ -232,7 +232,8 @@ def _rows(fetched: list[tuple]) -> list[dict]:
 
 
 def _aware(value) -> datetime:
-    # PostgreSQL hands back aware datetimes; SQLite's raw cursor gives ISO text in UTC.
+    # The page's timestamps come as ISO text: with their offset from PostgreSQL (table_sql), in UTC without one from
+    # SQLite's raw cursor.
     if isinstance(value, str):
         value = parse_datetime(value)
     return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
