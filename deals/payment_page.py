@@ -4,6 +4,7 @@ import functools
 from types import SimpleNamespace
 from typing import cast
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 
 from crm.api.pagination import (
@@ -16,7 +17,8 @@ from crm.api.pagination import (
     total_and_rows,
 )
 from crm.tenancy import sees_whole_tenant, tenant_pk
-from deals.models import Payment, PaymentCount, PaymentStatus, PaymentType
+from deals.filtersets import PaymentFilterSet
+from deals.models import Payment, PaymentCount
 
 # The payment list in one statement: the exact total from the per-(status, type) counters, and beside it the page.
 # `{filters}` is "" or " AND status IN (%s, …)" and/or " AND payment_type IN (%s, …)": placeholders and fixed SQL
@@ -121,16 +123,15 @@ class CountedPaymentPage(CountedPage):
 # Query parameters the payment counters can answer. Any other filter (deal_id, policy_id, planned dates, overdue)
 # goes the general way, with an exact COUNT(*) of the matching rows: the counters know nothing of deals or dates.
 PAYMENT_COUNTED_PARAMS = frozenset({"limit", "offset", "status", "payment_type"})
-_PAYMENT_CHOICES = {"status": frozenset(PaymentStatus.values), "payment_type": frozenset(PaymentType.values)}
-# As PaymentFilterSet's array filters (deals.filtersets.MAX_VALUES): more values are its 400.
-_MAX_CHOSEN = 50
 
 
 def _chosen(query_params, name: str) -> list[str] | None:
-    """The valid values of an array filter (repeated and/or comma-separated), or None when the filterset would
-    refuse them: the general path then answers its own 400."""
-    chosen = [part.strip() for item in query_params.getlist(name) if item for part in item.split(",") if part.strip()]
-    if len(chosen) > _MAX_CHOSEN or not set(chosen) <= _PAYMENT_CHOICES[name]:
+    """The values of an array filter (repeated and/or comma-separated) as PaymentFilterSet's own field reads them,
+    or None when it refuses them: the general path then answers its own 400."""
+    field = PaymentFilterSet.base_filters[name].field
+    try:
+        chosen = field.clean(field.widget.value_from_datadict(query_params, {}, name))
+    except ValidationError:
         return None
     return sorted(set(chosen))
 
