@@ -60,7 +60,14 @@ PRODUCT_ENV = {
     "EVENTS_REDIS_CHANNEL_PREFIX": "bench-floor",
 }
 # The production defaults of settings.py apply (the pool's size and timeout); the caller's own choices must not leak.
-DROPPED_ENV = ("WEB_CONCURRENCY", "DB_POOL_MAX_SIZE", "DB_POOL_TIMEOUT", "JWT_ALGORITHM", "JWT_SIGNING_KEY")
+DROPPED_ENV = (
+    "WEB_CONCURRENCY",
+    "DB_POOL_MAX_SIZE",
+    "DB_POOL_TIMEOUT",
+    "DB_PREPARE_THRESHOLD",
+    "JWT_ALGORITHM",
+    "JWT_SIGNING_KEY",
+)
 WRITE_LEADS = 2000
 
 PATCH_LUA = """

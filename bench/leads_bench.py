@@ -26,7 +26,6 @@ Writes (stage moves, intake) go to tenant 2 so the read figures of tenant 1 stay
 
 import argparse
 import http.client
-import importlib
 import json
 import os
 import re
@@ -159,26 +158,6 @@ def _budgets_ensure(tenant) -> None:
             cursor.execute("VACUUM ANALYZE pipelines_lead")
 
 
-def _indexes(drop: bool) -> None:
-    """Drop (or re-create) the lead table's indexes for sorts, filters and search; pk and FK indexes stay."""
-    from django.db import connection
-
-    from pipelines.models import Lead
-
-    trigram = importlib.import_module("pipelines.migrations.0004_table_sort_and_search_indexes")
-    existing = set(connection.introspection.get_constraints(connection.cursor(), Lead._meta.db_table))
-    with connection.schema_editor() as editor:
-        for index in Lead._meta.indexes:
-            if drop and index.name in existing:
-                editor.remove_index(Lead, index)
-            elif not drop and index.name not in existing:
-                editor.add_index(Lead, index)
-        for statement in trigram.DROP_TRIGRAM_SQL if drop else trigram.TRIGRAM_SQL:
-            editor.execute(statement, params=None)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE pipelines_lead")
-
-
 def main(argv=None) -> None:  # noqa: C901 - a linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db-url", default=leads_data.DEFAULT_DB_URL)
@@ -198,7 +177,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
     harness.database_ensure(args.db_url, reseed=False)
     leads_data.django_setup(args.db_url, {"DJANGO_SETTINGS_MODULE": "bench.leads_settings", **SERVER_ENV})
     leads_data.seed(tenants=2, leads=args.leads)
-    _indexes(drop=args.without_indexes)
+    leads_data.lead_indexes(drop=args.without_indexes)
 
     from crm.models import Tenant
     from pipelines.models import Lead, Pipeline, Stage
@@ -317,7 +296,7 @@ def main(argv=None) -> None:  # noqa: C901 - a linear script
     finally:
         harness.server_stop(server)
         if args.without_indexes:
-            _indexes(drop=False)
+            leads_data.lead_indexes(drop=False)
         print(f"\nServer log: {log_path}")
 
 

@@ -3,7 +3,9 @@
 import datetime as dt
 
 import jwt
+import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from crm.models import Tenant, User
@@ -42,3 +44,19 @@ def test_the_token_user_and_tenant_equal_the_orms_field_by_field(owner, manager,
         assert _field_values(loaded.tenant) == _field_values(orm_user.tenant)
         assert loaded.tenant.distribution_user_ids == [manager.pk, owner.pk]
         assert loaded._state.adding is False
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_the_token_read_is_prepared_once_it_repeats(owner, api_client):
+    """DB_PREPARE_THRESHOLD (settings): a statement run that often on a connection is planned once, not per request."""
+    client = api_client(None)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token_pair(owner)['access']}")
+    table = connection.ops.quote_name(User._meta.db_table)
+
+    for _ in range(settings.DB_PREPARE_THRESHOLD + 1):
+        assert client.get("/api/auth/me").status_code == 200
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert [statement for statement in prepared if f"FROM {table} u JOIN" in statement]
