@@ -150,11 +150,13 @@ WHERE tenant_id = %(tenant)s AND id %% 3 <> 0
 
 def _budgets_ensure(tenant) -> None:
     """Budgets on two in three of the tenant's leads (once: a tenant with any budget is left as it is)."""
-    from django.db import connection
+    from django.db import connection, transaction
 
-    with connection.cursor() as cursor:
+    with transaction.atomic(), leads_data.lead_counts_recounted(tenant.pk), connection.cursor() as cursor:
         cursor.execute(BUDGETS_SQL, {"tenant": tenant.pk})
-        if cursor.rowcount:
+        budgeted = cursor.rowcount
+    if budgeted:
+        with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE pipelines_lead")
 
 
