@@ -194,6 +194,7 @@ def lead_table(
             offset=offset,
             total=total,
             tenant_id=user.tenant_id if table_sql.broad(user, cleaned) else None,
+            matched_once="search" in cleaned and connection.vendor == "postgresql",
         )
     except EmptyResultSet:
         return LeadTablePage(rows=[], total=0, next_cursor=None)

@@ -424,3 +424,26 @@ def test_query_count_is_constant_by_price(owner_client, make_lead, django_assert
         with django_assert_max_num_queries(2):
             response = owner_client.get(f"/api/v2/leads/table?limit={limit}&ordering=-price&price_from=0")
         assert len(response.json()["rows"]) == min(limit, 20)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the matches read once is PostgreSQL's plan")
+def test_a_search_pages_and_counts_its_matches_in_two_statements(
+    owner_client, owner, manager, make_lead, django_assert_num_queries
+):
+    """On PostgreSQL a search reads its matches once for the total and the page (table_sql.page_sql, matched_once)."""
+    found = [make_lead(name=f"Искомый {n}", assigned_to=manager) for n in range(7)]
+    make_lead(name="Другой", assigned_to=manager)
+    newest_first = [lead.pk for lead in sorted(found, key=lambda lead: (lead.created_at, lead.pk), reverse=True)]
+
+    def page(query, statements=2):  # the user and tenant, then the page with its total
+        with django_assert_num_queries(statements):
+            body = owner_client.get(f"/api/v2/leads/table?search=искомый&{query}").json()
+        return [row["id"] for row in body["rows"]], body["total"]
+
+    assert page("limit=3") == (newest_first[:3], 7)
+    assert page("limit=3&offset=3") == (newest_first[3:6], 7)
+    assert page("limit=3&offset=9", statements=3) == ([], 7)  # past the end the total is counted on its own
+    first = owner_client.get("/api/v2/leads/table?search=искомый&limit=4&cursor=").json()
+    after = owner_client.get(f"/api/v2/leads/table?search=искомый&limit=4&cursor={first['next_cursor']}").json()
+    assert [row["id"] for row in first["rows"] + after["rows"]] == newest_first
+    assert after["total"] == 7
