@@ -185,7 +185,8 @@ def lead_table(
     try:
         leads = table_sql.without_joins(leads)
         total = table_sql.total_sql(user=user, leads=leads, filters=cleaned)
-        sql, params = table_sql.page_sql(
+        searching = "search" in cleaned and connection.vendor == "postgresql"
+        sql, params = (table_sql.page_sql_matched_once if searching else table_sql.page_sql)(
             leads,
             key=key,
             descending=descending,
@@ -194,7 +195,6 @@ def lead_table(
             offset=offset,
             total=total,
             tenant_id=user.tenant_id if table_sql.broad(user, cleaned) else None,
-            matched_once="search" in cleaned and connection.vendor == "postgresql",
         )
     except EmptyResultSet:
         return LeadTablePage(rows=[], total=0, next_cursor=None)

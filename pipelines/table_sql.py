@@ -7,6 +7,7 @@ more than the query itself. The columns come from `pipelines.table_columns`.
 
 from django.db import connection
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from crm.tenancy import sees_whole_tenant
 from pipelines.models import Lead, LeadCount
@@ -86,30 +87,13 @@ def total_sql(*, user, leads: QuerySet[Lead], filters: dict) -> tuple[str, list]
 
 
 def page_sql(
-    leads: QuerySet[Lead],
-    *,
-    key: str,
-    descending: bool,
-    after,
-    limit: int,
-    offset: int,
-    total,
-    tenant_id=None,
-    matched_once: bool = False,
+    leads: QuerySet[Lead], *, key: str, descending: bool, after, limit: int, offset: int, total, tenant_id=None
 ):
     """The page's SELECT (the row keys, then the `total` scalar) and its parameters; `leads` is `without_joins`.
 
     `tenant_id` (of a `broad` scope) lets a sort by a stage's or pipeline's column walk that table (grouped_ids_sql).
-    `matched_once` (PostgreSQL, for a search): the matching ids are read once, for both the total (which it replaces
-    with their count) and the page. A search's trigram index scan is most of its cost, and it ran twice.
     """
     where, where_params = _where(leads)
-    matched, matched_params = "", []
-    if matched_once:
-        matched = f'WITH matched AS MATERIALIZED (SELECT {LEAD}."id" FROM {LEAD} WHERE {where}) '  # noqa: S608
-        matched_params, where_params = list(where_params), []
-        where = f'{LEAD}."id" IN (SELECT "id" FROM matched)'  # noqa: S608 - fixed identifiers only
-        total = ("(SELECT COUNT(*) FROM matched)", ())
     selected = [*(_selected_sql(name) for name in TABLE_KEYS), total]
     order_sql, order_params = _sort_sql(key)
     op, direction = ("<", "DESC") if descending else (">", "ASC")
@@ -145,14 +129,25 @@ def page_sql(
             )
             condition_params += [*order_params, limit, offset]
             offset = 0
-    params = [*matched_params, *(param for _, column_params in selected for param in column_params)]
-    params += [*condition_params, *order_params, limit, offset]
+    params = [*(param for _, column_params in selected for param in column_params), *condition_params]
+    params += [*order_params, limit, offset]
     # Only fixed identifiers and ORM-compiled fragments go into the text; every value is a parameter.
     sql = (
-        f"{matched}SELECT {', '.join(sql for sql, _ in selected)} FROM {FROM} WHERE {condition}"  # noqa: S608
+        f"SELECT {', '.join(sql for sql, _ in selected)} FROM {FROM} WHERE {condition}"  # noqa: S608
         f" ORDER BY {order_by} LIMIT %s OFFSET %s"
     )
     return sql, params
+
+
+def page_sql_matched_once(leads: QuerySet[Lead], **page):
+    """`page_sql` for a search (PostgreSQL): the matching ids read once, in a materialized CTE that both the total
+    and the page use. A search's trigram index scan is most of its cost, and with the total as its own subquery it
+    ran twice. The `total` passed in is replaced by the count of those matches."""
+    where, where_params = _where(leads)
+    page["total"] = ("(SELECT COUNT(*) FROM matched)", ())
+    sql, params = page_sql(Lead.objects.filter(id__in=RawSQL('SELECT "id" FROM matched', ())), **page)
+    matched = f'WITH matched AS MATERIALIZED (SELECT {LEAD}."id" FROM {LEAD} WHERE {where}) '  # noqa: S608
+    return matched + sql, [*where_params, *params]
 
 
 # PostgreSQL's default placement of NULLs, spelled out so that SQLite sorts the same way (indexes still serve).

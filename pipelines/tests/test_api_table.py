@@ -430,7 +430,7 @@ def test_query_count_is_constant_by_price(owner_client, make_lead, django_assert
 def test_a_search_pages_and_counts_its_matches_in_two_statements(
     owner_client, owner, manager, make_lead, django_assert_num_queries
 ):
-    """On PostgreSQL a search reads its matches once for the total and the page (table_sql.page_sql, matched_once)."""
+    """On PostgreSQL a search reads its matches once for the total and the page (table_sql.page_sql_matched_once)."""
     found = [make_lead(name=f"Искомый {n}", assigned_to=manager) for n in range(7)]
     make_lead(name="Другой", assigned_to=manager)
     newest_first = [lead.pk for lead in sorted(found, key=lambda lead: (lead.created_at, lead.pk), reverse=True)]
