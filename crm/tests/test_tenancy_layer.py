@@ -59,7 +59,10 @@ ALLOWED = {
     ("pipelines/selectors.py", UNSCOPED_READ): (2, "rows of already scoped parents"),
     # The lead table's SQL: a registered column's expression compiled to SQL (no read), a pk__in subquery of a
     # scoped queryset (owner of the cursor code: the input slice).
-    ("pipelines/table_sql.py", UNSCOPED_READ): (2, "an expression compiled, a subquery of a scoped queryset"),
+    ("pipelines/table_sql.py", UNSCOPED_READ): (
+        3,
+        "an expression compiled, a subquery of a scoped queryset, a search's page over its scoped matches",
+    ),
     # Locked re-reads by pk of a loaded lead and the stages of a loaded pipeline (owner: the input slice).
     ("pipelines/services/leads.py", UNSCOPED_READ): (4, "re-reads by pk of a loaded, scoped row"),
     # Stage and pipeline structure of one tenant's loaded pipeline (owner: the input slice, the stage race).
