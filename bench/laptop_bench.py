@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import harness
-from servers import parse_wrk
+from servers import parse_wrk, process_cpu
 
 ENDPOINTS = {"auth/me": "/api/auth/me", "leads": "/api/leads?limit=50"}
 ENV = {
@@ -35,32 +35,18 @@ ENV = {
 DROPPED_ENV = ("DATABASE_URL", "REDIS_URL", "WEB_CONCURRENCY", "DB_POOL_MAX_SIZE")
 
 
-def _jiffies(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def _group(leader: int) -> list[int]:
-    """The server's processes: the supervisor and its workers (its process group)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if os.getpgid(int(entry.name)) == leader:
-                    found.append(int(entry.name))
-            except (ProcessLookupError, PermissionError):
-                continue
-    return found
+def _server_jiffies(leader: int) -> dict[int, int]:
+    """CPU jiffies of each of the server's processes (harness.server_start gives it a session of its own)."""
+    return {pid: jiffies for pid, (session, jiffies) in process_cpu().items() if session == leader}
 
 
 def measure(port: int, leader: int, path: str, token: str, seconds: int) -> dict:
     url = f"http://127.0.0.1:{port}{path}"
     base = ["wrk", "-t2", "-c16", "--timeout", "10s", "-H", f"Authorization: Bearer {token}"]
     subprocess.run([*base, "-d2s", url], check=True, capture_output=True)
-    pids = _group(leader)
-    before = {pid: _jiffies(pid) for pid in pids}
+    before = _server_jiffies(leader)
     output = subprocess.run([*base, f"-d{seconds}s", "--latency", url], check=True, capture_output=True, text=True)
-    spent = {pid: _jiffies(pid) - before[pid] for pid in pids}
+    spent = {pid: jiffies - before.get(pid, 0) for pid, jiffies in _server_jiffies(leader).items()}
     result = parse_wrk(output.stdout)
     requests = max(result["requests"], 1)
     result["cpu_ms"] = sum(spent.values()) * 1000 / os.sysconf("SC_CLK_TCK") / requests
