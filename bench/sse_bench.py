@@ -374,6 +374,7 @@ def main(argv=None) -> None:
     server = ServerProcess(env, workers=args.workers, log_path=str(log_path))
     if pushpin:
         pushpin.start(server.port)
+        pushpin.wait_until_holding("/api/events/stream", {"Authorization": f"Bearer {subs[0]['token']}"})
     stream_port = pushpin.http_port if pushpin else server.port
     clients = args.clients or max(1, min(4, args.subscribers // 1000))
     concurrency = 100

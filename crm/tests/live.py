@@ -282,6 +282,24 @@ class PushpinProcess:
         except httpx.HTTPError:
             return False
 
+    def wait_until_holding(self, path: str, headers: dict[str, str]) -> None:
+        """Wait until a stream opened at `path` is held, i.e. the proxy reaches Pushpin's handler.
+
+        `/healthz` passes as soon as the proxy forwards, but the proxy hands held responses to the handler over a
+        ZeroMQ socket whose connect, if it came before the handler's bind, is retried only every 100 ms. A stream
+        opened before then gets Pushpin's own 500 "Accept service unavailable.".
+        """
+
+        def holding() -> bool:
+            try:
+                with httpx.stream("GET", f"{self.url}{path}", headers=headers, timeout=5) as response:
+                    return response.status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        if not wait_until(holding, timeout=20):
+            raise RuntimeError("pushpin does not hold streams")
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

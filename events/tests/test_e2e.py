@@ -326,14 +326,19 @@ def test_deactivated_manager_cannot_reconnect(memory_server, manager):
 
 @pytest.fixture
 def pushpin_stack(server_env, tmp_path, settings, monkeypatch):
-    """Pushpin in front of one worker; this process publishes to Pushpin like every server process would."""
+    """Pushpin in front of one worker, ready to hold streams; this process publishes to Pushpin like every server
+    process would."""
     if PushpinProcess.binary is None:
         pytest.skip("pushpin is not installed (apt-get install pushpin)")
     import django_grip
 
     pushpin = PushpinProcess(tmp_path)
-    server = ServerProcess({**server_env, "GRIP_URL": pushpin.grip_url}, workers=1)
+    server = ServerProcess(
+        {**server_env, "GRIP_URL": pushpin.grip_url}, workers=1, log_path=str(tmp_path / "server.log")
+    )
     pushpin.start(server.port)
+    prober = UserFactory()
+    pushpin.wait_until_holding("/api/events/stream", {"Authorization": f"Bearer {token_for(prober)}"})
     settings.GRIP_URL = pushpin.grip_url
     monkeypatch.setattr(django_grip, "_pubcontrol", None)  # django_grip reads GRIP_URL once, at import
     yield pushpin
