@@ -30,6 +30,10 @@ class LeadTaskFilterSet(filters.FilterSet):
         model = LeadTask
         fields: list[str] = []
 
+    # The filters with a method, as the condition that method filters by (a value and the tenant's timezone).
+    # `conditions` reads only these: a method filter missing here sends its request through the FilterSet.
+    method_conditions = {"due": due_bucket_q}
+
     def filter_due(self, queryset, name, value):
         return queryset.filter(due_bucket_q(value, tz=self.request.user.tenant.tzinfo))
 
@@ -38,8 +42,8 @@ class LeadTaskFilterSet(filters.FilterSet):
         """These filters as conditions, read without building the FilterSet (the lean lists, tasks.selectors).
 
         Each value is cleaned by its filter's own form field, so both paths accept and refuse the same values. None
-        when a parameter is not a filter or a page parameter, or a value is refused: the FilterSet answers those
-        (its 400 included).
+        when a parameter is not a filter or a page parameter, a value is refused, or a method filter has no entry
+        in `method_conditions`: the FilterSet answers those (its 400 included).
         """
         if not set(query_params) <= cls.base_filters.keys() | PAGE_PARAMETERS:
             return None
@@ -54,10 +58,12 @@ class LeadTaskFilterSet(filters.FilterSet):
                 return None
             if value in EMPTY_VALUES:  # as django-filter: an empty value filters nothing
                 continue
-            if declared.method == "filter_due":
-                conditions.append(due_bucket_q(value, tz=tz))
-            else:
+            if declared.method is None:
                 conditions.append(Q(**{f"{declared.field_name}__{declared.lookup_expr}": value}))
+            elif name in cls.method_conditions:
+                conditions.append(cls.method_conditions[name](value, tz=tz))
+            else:
+                return None
         return conditions
 
 

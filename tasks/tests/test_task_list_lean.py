@@ -196,3 +196,17 @@ def test_a_scope_that_matches_nothing_is_an_empty_page_without_a_statement(djang
 
     with django_assert_num_queries(0):
         assert (page.count(), page[0:50]) == (0, [])
+
+
+def test_a_method_filter_without_its_condition_leaves_the_request_to_the_filterset():
+    """A method filter the lean path has no condition for must not be dropped silently (a list unfiltered)."""
+    from django_filters import rest_framework as filters
+
+    from tasks.filtersets import LeadTaskFilterSet
+
+    class WithAnotherMethodFilter(LeadTaskFilterSet):
+        overdue_by = filters.NumberFilter(method="filter_overdue_by")
+
+    assert WithAnotherMethodFilter.conditions({"status": "open"}, tz=UTC) is not None
+    assert WithAnotherMethodFilter.conditions({"overdue_by": "3"}, tz=UTC) is None
+    assert len(WithAnotherMethodFilter.conditions({"due": "today"}, tz=UTC)) == 1
