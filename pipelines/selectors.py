@@ -185,16 +185,16 @@ def lead_table(
     try:
         leads = table_sql.without_joins(leads)
         total = table_sql.total_sql(user=user, leads=leads, filters=cleaned)
-        searching = "search" in cleaned and connection.vendor == "postgresql"
-        sql, params = (table_sql.page_sql_matched_once if searching else table_sql.page_sql)(
+        sql, params = table_sql.chosen_page_sql(
             leads,
+            user=user,
+            filters=cleaned,
             key=key,
             descending=descending,
             after=after,
             limit=limit,
             offset=offset,
             total=total,
-            tenant_id=user.tenant_id if table_sql.broad(user, cleaned) else None,
         )
     except EmptyResultSet:
         return LeadTablePage(rows=[], total=0, next_cursor=None)

@@ -86,6 +86,15 @@ def total_sql(*, user, leads: QuerySet[Lead], filters: dict) -> tuple[str, list]
     return total, params
 
 
+def chosen_page_sql(leads: QuerySet[Lead], *, user, filters: dict, **page):
+    """The page's SELECT read the cheapest way for this scope and these filters: a `broad` scope sorted by a
+    stage's or pipeline's column walks that table, and a search on PostgreSQL reads its matches once."""
+    tenant_id = user.tenant_id if broad(user, filters) else None
+    if "search" in filters and connection.vendor == "postgresql":
+        return page_sql_matched_once(leads, tenant_id=tenant_id, **page)
+    return page_sql(leads, tenant_id=tenant_id, **page)
+
+
 def page_sql(
     leads: QuerySet[Lead], *, key: str, descending: bool, after, limit: int, offset: int, total, tenant_id=None
 ):
