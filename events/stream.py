@@ -252,6 +252,10 @@ class EventStream:
             return _unavailable(exc)
         if still_valid:
             return None
+        return self._revoked()
+
+    def _revoked(self) -> str:
+        """The closing frame of a stream whose user may no longer listen (deactivated, token revoked, role changed)."""
         logger.info("Ending the event stream of user %s: no longer authorized", self.subscription.user.pk)
         return _stream_error("unauthorized", "Your access has been revoked or has changed; sign in again.")
 
@@ -350,6 +354,8 @@ class EventStream:
         """Catch up from storage after a gap or an overflow (as the user is now); (body, finished)."""
         try:
             user = await run_db(_active_user, self.subscription.user.pk)
+            if user is None:  # deactivated since the last re-check: the same ending as the re-check's
+                return self._revoked(), True
             items, reset, current = await run_db(self._read, dict(self.last_ids), user)
         except EventPermissionError as exc:
             return _stream_error("forbidden", str(exc)), True
