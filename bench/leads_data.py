@@ -166,7 +166,7 @@ def lead_indexes(*, drop: bool) -> None:
 
     from pipelines.models import Lead
 
-    trigram = importlib.import_module("pipelines.migrations.0004_table_sort_and_search_indexes")
+    search = importlib.import_module("pipelines.migrations.0010_lead_search_trigrams")
     existing = set(connection.introspection.get_constraints(connection.cursor(), Lead._meta.db_table))
     with connection.schema_editor() as editor:
         for index in Lead._meta.indexes:
@@ -174,8 +174,7 @@ def lead_indexes(*, drop: bool) -> None:
                 editor.remove_index(Lead, index)
             elif not drop and index.name not in existing:
                 editor.add_index(Lead, index)
-        for statement in trigram.DROP_TRIGRAM_SQL if drop else trigram.TRIGRAM_SQL:
-            editor.execute(statement, params=None)
+        editor.execute(search.DROP_INDEX_SQL if drop else search.INDEX_SQL, params=None)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE pipelines_lead")
 

@@ -200,7 +200,7 @@ class LeadAdmin(VersionedAdminMixin, LeadBulkActionsMixin, TenantScopedAdmin):
         # The API's and the board's search rule (the whole term; a phone as typed or as stored), one place for all.
         if not search_term.strip():
             return queryset, False
-        return queryset.filter(search_q(search_term)), False
+        return queryset.filter(search_q(search_term, tenant_id=request.user.tenant_id)), False
 
     @admin.action(description=_("Создать сделку"), permissions=["change"])
     def convert_to_deals(self, request, queryset):

@@ -75,7 +75,7 @@ def _board_leads(*, pipeline: Pipeline, user) -> QuerySet:
 
 def _filtered_leads(*, pipeline: Pipeline, filters: dict, user):
     leads = _board_leads(pipeline=pipeline, user=user)
-    filterset = LeadFilterSet(data=filters, queryset=leads)
+    filterset = LeadFilterSet(data=filters, queryset=leads, tenant_id=pipeline.tenant_id)
     if not filterset.is_valid():
         raise ValidationFailed(
             "Invalid filter.", details={name: list(errors) for name, errors in filterset.errors.items()}

@@ -90,7 +90,7 @@ def pipeline_summary(
         grouped = cells.order_by().values_list("stage_id").annotate(Sum("n"), Sum("price_total"))
     else:
         leads = _visible(Lead, pipeline=pipeline, user=user).filter(pipeline_id=pipeline.pk)
-        leads = lead_filters_apply(leads, filters)
+        leads = lead_filters_apply(leads, filters, tenant_id=pipeline.tenant_id)
         grouped = leads.order_by().values_list("stage_id").annotate(Count("pk"), Sum("price"))
     totals = {stage_id: (count, price_total) for stage_id, count, price_total in grouped}
     summaries = []
@@ -180,7 +180,7 @@ def lead_table(
         message = f"Cursor pagination orders by one of: {', '.join(sorted(CURSOR_KEYS))}."
         raise ValidationFailed.for_field("cursor", message)
     cleaned = lead_filters_parse(filters)
-    leads = lead_filters_apply(leads, cleaned)
+    leads = lead_filters_apply(leads, cleaned, tenant_id=getattr(user, "tenant_id", None))
     after = _cursor_decode(cursor, ordering=("-" if descending else "") + key, key=key) if cursor else None
     try:
         leads = table_sql.without_joins(leads)
