@@ -16,11 +16,20 @@ from django.db import migrations
 # The pg_trgm indexes this replaces (re-created by the reverse migration).
 _TRIGRAM = importlib.import_module("pipelines.migrations.0004_table_sort_and_search_indexes")
 
+# A loop, not a set-returning SELECT: 2.5 µs a value against 9 (every lead write computes it three times). GIN
+# drops repeated keys of a row itself, and `@>` does not care about repeats.
 FUNCTION_SQL = """
 CREATE OR REPLACE FUNCTION lead_search_trigrams(tenant bigint, value text) RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(array_agg(DISTINCT tenant::text || ':' || substr(value, i, 3)), '{}')
-    FROM generate_series(1, length(value) - 2) AS i
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    pieces text[] := '{}';
+    prefix text := tenant::text || ':';
+BEGIN
+    FOR i IN 1 .. coalesce(length(value), 0) - 2 LOOP
+        pieces := pieces || (prefix || substr(value, i, 3));
+    END LOOP;
+    RETURN pieces;
+END
 $$
 """
 INDEX_SQL = """
