@@ -41,6 +41,7 @@ def test_the_search_finds_what_contains_the_term_and_nothing_else(owner_client, 
     make_lead(name="Скидка 100% на всё", phone="+79035550011")
     make_lead(name="a_b", phone="+79035550012")
     make_lead(name="axb", phone="+79035550013")
+    make_lead(name="Абвг Бвгд", phone="+79035550014")
 
     assert _found(owner_client, "на Ка") == {"Анна Каренина"}  # across the space between words
     assert _found(owner_client, "АННА") == {"Анна Каренина"}
@@ -49,7 +50,8 @@ def test_the_search_finds_what_contains_the_term_and_nothing_else(owner_client, 
     assert _found(owner_client, "0% н") == {"Скидка 100% на всё"}  # % and _ are characters, not wildcards
     assert _found(owner_client, "a_b") == {"a_b"}
     assert _found(owner_client, "8 916 123 45 67") == {"Анна Каренина"}  # the national form of the stored +7
-    assert _found(owner_client, "Каренина Анна") == set()  # every piece is there, the term is not
+    assert _found(owner_client, "Каренина Анна") == set()
+    assert _found(owner_client, "Абвгд") == set()  # АБВ, БВГ and ВГД are all in «Абвг Бвгд»; the term is not
 
 
 def test_the_index_narrows_to_the_tenant_given_and_never_widens(tenant, other_tenant, other_pipeline, make_lead):
