@@ -1,6 +1,7 @@
 """The one place where errors become the spec's envelope `{"error", "message", "details"}` (SPEC §3)."""
 
 import logging
+import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
@@ -129,7 +130,9 @@ def _drf_error(exc, context):
         if isinstance(exc, exc_class):
             headers = {}
             if getattr(exc, "wait", None):
-                headers["Retry-After"] = str(int(exc.wait) + 1)
+                # The seconds until the window passes, rounded up: the throttles' and the login limit's waits are
+                # whole seconds already, and one more would point past the window (61 s for a minute's limit).
+                headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
             if getattr(exc, "auth_header", None):
                 headers["WWW-Authenticate"] = exc.auth_header
             return Response(envelope(code, str(exc.detail)), status=http_status, headers=headers)

@@ -1,6 +1,10 @@
 """SPEC §3: every response the project can produce under /api is the envelope, never an HTML page."""
 
+import math
+import time
+
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.test import Client, override_settings
 from django.urls import path
@@ -90,6 +94,24 @@ def test_throttled_requests_are_429_with_retry_after(owner_client, settings):
     _assert_envelope(response, 429, "rate_limited")
     assert 0 < int(response["Retry-After"]) <= 60
     assert 0 < int(response["RateLimit-Reset"]) <= 60
+
+
+@pytest.mark.parametrize("into_the_window", [0.0, 0.3, 59.7])
+def test_retry_after_never_points_past_the_window(owner_client, settings, into_the_window):
+    """A minute's limit is open again within 60 s at most, wherever in the minute the refusal falls (it said 61 in
+    the first second of a minute)."""
+    minute = (int(time.time()) // 60 + 2) * 60
+    cache.clear()
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "user": "1/min"}
+    try:
+        with time_machine.travel(minute + into_the_window, tick=False):
+            owner_client.get("/api/auth/me")
+            response = owner_client.get("/api/auth/me")
+    finally:
+        cache.clear()
+    _assert_envelope(response, 429, "rate_limited")
+    expected = str(math.ceil(60 - into_the_window))
+    assert response["Retry-After"] == response["RateLimit-Reset"] == expected
 
 
 def test_tenant_limit_is_shared_by_its_users(api_client, owner, manager, foreign_owner, settings):

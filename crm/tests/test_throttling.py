@@ -34,7 +34,7 @@ def _rates(settings, **rates):
 def _assert_429(response):
     assert response.status_code == 429, response.content
     assert response.json()["error"] == "rate_limited"
-    assert 0 < int(response["Retry-After"]) <= 61
+    assert 0 < int(response["Retry-After"]) <= 60
     assert response["RateLimit-Remaining"] == "0"
 
 
