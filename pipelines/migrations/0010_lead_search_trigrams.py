@@ -13,7 +13,7 @@ import importlib
 
 from django.db import migrations
 
-# The pg_trgm indexes this replaces (re-created by the reverse migration).
+# The pg_trgm indexes this replaces (re-created by the reverse migration), and its PostgreSQL-only statement runner.
 _TRIGRAM = importlib.import_module("pipelines.migrations.0004_table_sort_and_search_indexes")
 
 # A loop, not a set-returning SELECT: 2.5 µs a value against 9 (every lead write computes it three times). GIN
@@ -43,15 +43,6 @@ DROP_INDEX_SQL = "DROP INDEX IF EXISTS pipelines_lead_search"
 DROP_FUNCTION_SQL = "DROP FUNCTION IF EXISTS lead_search_trigrams(bigint, text)"
 
 
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for statement in statements:
-                schema_editor.execute(statement, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("pipelines", "0009_russian_verbose_names"),
@@ -59,7 +50,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(
-            _run([FUNCTION_SQL, INDEX_SQL, *_TRIGRAM.DROP_TRIGRAM_SQL]),
-            _run([*_TRIGRAM.TRIGRAM_SQL, DROP_INDEX_SQL, DROP_FUNCTION_SQL]),
+            _TRIGRAM._run([FUNCTION_SQL, INDEX_SQL, *_TRIGRAM.DROP_TRIGRAM_SQL]),
+            _TRIGRAM._run([*_TRIGRAM.TRIGRAM_SQL, DROP_INDEX_SQL, DROP_FUNCTION_SQL]),
         ),
     ]
