@@ -8,6 +8,7 @@ from django.db import connections
 from django.utils import translation
 from rest_framework.test import APIClient
 
+from crm.auth_rows import close_listener
 from crm.tests.factories import TenantFactory, UserFactory
 from crm.tokens import issue_token_pair
 from events.tests.recording import EventRecorder
@@ -18,6 +19,14 @@ def _no_login_failures_of_earlier_runs():
     """The login limits (crm.login_limits) count failures in the cache, which is Redis and outlives a run when
     REDIS_URL is set: the failed logins of the last runs' tests must not lock this run's test users out."""
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, and then the token-row cache's LISTEN connection closed before the test database is
+    dropped: it is a session of that database too (crm.auth_rows)."""
+    yield
+    close_listener()
 
 
 @pytest.fixture(autouse=True)

@@ -97,6 +97,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=DB_PREPARE_THRESHOLD or None
     )
+# Each process keeps the token users' rows while it LISTENs for changes to them (crm.auth_rows; PostgreSQL only).
+# Off behind a transaction-mode pooler, which does not keep a session's LISTEN.
+AUTH_ROW_CACHE = env_bool("AUTH_ROW_CACHE", True)
 
 REDIS_URL = env_str("REDIS_URL")
 # name -> dotted path of a function returning "ok" or "error: …", reported by /readyz.

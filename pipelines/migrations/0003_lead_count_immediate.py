@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from crm.migration_sql import on_postgresql
+
 # Counting at once, so a transaction (a test's, too) reads its own writes in the totals. The constraint trigger
 # stays DEFERRABLE: a bulk writer may `SET CONSTRAINTS pipelines_lead_count_sync DEFERRED` to take each cell's
 # row lock only at commit.
@@ -23,16 +25,7 @@ CREATE CONSTRAINT TRIGGER pipelines_lead_count_sync
 ]
 
 
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for statement in statements:
-                schema_editor.execute(statement, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("pipelines", "0002_lead_count")]
 
-    operations = [migrations.RunPython(_run(RECREATE_SQL), _run(RESTORE_SQL))]
+    operations = [migrations.RunPython(on_postgresql(RECREATE_SQL), on_postgresql(RESTORE_SQL))]

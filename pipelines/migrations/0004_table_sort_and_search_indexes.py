@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from crm.migration_sql import on_postgresql
+
 # `search` is a substring match (Django's icontains: UPPER(col::text) LIKE UPPER('%term%'), contains for phone):
 # no btree helps, trigram GIN indexes on exactly those expressions do. PostgreSQL only; pg_trgm is a trusted
 # extension, so the database owner may create it.
@@ -17,15 +19,6 @@ DROP_TRIGRAM_SQL = [
     "DROP INDEX IF EXISTS pipelines_lead_email_trgm",
     "DROP INDEX IF EXISTS pipelines_lead_phone_trgm",
 ]
-
-
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for statement in statements:
-                schema_editor.execute(statement, params=None)
-
-    return run
 
 
 class Migration(migrations.Migration):
@@ -61,5 +54,5 @@ class Migration(migrations.Migration):
             model_name='lead',
             index=models.Index(fields=['tenant', 'pipeline', 'id'], name='pipelines_lead_pipeline_id'),
         ),
-        migrations.RunPython(_run(TRIGRAM_SQL), _run(DROP_TRIGRAM_SQL)),
+        migrations.RunPython(on_postgresql(TRIGRAM_SQL), on_postgresql(DROP_TRIGRAM_SQL)),
     ]

@@ -1,5 +1,7 @@
 from django.db import migrations, models
 
+from crm.migration_sql import on_postgresql
+
 # The cells also sum the budgets of their leads (SPEC §12: the pipeline summary): the trigger passes each lead's
 # price with its +1 / -1, and fires on a change of price alone too (the cell is then debited the old price and
 # credited the new one). The order of the two updates is kept from migration 0002 (no deadlock between opposite
@@ -113,15 +115,6 @@ END $$
 ]
 
 
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for statement in statements:
-                schema_editor.execute(statement, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("pipelines", "0007_default_outcomes_and_loss_reasons")]
 
@@ -131,5 +124,5 @@ class Migration(migrations.Migration):
             name="price_total",
             field=models.DecimalField(decimal_places=2, default=0, max_digits=20),
         ),
-        migrations.RunPython(_run(CREATE_SQL), _run(RESTORE_SQL)),
+        migrations.RunPython(on_postgresql(CREATE_SQL), on_postgresql(RESTORE_SQL)),
     ]

@@ -13,7 +13,9 @@ import importlib
 
 from django.db import migrations
 
-# The pg_trgm indexes this replaces (re-created by the reverse migration), and its PostgreSQL-only statement runner.
+from crm.migration_sql import on_postgresql
+
+# The pg_trgm indexes this replaces (re-created by the reverse migration).
 _TRIGRAM = importlib.import_module("pipelines.migrations.0004_table_sort_and_search_indexes")
 
 # A loop, not a set-returning SELECT: 2.5 µs a value against 9 (every lead write computes it three times). GIN
@@ -50,7 +52,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(
-            _TRIGRAM._run([FUNCTION_SQL, INDEX_SQL, *_TRIGRAM.DROP_TRIGRAM_SQL]),
-            _TRIGRAM._run([*_TRIGRAM.TRIGRAM_SQL, DROP_INDEX_SQL, DROP_FUNCTION_SQL]),
+            on_postgresql([FUNCTION_SQL, INDEX_SQL, *_TRIGRAM.DROP_TRIGRAM_SQL]),
+            on_postgresql([*_TRIGRAM.TRIGRAM_SQL, DROP_INDEX_SQL, DROP_FUNCTION_SQL]),
         ),
     ]
