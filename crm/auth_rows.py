@@ -16,6 +16,7 @@ The row is read from the database instead when:
 - the row is older than MAX_AGE seconds, which bounds what a connection that died silently could leave stale.
 """
 
+import os
 import select
 import threading
 import time
@@ -28,6 +29,7 @@ from django.db import connection
 CHANNEL = "crm_auth_rows"
 MAX_AGE = 5.0
 MAX_ROWS = 10_000
+LISTENER_NAME_SUFFIX = " auth-rows"
 
 Row = tuple
 
@@ -77,6 +79,9 @@ class _Listener:
 
     def _connect(self) -> psycopg.Connection | None:
         params = connection.get_connection_params()
+        # Told apart from the pool's sessions in pg_stat_activity: one per process, however many requests or streams.
+        name = params.get("application_name") or os.environ.get("PGAPPNAME") or "crm"
+        params["application_name"] = f"{name}{LISTENER_NAME_SUFFIX}"
         try:
             listening = psycopg.connect(**params, autocommit=True)
             listening.execute(f"LISTEN {CHANNEL}")

@@ -14,6 +14,7 @@ import redis
 from django.conf import settings as django_settings
 from django.db import connection
 
+from crm.auth_rows import LISTENER_NAME_SUFFIX
 from crm.tests.live import PrivateRedis, ServerProcess
 from events.tests.conftest import token_for
 from events.tests.sse import ThreadedStream
@@ -112,8 +113,9 @@ def test_redis_and_database_connections_stay_bounded_with_requests_and_streams(s
         bound = WORKERS * (2 + CONCURRENCY)
         assert baseline <= bound
         assert after <= bound, (baseline, after)
-        # Per worker: the pool, and the token-row cache's LISTEN connection (crm.auth_rows).
-        assert _database_connections(stack.app_name) <= WORKERS * (DB_POOL_MAX_SIZE + 1)
+        assert _database_connections(stack.app_name) <= WORKERS * DB_POOL_MAX_SIZE
+        # And per worker one LISTEN session of the token-row cache (crm.auth_rows).
+        assert _database_connections(stack.app_name + LISTENER_NAME_SUFFIX) <= WORKERS
     finally:
         for stream in streams:
             stream.close()
