@@ -244,7 +244,7 @@ def seed() -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    from deals.models import Deal
+    from deals.models import Deal, DealWeekCount, PaymentCount
 
     call_command("migrate", verbosity=0)
     if Deal.objects.filter(tenant__slug=SLUG).count() == DEALS:
@@ -257,6 +257,10 @@ def seed() -> None:
         main = _tenant_seed(slug=SLUG, deals=DEALS, clients=CLIENTS, notes=JOURNAL_NOTES, rng=rng, cursor=raw)
         _tenant_seed(slug=NOISE_SLUG, deals=NOISE_DEALS, clients=NOISE_CLIENTS, notes=5_000, rng=rng, cursor=raw)
     with connection.cursor() as cursor:
+        # The counter triggers wrote one row version per COPYed deal and payment in that one transaction (the deal
+        # week counters were 14 MB for 1,260 rows, and summing a tenant's 630 cost 0.5 ms instead of 0.16). Steady
+        # traffic commits each increment, so pruning and autovacuum keep such a table small; compact it as they would.
+        cursor.execute(f"VACUUM FULL {DealWeekCount._meta.db_table}, {PaymentCount._meta.db_table}")
         cursor.execute("VACUUM ANALYZE")
     print(f"Seeded {main} (+ a noise tenant) in {time.monotonic() - started:.0f} s.")
 
