@@ -21,9 +21,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from crm.api.renderers import JSONRenderer
 from crm.errors import Conflict, ValidationFailed
 from crm.models import IdempotencyKey
 

@@ -11,9 +11,11 @@ returns exactly the declared fields.
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import tzinfo
 from operator import attrgetter
 from typing import Any, ClassVar
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from crm.api.present import iso_datetime
@@ -53,6 +55,14 @@ class Output:
     source: str | Callable[[Any], Any] = ""
 
 
+class ShapedListSerializer(serializers.ListSerializer):
+    """A page of shaped objects, the active timezone looked up once for all of them."""
+
+    def to_representation(self, data) -> list:
+        tz = timezone.get_current_timezone()
+        return [self.child.present(item, tz) for item in data]
+
+
 class ShapedSerializer(serializers.Serializer):
     # Its fields and `present()` both come from its `shape`. (A comment, not a docstring: the OpenAPI document would
     # show a docstring as every shape's description.)
@@ -61,6 +71,10 @@ class ShapedSerializer(serializers.Serializer):
     _read: ClassVar[Callable[[Any], tuple]]
     _computed: ClassVar[tuple[tuple[int, Callable[[Any], Any]], ...]]
     _writes: ClassVar[tuple[tuple[int, Callable[[Any], Any]], ...]]
+    _timestamps: ClassVar[tuple[int, ...]]
+
+    class Meta:
+        list_serializer_class = ShapedListSerializer
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -69,7 +83,13 @@ class ShapedSerializer(serializers.Serializer):
         cls._names = tuple(item.name for item in cls.shape)
         cls._read = attrgetter(*(item.source or item.name for item in cls.shape if not callable(item.source)))
         cls._computed = tuple((index, item.source) for index, item in enumerate(cls.shape) if callable(item.source))
-        cls._writes = tuple((index, item.write) for index, item in enumerate(cls.shape) if item.write is not None)
+        # Timestamps are written in the active timezone, looked up once per object or page, not once per value.
+        cls._timestamps = tuple(index for index, item in enumerate(cls.shape) if item.write is iso_datetime)
+        cls._writes = tuple(
+            (index, item.write)
+            for index, item in enumerate(cls.shape)
+            if item.write is not None and item.write is not iso_datetime
+        )
 
     def get_fields(self):
         return {item.name: copy.deepcopy(item.schema) for item in self.shape}
@@ -78,12 +98,17 @@ class ShapedSerializer(serializers.Serializer):
         return self.present(instance)
 
     @classmethod
-    def present(cls, instance) -> dict:
+    def present(cls, instance, tz: tzinfo | None = None) -> dict:
+        """`tz`: the active timezone, when the caller presents a page and has looked it up once."""
         values = list(cls._read(instance))
         for index, compute in cls._computed:  # in key order, so each lands at its index
             values.insert(index, compute(instance))
         for index, write in cls._writes:
             values[index] = write(values[index])
+        if cls._timestamps:
+            tz = tz or timezone.get_current_timezone()
+            for index in cls._timestamps:
+                values[index] = iso_datetime(values[index], tz)
         return dict(zip(cls._names, values, strict=True))
 
 

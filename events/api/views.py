@@ -15,10 +15,10 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import MethodNotAllowed, Throttled
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from crm.api.authentication import BearerTokenAuthentication, QueryStringTokenAuthentication
+from crm.api.renderers import JSONRenderer
 from crm.errors import Unauthorized
 from crm.models import User
 from crm.tenancy import may_enter_backoffice

@@ -1,18 +1,16 @@
-"""Shared plumbing of the /api/v1 viewsets: the renderer, pagination, detail lookups and the list path."""
+"""Shared plumbing of the /api/v1 viewsets: pagination, detail lookups and the list path."""
 
 from rest_framework.response import Response
 
 from crm.api.pagination import V1Pagination
 from crm.api.versioning import VersionedViewMixin
 from crm.api.viewsets import TenantScopedViewSet
-from deals.api.renderers import OrjsonRenderer
 from deals.selectors import list_source
 
 
 class V1ViewSet(VersionedViewMixin, TenantScopedViewSet):
-    """Shared plumbing of the /api/v1 resources: JSON arrays with X-Total-Count/Link, orjson, id-first pages, ETags."""
+    """Shared plumbing of the /api/v1 resources: JSON arrays with X-Total-Count/Link, id-first pages, ETags."""
 
-    renderer_classes = [OrjsonRenderer]
     pagination_class = V1Pagination
     http_method_names = ["get", "post", "patch", "head", "options"]
 
