@@ -14,7 +14,7 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 
 
 def test_the_default_renderer_of_every_api_view():
-    assert api_settings.DEFAULT_RENDERER_CLASSES == [JSONRenderer]
+    assert [JSONRenderer] == api_settings.DEFAULT_RENDERER_CLASSES
 
 
 def test_values_orjson_leaves_to_drf_are_written_as_drf_writes_them():
@@ -28,11 +28,14 @@ def test_values_orjson_leaves_to_drf_are_written_as_drf_writes_them():
         "name": "Ольга",
         7: "a key that is a number",
     }
-    assert JSONRenderer().render(body, "application/json") == (
-        '{"utc":"2026-12-06T10:30:00Z","moscow":"2026-12-06T13:30:00.250000+03:00","day":"2026-12-06",'
-        '"amount":1500.5,"id":"12345678-1234-5678-1234-567812345678","message":"a lazy string",'
-        '"name":"Ольга","7":"a key that is a number"}'
-    ).encode()
+    assert (
+        JSONRenderer().render(body, "application/json")
+        == (
+            '{"utc":"2026-12-06T10:30:00Z","moscow":"2026-12-06T13:30:00.250000+03:00","day":"2026-12-06",'
+            '"amount":1500.5,"id":"12345678-1234-5678-1234-567812345678","message":"a lazy string",'
+            '"name":"Ольга","7":"a key that is a number"}'
+        ).encode()
+    )
 
 
 def test_no_body_and_a_pretty_printed_one():
