@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
 from operator import attrgetter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -59,8 +59,9 @@ class ShapedListSerializer(serializers.ListSerializer):
     """A page of shaped objects, the active timezone looked up once for all of them."""
 
     def to_representation(self, data) -> list:
+        present = cast("ShapedSerializer", self.child).present
         tz = timezone.get_current_timezone()
-        return [self.child.present(item, tz) for item in data]
+        return [present(item, tz) for item in data]
 
 
 class ShapedSerializer(serializers.Serializer):
