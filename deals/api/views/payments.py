@@ -1,6 +1,5 @@
 """`/api/v1/payments`: list (with its counted fast path), detail, create and change."""
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.response import Response
@@ -41,8 +40,7 @@ class PaymentViewSet(V1ListMixin, V1ViewSet):
         if source is None:
             return super().list(request)
         page = self.paginate_queryset(source)
-        tz = timezone.get_current_timezone()
-        return self.get_paginated_response([PaymentSerializer.present(row, tz) for row in page])
+        return self.get_paginated_response(PaymentSerializer(page, many=True).data)
 
     @extend_schema(
         summary="Record a planned payment of a deal's policy (status planned, RUB)",
